@@ -1,0 +1,25 @@
+# Two commands on a fresh machine: `make run` (the main job on the built-in synthetic network)
+# and `make test` (the test suite). Both create .venv and install the project when needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	OPENBLAS_NUM_THREADS=1 $(BIN)/recsys train --config configs/default.yaml --output artifacts
+
+test: $(STAMP)
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest
+
+clean:
+	rm -rf artifacts mlflow.db mlruns .pytest_cache

@@ -1,0 +1,74 @@
+"""Plus One's library: data, candidate sources, scoring, re-ranking and metrics for introductions.
+
+It reads no argv, environment or config files and never talks to MLflow; ``training`` does that.
+"""
+
+from recsys._candidates import (
+    ALSCandidates,
+    AdamicAdarCandidates,
+    InterestOverlapCandidates,
+    merge_pools,
+    tfidf_interests,
+)
+from recsys._communities import detect_communities, network_size_tier_codes
+from recsys._data import DataValidationError, Network, load_network, network_from_frames, read_table, write_tables
+from recsys._evaluation import Slates, evaluate_slates, evaluation_members, rank_all
+from recsys._model import IntroductionRecommender
+from recsys._persist import ModelFormatError, load_model, save_model, verify_model_dir
+from recsys._rerank import BridgeBonusReranker, plus_one_select, top_k
+from recsys._scoring import FEATURE_NAMES, AcceptanceModel, PairFeatures, reciprocal
+from recsys._split import heldout_matrix, holdout_split
+from recsys._synthetic import generate_tables, write_synthetic
+
+
+def synthetic_network(n_members: int, *, seed: int = 0, **kwargs) -> Network:
+    """The built-in synthetic network as a :class:`Network` (``gender`` is its sensitive attribute).
+
+    Examples
+    --------
+    >>> net = synthetic_network(300, seed=0)
+    >>> net.n_members
+    300
+    """
+    tables = generate_tables(n_members, seed=seed, **kwargs)
+    return network_from_frames(
+        tables["members"], tables["interests"], tables["connections"], sensitive_attributes=("gender",)
+    )
+
+
+__all__ = [
+    "ALSCandidates",
+    "AcceptanceModel",
+    "AdamicAdarCandidates",
+    "BridgeBonusReranker",
+    "DataValidationError",
+    "FEATURE_NAMES",
+    "InterestOverlapCandidates",
+    "IntroductionRecommender",
+    "ModelFormatError",
+    "Network",
+    "PairFeatures",
+    "Slates",
+    "detect_communities",
+    "evaluate_slates",
+    "evaluation_members",
+    "generate_tables",
+    "heldout_matrix",
+    "holdout_split",
+    "load_model",
+    "load_network",
+    "merge_pools",
+    "network_from_frames",
+    "network_size_tier_codes",
+    "plus_one_select",
+    "rank_all",
+    "read_table",
+    "reciprocal",
+    "save_model",
+    "synthetic_network",
+    "tfidf_interests",
+    "top_k",
+    "verify_model_dir",
+    "write_synthetic",
+    "write_tables",
+]

@@ -1,0 +1,126 @@
+"""Evaluate slates on held-out connections: relevance, reach and equity under DESIGN.md's names."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recsys import _metrics as m
+from recsys._candidates import AdamicAdarCandidates
+from recsys._data import Network
+from recsys._split import heldout_matrix
+
+__all__ = ["Slates", "rank_all", "evaluate_slates", "evaluation_members"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Slates:
+    """Slates of a batch of members: ``member_rows`` (R,) int64, ``ids`` (R, k) int32, ``scores`` (R, k) float32."""
+
+    member_rows: np.ndarray
+    ids: np.ndarray
+    scores: np.ndarray
+
+
+def evaluation_members(network: Network, *, max_members: int | None = None, seed: int = 0) -> np.ndarray:
+    """Rows to rank for evaluation: every member, or a seeded sample of ``max_members``."""
+    rows = np.arange(network.n_members, dtype=np.int64)
+    if max_members is not None and max_members < len(rows):
+        rows = np.sort(np.random.default_rng(seed).choice(rows, max_members, replace=False))
+    return rows
+
+
+def rank_all(
+    rank: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]],
+    member_rows: np.ndarray,
+    *,
+    k: int,
+    batch_size: int = 2000,
+    progress: Callable[[int], None] | None = None,
+) -> Slates:
+    """Call ``rank(rows, k)`` over ``member_rows`` in batches and stack the results."""
+    ids, scores = [], []
+    for start in range(0, len(member_rows), batch_size):
+        batch = member_rows[start : start + batch_size]
+        i, s = rank(batch, k)
+        ids.append(i)
+        scores.append(s)
+        if progress is not None:
+            progress(len(batch))
+    if not ids:
+        return Slates(member_rows, np.empty((0, k), np.int32), np.empty((0, k), np.float32))
+    return Slates(member_rows, np.vstack(ids), np.vstack(scores))
+
+
+def evaluate_slates(
+    slates: Slates,
+    *,
+    train: Network,
+    heldout: np.ndarray,
+    communities: np.ndarray,
+    k: int,
+    min_group_size: int = 20,
+    atkinson_epsilon: float = 0.5,
+    plus_one_rows: np.ndarray | None = None,
+    include_baseline: bool = True,
+) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
+    """Every DESIGN.md metric for one set of slates.
+
+    Relevance (``recall_at_K``, ``ndcg_at_K`` and the Adamic-Adar baseline) is averaged over the
+    ranked members who have at least one held-out and one training connection; it is left out
+    when nothing was held out. Exposure figures count every slate. Equity is computed per
+    sensitive attribute of ``train.sensitive`` (groups smaller than ``min_group_size`` are
+    suppressed) and is returned only in aggregate.
+
+    Returns
+    -------
+    metrics : dict of flat metric name → float
+    tables : dict of name → per-group DataFrame (``equity/ATTR/exposure``, ``equity/ATTR/recall``)
+    """
+    n = train.n_members
+    rows, ids = slates.member_rows, slates.ids[:, :k]
+    metrics: dict[str, float] = {}
+    tables: dict[str, pd.DataFrame] = {}
+
+    per_member_recall = np.full(len(rows), np.nan)
+    if len(heldout):
+        relevant = heldout_matrix(heldout, n)[rows]
+        has_heldout = np.diff(relevant.indptr) > 0
+        eligible = has_heldout & (train.degrees[rows] > 0)
+        recall = m.recall_at_k(ids, relevant, k=k)
+        ndcg = m.ndcg_at_k(ids, relevant, k=k)
+        per_member_recall = np.where(eligible, recall, np.nan)
+        metrics[f"recall_at_{k}"] = float(np.nanmean(per_member_recall)) if eligible.any() else float("nan")
+        metrics[f"ndcg_at_{k}"] = float(np.nanmean(np.where(eligible, ndcg, np.nan))) if eligible.any() else float("nan")
+        metrics["evaluated_members"] = float(eligible.sum())
+        if include_baseline:
+            baseline_ids, _ = AdamicAdarCandidates().fit(train).candidates(rows[eligible], k)
+            base_recall = m.recall_at_k(baseline_ids, relevant[np.flatnonzero(eligible)], k=k)
+            metrics[f"baseline/adamic_adar/recall_at_{k}"] = float(np.nanmean(base_recall)) if eligible.any() else float("nan")
+
+    exposure = m.exposure_counts(ids, n_members=n)
+    metrics["coverage"] = m.coverage(ids, n_members=n)
+    metrics["bridge_rate"] = m.bridge_rate(rows, ids, communities)
+    metrics["exposure_gini"] = m.gini(exposure)
+    metrics["exposure_atkinson"] = m.atkinson(exposure, epsilon=atkinson_epsilon)
+    metrics["max_inbound_share"] = m.max_inbound_share(ids)
+    metrics["plus_one_balance"] = m.plus_one_balance(rows, ids, train.adjacency)
+    if plus_one_rows is not None and plus_one_rows[rows].any():
+        metrics["plus_one_balance_pledged"] = m.plus_one_balance(rows, ids, train.adjacency, mask=plus_one_rows[rows])
+    filled = (ids >= 0).sum(axis=1)
+    metrics["mean_slate_size"] = float(filled.mean()) if len(filled) else 0.0
+
+    for attr in train.sensitive.columns:
+        groups = train.sensitive[attr].to_numpy(dtype=object)
+        tables[f"equity/{attr}/exposure"] = m.group_exposure_table(exposure, groups, min_group_size=min_group_size)
+        metrics[f"equity/{attr}/exposure_ratio"] = m.exposure_ratio(exposure, groups, min_group_size=min_group_size)
+        if len(heldout):
+            tables[f"equity/{attr}/recall"] = m.group_recall_table(per_member_recall, groups[rows], min_group_size=min_group_size)
+            metrics[f"equity/{attr}/recall_ratio"] = m.recall_ratio(per_member_recall, groups[rows], min_group_size=min_group_size)
+    return metrics, tables

@@ -1,0 +1,323 @@
+"""The introduction recommender: candidate pool → reciprocal acceptance score → re-ranked slate."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from recsys._candidates import (
+    AdamicAdarCandidates,
+    ALSCandidates,
+    InterestOverlapCandidates,
+    fit_als_factors,
+    merge_pools,
+    tfidf_interests,
+)
+from recsys._communities import detect_communities
+from recsys._data import Network
+from recsys._rerank import BridgeBonusReranker, top_k
+from recsys._scoring import AcceptanceModel, PairFeatures
+from recsys._split import holdout_split
+
+__all__ = ["IntroductionRecommender"]
+
+logger = logging.getLogger(__name__)
+
+
+class IntroductionRecommender(BaseEstimator):
+    """Who should meet whom: the whole pipeline as one estimator.
+
+    ``fit(network)`` learns from the training network: communities (Leiden), ALS member
+    embeddings over interests, the candidate sources, and an acceptance model trained on
+    connections split off *inside* the training network (never the evaluation hold-out).
+    ``rank(member_rows, k)`` returns slates for a batch of members.
+
+    Parameters
+    ----------
+    pool_size : int
+        Candidates kept per member after merging the sources.
+    n_adamic_adar, n_interests, n_als : int
+        Candidates asked of each source (0 switches a source off).
+    interest_max_df : float
+        Interests liked by more than this share of members do not propose candidates.
+    als_factors, als_iterations, als_regularization, als_alpha : ALS hyperparameters.
+    als_index : {"exact", "hnsw"}
+        Exact member-to-member search, or a faiss HNSW index for large networks.
+    reciprocal : {"harmonic", "product", "none"}
+        How the two directions' acceptance probabilities combine.
+    validation_fraction : float
+        Share of training connections split off to train the acceptance model.
+    max_training_members : int
+        At most this many members' pools train the acceptance model.
+    rerank : bool
+        ``False`` ranks by the acceptance score alone (the unconstrained baseline).
+    bridge_weight, degree_penalty, plus_one : see :class:`BridgeBonusReranker`.
+    random_state : int
+        Seed for every random step of ``fit``.
+
+    Examples
+    --------
+    >>> from recsys import synthetic_network
+    >>> net = synthetic_network(400, seed=3)
+    >>> model = IntroductionRecommender(pool_size=50, als_iterations=3).fit(net)
+    >>> ids, scores = model.rank([0, 1, 2], k=5)
+    >>> ids.shape, ids.dtype.name, scores.dtype.name
+    ((3, 5), 'int32', 'float32')
+    """
+
+    def __init__(
+        self,
+        *,
+        pool_size: int = 300,
+        n_adamic_adar: int = 200,
+        n_interests: int = 100,
+        n_als: int = 100,
+        interest_max_df: float = 0.05,
+        als_factors: int = 32,
+        als_iterations: int = 15,
+        als_regularization: float = 0.05,
+        als_alpha: float = 2.0,
+        als_index: Literal["exact", "hnsw"] = "exact",
+        reciprocal: Literal["harmonic", "product", "none"] = "harmonic",
+        validation_fraction: float = 0.1,
+        max_training_members: int = 20000,
+        rerank: bool = True,
+        bridge_weight: float = 0.5,
+        degree_penalty: float = 0.05,
+        plus_one: Literal["off", "pledged", "all"] = "pledged",
+        random_state: int = 0,
+    ):
+        self.pool_size = pool_size
+        self.n_adamic_adar = n_adamic_adar
+        self.n_interests = n_interests
+        self.n_als = n_als
+        self.interest_max_df = interest_max_df
+        self.als_factors = als_factors
+        self.als_iterations = als_iterations
+        self.als_regularization = als_regularization
+        self.als_alpha = als_alpha
+        self.als_index = als_index
+        self.reciprocal = reciprocal
+        self.validation_fraction = validation_fraction
+        self.max_training_members = max_training_members
+        self.rerank = rerank
+        self.bridge_weight = bridge_weight
+        self.degree_penalty = degree_penalty
+        self.plus_one = plus_one
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, network: Network, *, progress=None) -> "IntroductionRecommender":
+        """Learn everything from ``network`` (the training graph). ``progress(step)`` is called per stage."""
+        step = progress or (lambda name: None)
+        if self.pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        if self.n_adamic_adar + self.n_interests + self.n_als == 0:
+            raise ValueError("at least one candidate source needs n > 0")
+        step("embeddings")
+        factors = fit_als_factors(
+            network.member_interests,
+            factors=self.als_factors,
+            iterations=self.als_iterations,
+            regularization=self.als_regularization,
+            alpha=self.als_alpha,
+            random_state=self.random_state,
+        )
+        interest_weights = tfidf_interests(network.member_interests)
+
+        step("acceptance model")
+        inner_train, inner_val = holdout_split(network, fraction=self.validation_fraction, seed=self.random_state + 1)
+        inner = self._build_ranking_state(inner_train, factors, interest_weights)
+        features, labels = self._training_pairs(inner, inner_train, inner_val)
+        self.acceptance_ = AcceptanceModel().fit(features, labels)
+        self.n_training_pairs_ = int(len(labels))
+        self.n_training_positives_ = int(labels.sum())
+
+        step("communities and sources")
+        state = self._build_ranking_state(network, factors, interest_weights)
+        self._set_state(network, state)
+        return self
+
+    def _build_ranking_state(
+        self,
+        network: Network,
+        factors: np.ndarray,
+        interest_weights,
+        *,
+        communities: np.ndarray | None = None,
+        index_bytes: np.ndarray | None = None,
+    ) -> dict:
+        """Candidate sources and pair features over ``network`` (fitted, or restored from arrays)."""
+        if communities is None:
+            communities = detect_communities(network.adjacency, random_state=self.random_state)
+        sources = {}
+        if self.n_adamic_adar:
+            sources["adamic_adar"] = AdamicAdarCandidates().fit(network)
+        if self.n_interests:
+            sources["interests"] = InterestOverlapCandidates(max_df=self.interest_max_df).fit(network)
+        if self.n_als:
+            sources["als"] = ALSCandidates(index=self.als_index, random_state=self.random_state).set_factors(
+                network, factors, index_bytes
+            )
+        features = PairFeatures(
+            adjacency=network.adjacency,
+            member_interests=network.member_interests,
+            interest_weights=interest_weights,
+            member_factors=factors,
+            communities=communities,
+        )
+        return {"communities": communities, "sources": sources, "features": features}
+
+    def _set_state(self, network: Network, state: dict) -> None:
+        self.network_ = network
+        self.communities_ = state["communities"]
+        self.sources_ = state["sources"]
+        self.features_ = state["features"]
+        self.member_factors_ = state["features"].member_factors
+        degrees = network.degrees
+        self.reranker_ = BridgeBonusReranker(
+            bridge_weight=self.bridge_weight, degree_penalty=self.degree_penalty, plus_one=self.plus_one
+        ).fit(
+            communities=self.communities_,
+            degrees=degrees,
+            member_spans_one_community=_spans_one_community(network.adjacency, self.communities_),
+            pledged=network.bool_attribute("plus_one", default=False),
+        )
+
+    def _source_sizes(self) -> dict[str, int]:
+        return {"adamic_adar": self.n_adamic_adar, "interests": self.n_interests, "als": self.n_als}
+
+    def _training_pairs(self, inner: dict, inner_train: Network, inner_val: np.ndarray):
+        """Pools of members with split-off connections: pooled split-off pairs are positives."""
+        rng = np.random.default_rng(self.random_state)
+        members = np.unique(inner_val.ravel())
+        if len(members) > self.max_training_members:
+            members = np.sort(rng.choice(members, self.max_training_members, replace=False))
+        ids, _ = self._pool(inner, members)
+        r, j = np.nonzero(ids >= 0)
+        u = members[r]
+        v = ids[r, j].astype(np.int64)
+        n = inner_train.n_members
+        val_keys = np.concatenate([inner_val[:, 0].astype(np.int64) * n + inner_val[:, 1], inner_val[:, 1].astype(np.int64) * n + inner_val[:, 0]])
+        labels = np.isin(u * n + v, val_keys).astype(np.int8)
+        # keep every positive and a seeded sample of negatives (at most 30 per positive)
+        neg = np.flatnonzero(labels == 0)
+        max_neg = max(30 * int(labels.sum()), 1000)
+        if len(neg) > max_neg:
+            neg = rng.choice(neg, max_neg, replace=False)
+        keep = np.sort(np.concatenate([np.flatnonzero(labels == 1), neg]))
+        logger.info("acceptance model: %d pairs, %d positives", len(keep), int(labels[keep].sum()))
+        return inner["features"].transform(u[keep], v[keep]), labels[keep]
+
+    # ------------------------------------------------------------------ rank
+    def _pool(self, state: dict, member_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sizes = self._source_sizes()
+        found = {name: src.candidates(member_rows, sizes[name]) for name, src in state["sources"].items()}
+        return merge_pools(found, pool_size=self.pool_size)
+
+    def pool(self, member_rows) -> tuple[np.ndarray, np.ndarray]:
+        """Merged candidate pool: ``ids`` (R, pool_size) int32 and ``source_bits`` (R, pool_size) uint8."""
+        rows = self._check_rows(member_rows)
+        return self._pool(self._state(), rows)
+
+    def _state(self) -> dict:
+        return {"sources": self.sources_, "features": self.features_, "communities": self.communities_}
+
+    def score_pool(self, member_rows, pool_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Reciprocal acceptance score (R, P) float32 (-inf at padding) and the outside mask (R, P) bool."""
+        rows = self._check_rows(member_rows)
+        scores = np.full(pool_ids.shape, -np.inf, dtype=np.float32)
+        outside = np.zeros(pool_ids.shape, dtype=bool)
+        r, j = np.nonzero(pool_ids >= 0)
+        if len(r):
+            feats = self.features_.transform(rows[r], pool_ids[r, j])
+            scores[r, j] = self.acceptance_.reciprocal_score(feats, how=self.reciprocal)
+            # a pool never holds existing connections, so "no mutual contact" means beyond two hops
+            outside[r, j] = feats[:, 2] == 0  # log_common_contacts
+        return scores, outside
+
+    def rank(self, member_rows, k: int = 20, *, rerank: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Slates for a batch of members.
+
+        Parameters
+        ----------
+        member_rows : int or array-like of int, shape (R,)
+        k : int
+            Slate size.
+        rerank : bool, optional
+            Override the ``rerank`` parameter for this call.
+
+        Returns
+        -------
+        ids : ndarray (R, k) int32, padded with -1
+        scores : ndarray (R, k) float32, padded with -inf, sorted best first
+        """
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        rows = self._check_rows(member_rows)
+        pool_ids, _ = self._pool(self._state(), rows)
+        scores, outside = self.score_pool(rows, pool_ids)
+        use_rerank = self.rerank if rerank is None else rerank
+        if not use_rerank:
+            return top_k(pool_ids, scores, k)
+        return self.reranker_.rerank(rows, pool_ids, scores, k, outside=outside)
+
+    def _check_rows(self, member_rows) -> np.ndarray:
+        rows = np.atleast_1d(np.asarray(member_rows))
+        if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
+            raise TypeError("member_rows must be an integer row index or a 1-d array of them")
+        bad = (rows < 0) | (rows >= self.network_.n_members)
+        if bad.any():
+            raise IndexError(f"member row {int(rows[bad][0])} is outside 0..{self.network_.n_members - 1}")
+        return rows.astype(np.int64)
+
+    # ------------------------------------------------------------------ explain
+    def explain(self, member_row: int, other_rows, *, max_interests: int = 3, max_contacts: int = 3) -> list[dict]:
+        """Reasons for introducing ``member_row`` to each of ``other_rows``.
+
+        Each reason dict holds ``shared_interests`` (the rarest few shared interests, by name),
+        ``n_shared_interests``, ``mutual_contacts`` (ids of the best-connected mutual contacts
+        who could make the introduction), ``n_mutual_contacts`` and ``bridges_communities``.
+        Nothing sensitive is read.
+        """
+        net = self.network_
+        others = np.asarray(other_rows, dtype=np.int64)
+        mine_i = net.member_interests[member_row]
+        mine_c = net.adjacency[member_row]
+        weights = self.features_.interest_weights
+        reasons = []
+        for other in others:  # a slate is at most a few dozen members: this loop is per reason, not per member
+            shared = np.intersect1d(mine_i.indices, net.member_interests[other].indices, assume_unique=True)
+            # the most telling interests are the rarest: highest TF-IDF weight on the other side
+            if len(shared):
+                w = np.asarray(weights[other, shared].todense()).ravel()
+                shared = shared[np.argsort(-w, kind="stable")]
+            mutual = np.intersect1d(mine_c.indices, net.adjacency[other].indices, assume_unique=True)
+            if len(mutual):
+                mutual = mutual[np.argsort(-net.degrees[mutual], kind="stable")]
+            reasons.append(
+                {
+                    "shared_interests": [str(x) for x in net.interest_names[shared[:max_interests]]],
+                    "n_shared_interests": int(len(shared)),
+                    "mutual_contacts": [str(x) for x in net.member_ids[mutual[:max_contacts]]],
+                    "n_mutual_contacts": int(len(mutual)),
+                    "bridges_communities": bool(self.communities_[member_row] != self.communities_[other]),
+                }
+            )
+        return reasons
+
+
+def _spans_one_community(adjacency, communities: np.ndarray) -> np.ndarray:
+    """(n,) bool: every connection of the member is in one community (or the member has none)."""
+    coo = adjacency.tocoo()
+    c = communities[coo.col]
+    n = adjacency.shape[0]
+    lo = np.full(n, np.iinfo(np.int32).max, dtype=np.int64)
+    hi = np.full(n, -1, dtype=np.int64)
+    np.minimum.at(lo, coo.row, c)
+    np.maximum.at(hi, coo.row, c)
+    return (hi <= lo) | (hi < 0)
+

@@ -1,0 +1,133 @@
+import json
+
+import numpy as np
+import pytest
+
+from recsys import FEATURE_NAMES, ModelFormatError, load_model, reciprocal, save_model
+
+
+def test_rank_shapes_exclusions_and_determinism(fitted):
+    model, train, _ = fitted
+    rows = np.arange(0, train.n_members, 9)
+    ids, scores = model.rank(rows, k=15)
+    assert ids.shape == scores.shape == (len(rows), 15)
+    assert ids.dtype == np.int32 and scores.dtype == np.float32
+    for r, member in enumerate(rows):
+        real = ids[r][ids[r] >= 0]
+        assert member not in real
+        assert not np.isin(real, train.adjacency[member].indices).any()
+        assert len(set(real.tolist())) == len(real)
+    again, _ = model.rank(rows, k=15)
+    assert np.array_equal(ids, again)
+
+
+def test_rank_rejects_bad_rows(fitted):
+    model, train, _ = fitted
+    with pytest.raises(IndexError, match="outside"):
+        model.rank([train.n_members], k=5)
+    with pytest.raises(ValueError, match="k must be"):
+        model.rank([0], k=0)
+
+
+def test_reciprocal_score_is_symmetric(fitted):
+    model, train, _ = fitted
+    rng = np.random.default_rng(0)
+    u = rng.integers(0, train.n_members, 300)
+    v = rng.integers(0, train.n_members, 300)
+    s_uv = model.acceptance_.reciprocal_score(model.features_.transform(u, v))
+    s_vu = model.acceptance_.reciprocal_score(model.features_.transform(v, u))
+    np.testing.assert_allclose(s_uv, s_vu, rtol=1e-5)
+    assert reciprocal(np.array([0.9]), np.array([0.1]))[0] < 0.2  # one-sided interest scores low
+
+
+def test_features_never_include_sensitive_attributes():
+    assert not any("gender" in f or "sensitive" in f for f in FEATURE_NAMES)
+
+
+def test_acceptance_model_learns_from_split_off_connections(fitted):
+    model, _, _ = fitted
+    assert model.n_training_positives_ > 50
+    coef = dict(zip(FEATURE_NAMES, model.acceptance_.coef_))
+    assert coef["log_adamic_adar"] + coef["log_common_contacts"] + coef["log_resource_allocation"] > 0
+
+
+def test_learned_pipeline_recovers_held_out_connections(fitted):
+    from recsys import AdamicAdarCandidates, heldout_matrix
+    from recsys._metrics import recall_at_k
+
+    model, train, heldout = fitted
+    rows = np.unique(heldout.ravel())
+    relevant = heldout_matrix(heldout, train.n_members)[rows]
+    ours = np.nanmean(recall_at_k(model.rank(rows, k=20, rerank=False)[0], relevant, k=20))
+    base = np.nanmean(recall_at_k(AdamicAdarCandidates().fit(train).candidates(rows, 20)[0], relevant, k=20))
+    assert ours > 0.1
+    assert ours >= 0.9 * base
+
+
+def test_explain_gives_reasons(fitted):
+    model, train, _ = fitted
+    ids, _ = model.rank([3], k=10)
+    others = ids[0][ids[0] >= 0]
+    reasons = model.explain(3, others)
+    assert len(reasons) == len(others)
+    for other, why in zip(others, reasons):
+        assert set(why) == {"shared_interests", "n_shared_interests", "mutual_contacts", "n_mutual_contacts", "bridges_communities"}
+        shared = np.intersect1d(train.member_interests[3].indices, train.member_interests[other].indices)
+        assert why["n_shared_interests"] == len(shared)
+        mutual = np.intersect1d(train.adjacency[3].indices, train.adjacency[other].indices)
+        assert why["n_mutual_contacts"] == len(mutual)
+        assert set(why["mutual_contacts"]) <= set(train.member_ids[mutual].tolist())
+
+
+def test_save_load_round_trip(fitted, tmp_path):
+    model, train, _ = fitted
+    path = save_model(model, tmp_path / "model", config={"note": "test"})
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["format_version"] == 1 and manifest["config"] == {"note": "test"}
+    assert not list(path.glob("*.pkl")) and not list(path.glob("*.pickle"))
+    for name, digest in manifest["files"].items():
+        assert len(digest) == 64
+    loaded = load_model(path)
+    rows = np.arange(0, train.n_members, 13)
+    a_ids, a_scores = model.rank(rows, k=10)
+    b_ids, b_scores = loaded.rank(rows, k=10)
+    assert np.array_equal(a_ids, b_ids)
+    np.testing.assert_allclose(a_scores, b_scores, rtol=1e-6)
+    # the saved model holds no sensitive attribute
+    members = __import__("pandas").read_parquet(path / "members.parquet")
+    assert "gender" not in members.columns
+
+
+def test_corrupt_model_is_refused(fitted, tmp_path):
+    model, _, _ = fitted
+    path = save_model(model, tmp_path / "model")
+    factors = np.load(path / "member_factors.npy")
+    factors[0, 0] += 1.0
+    np.save(path / "member_factors.npy", factors)
+    with pytest.raises(ModelFormatError, match="checksum mismatch for member_factors.npy"):
+        load_model(path)
+
+
+def test_missing_or_foreign_model_is_refused(tmp_path):
+    with pytest.raises(ModelFormatError, match="no model directory"):
+        load_model(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelFormatError, match="no manifest"):
+        load_model(tmp_path / "empty")
+
+
+def test_save_is_atomic_on_failure(fitted, tmp_path, monkeypatch):
+    model, _, _ = fitted
+    path = save_model(model, tmp_path / "model")
+    before = json.loads((path / "manifest.json").read_text())
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(np, "save", boom)
+    with pytest.raises(RuntimeError):
+        save_model(model, tmp_path / "model")
+    # the old model is intact and no temporary directory is left behind
+    assert json.loads((path / "manifest.json").read_text()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    load_model(path)

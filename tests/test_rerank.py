@@ -1,0 +1,119 @@
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from recsys import BridgeBonusReranker, plus_one_select, top_k
+
+
+def test_top_k_known_answer_with_ties_and_padding():
+    ids = np.array([[5, 3, 9, -1]], np.int32)
+    scores = np.array([[0.2, 0.5, 0.5, np.inf]], np.float32)  # padding score is ignored
+    out_ids, out_scores = top_k(ids, scores, 3)
+    assert out_ids.tolist() == [[3, 9, 5]]
+    np.testing.assert_allclose(out_scores, [[0.5, 0.5, 0.2]])
+    out_ids, out_scores = top_k(ids, scores, 6)
+    assert out_ids.tolist() == [[3, 9, 5, -1, -1, -1]]
+    assert np.isneginf(out_scores[0, 3:]).all()
+
+
+@st.composite
+def pools(draw):
+    rows = draw(st.integers(1, 6))
+    width = draw(st.integers(1, 12))
+    ids = np.stack([np.random.default_rng(draw(st.integers(0, 10_000))).permutation(50)[:width] for _ in range(rows)]).astype(np.int32)
+    pad = draw(arrays(bool, (rows, width)))
+    ids = np.where(pad, -1, ids)
+    scores = draw(arrays(np.float32, (rows, width), elements=st.floats(0.0625, 1.0, width=32)))
+    outside = draw(arrays(bool, (rows, width)))
+    required = draw(arrays(bool, (rows,)))
+    k = draw(st.integers(1, 10))
+    return ids, scores, outside, required, k
+
+
+@settings(max_examples=200, deadline=None)
+@given(pools())
+def test_plus_one_properties(pool):
+    ids, scores, outside, required, k = pool
+    out_ids, out_scores = plus_one_select(ids, scores, outside, required, k)
+    assert out_ids.shape == (ids.shape[0], k)
+    for r in range(ids.shape[0]):
+        valid = ids[r] >= 0
+        slate = out_ids[r][out_ids[r] >= 0]
+        # a subset of the pool, no duplicates, as full as the pool allows
+        assert set(slate.tolist()) <= set(ids[r][valid].tolist())
+        assert len(slate) == len(set(slate.tolist())) == min(k, valid.sum())
+        # sorted by score
+        s = out_scores[r][out_ids[r] >= 0]
+        assert (np.diff(s) <= 0).all()
+        is_out = dict(zip(ids[r][valid].tolist(), outside[r][valid].tolist()))
+        n_out = sum(is_out[x] for x in slate.tolist())
+        n_in = len(slate) - n_out
+        if required[r]:
+            available_out = int((outside[r] & valid).sum())
+            if available_out >= (len(slate) + 1) // 2:
+                assert n_out >= n_in  # the bound holds whenever it is feasible
+            else:
+                assert n_out == available_out  # infeasible: every outside candidate is used
+        else:
+            plain, _ = top_k(ids[r : r + 1], scores[r : r + 1], k)
+            assert out_ids[r].tolist() == plain[0].tolist()
+
+
+def test_plus_one_known_answer():
+    ids = np.array([[1, 2, 3, 4, 5, 6]], np.int32)
+    scores = np.array([[0.9, 0.8, 0.7, 0.6, 0.5, 0.4]], np.float32)
+    outside = np.array([[False, False, False, False, True, True]])
+    out, _ = plus_one_select(ids, scores, outside, np.array([True]), 4)
+    assert out.tolist() == [[1, 2, 5, 6]]
+    out, _ = plus_one_select(ids, scores, outside, np.array([False]), 4)
+    assert out.tolist() == [[1, 2, 3, 4]]
+
+
+def _reranker(**kw):
+    n = 6
+    return BridgeBonusReranker(**kw).fit(
+        communities=np.array([0, 0, 0, 1, 1, 2]),
+        degrees=np.array([10, 50, 3, 3, 3, 3]),
+        member_spans_one_community=np.zeros(n, bool),
+        pledged=np.array([True, False, False, False, False, False]),
+    )
+
+
+def test_bridge_bonus_promotes_cross_community_pairs():
+    ids = np.array([[1, 2, 3, 4]], np.int32)
+    scores = np.array([[0.50, 0.45, 0.40, 0.20]], np.float32)
+    plain, _ = _reranker(bridge_weight=0.0, degree_penalty=0.0).rerank(np.array([0]), ids, scores, 4)
+    assert plain.tolist() == [[1, 2, 3, 4]]
+    bridged, _ = _reranker(bridge_weight=0.5, degree_penalty=0.0).rerank(np.array([0]), ids, scores, 4)
+    assert bridged.tolist() == [[3, 1, 2, 4]]
+
+
+def test_degree_penalty_damps_popular_members():
+    ids = np.array([[1, 2]], np.int32)
+    scores = np.array([[0.5, 0.45]], np.float32)
+    out, _ = _reranker(bridge_weight=0.0, degree_penalty=0.2).rerank(np.array([0]), ids, scores, 2)
+    assert out.tolist() == [[2, 1]]  # member 1 has 50 connections
+
+
+def test_small_networks_get_a_stronger_bridge_bonus():
+    rr = BridgeBonusReranker(bridge_weight=0.3, degree_penalty=0.0).fit(
+        communities=np.array([0, 0, 1, 1]), degrees=np.array([2, 30, 2, 2]),
+        member_spans_one_community=np.zeros(4, bool), pledged=np.zeros(4, bool),
+    )
+    ids = np.array([[2, 3]], np.int32)
+    adj_small = rr.adjusted_scores(np.array([0]), ids, np.array([[0.5, 0.5]], np.float32))
+    adj_large = rr.adjusted_scores(np.array([1]), ids, np.array([[0.5, 0.5]], np.float32))
+    assert (adj_small > adj_large).all()
+
+
+def test_pledged_members_get_the_plus_one_balance():
+    rr = _reranker(bridge_weight=0.0, degree_penalty=0.0, plus_one="pledged")
+    ids = np.array([[1, 2, 3, 4], [0, 2, 3, 4]], np.int32)
+    scores = np.array([[0.9, 0.8, 0.2, 0.1]] * 2, np.float32)
+    outside = np.array([[False, False, True, True]] * 2)
+    out, _ = rr.rerank(np.array([0, 1]), ids, scores, 2, outside=outside)
+    assert out[0].tolist() == [1, 3]  # pledged: one outside of two
+    assert out[1].tolist() == [0, 2]  # not pledged: plain top 2
+    out_all, _ = _reranker(bridge_weight=0.0, degree_penalty=0.0, plus_one="all").rerank(np.array([0, 1]), ids, scores, 2, outside=outside)
+    assert out_all[1].tolist() == [0, 3]

@@ -1,0 +1,50 @@
+"""Batch ranking to a file: the offline precompute a backend runs (DESIGN.md columns)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from recsys import IntroductionRecommender, rank_all
+
+__all__ = ["write_batch_ranking", "slates_frame"]
+
+
+def slates_frame(model: IntroductionRecommender, member_rows: np.ndarray, ids: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """Long table ``member_id, rank, other_id, score`` (rank from 1), padding dropped."""
+    r, j = np.nonzero(ids >= 0)
+    names = model.network_.member_ids
+    return pd.DataFrame(
+        {
+            "member_id": names[member_rows[r]].astype(str),
+            "rank": (j + 1).astype(np.int32),
+            "other_id": names[ids[r, j]].astype(str),
+            "score": scores[r, j].astype(np.float32),
+        }
+    )
+
+
+def write_batch_ranking(model: IntroductionRecommender, member_rows: np.ndarray, *, k: int, output: Path, batch_size: int = 2000) -> int:
+    """Rank ``member_rows`` in batches and write the table atomically; returns the number of rows."""
+    with tqdm(total=len(member_rows), unit="members", disable=not sys.stderr.isatty(), leave=False) as bar:
+        slates = rank_all(model.rank, member_rows, k=k, batch_size=batch_size, progress=bar.update)
+    frame = slates_frame(model, slates.member_rows, slates.ids, slates.scores)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
+    os.close(fd)
+    try:
+        if output.name.endswith(".parquet"):
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
+        os.replace(tmp, output)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(frame)

@@ -1,0 +1,207 @@
+"""The ``recsys`` command line (see DESIGN.md, "Command line")."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+logger = logging.getLogger("recsys.cli")
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recsys", description="Plus One: introductions that widen people's networks.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="fit, evaluate on held-out connections, save the model and log an MLflow run")
+    p.add_argument("--config", help="YAML config (default: built-in defaults)")
+    p.add_argument("--data", help="input-layout directory (default: the config's, else the built-in synthetic network)")
+    p.add_argument("--output", default="artifacts", help="output directory (default: artifacts)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
+
+    p = sub.add_parser("evaluate", help="evaluate a saved model")
+    p.add_argument("--model", required=True, help="saved-model directory")
+    p.add_argument("--data", help="input-layout directory (default: the model's own data)")
+    p.add_argument("--json", action="store_true", help="print one flat JSON object of metric name → number")
+
+    p = sub.add_parser("rank", help="introductions for one member, or many to a file")
+    p.add_argument("--model", required=True, help="saved-model directory")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--member", help="one member id")
+    who.add_argument("--members", help="file with one member id per line, or 'all'")
+    p.add_argument("--k", type=int, default=20, help="slate size (default 20)")
+    p.add_argument("--json", action="store_true", help="print JSON (single member)")
+    p.add_argument("--output", help="CSV or Parquet file for batch ranking")
+    p.add_argument("--engine", choices=("local", "spark"), default="local")
+    p.add_argument("--spark-master", default=None)
+
+    p = sub.add_parser("generate", help="write the synthetic network in the input layout")
+    p.add_argument("--members", type=int, required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--format", choices=("csv", "csv.gz", "parquet"), default="csv.gz")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("alembic", "mlflow", "urllib3", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from recsys import DataValidationError, ModelFormatError
+    from training.config import ConfigError
+
+    handlers = {"train": _train, "evaluate": _evaluate, "rank": _rank, "generate": _generate}
+    try:
+        return handlers[args.command](args)
+    except (CliError, ConfigError, DataValidationError, ModelFormatError, FileNotFoundError) as err:
+        print(f"recsys {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _train(args) -> int:
+    from training.config import load_config
+    from training.job import train_job
+
+    overrides = list(args.overrides)
+    if args.data:
+        overrides.append(f"data.path={json.dumps(str(args.data))}")
+    config = load_config(args.config, overrides=overrides)
+    result = train_job(config, output_dir=args.output, on_stage=lambda s: logger.info("%s", s))
+    print(format_metrics_table(result.metrics, title=f"Plus One — {result.output_dir}"))
+    print(f"\nmodel:   {result.model_dir}")
+    print(f"metrics: {result.output_dir / 'metrics.json'}")
+    if result.run_id:
+        print(f"mlflow:  run {result.run_id} in {config.mlflow.tracking_uri} (experiment {config.mlflow.experiment})")
+    return 0
+
+
+def format_metrics_table(metrics: dict[str, float], *, title: str = "") -> str:
+    """A readable two-column table: relevance, reach and equity figures grouped."""
+    order = ("recall", "ndcg", "baseline/", "coverage", "bridge", "plus_one", "exposure", "max_inbound", "equity/")
+
+    def rank(name: str) -> tuple[int, str]:
+        for i, prefix in enumerate(order):
+            if name.startswith(prefix):
+                return i, name
+        return len(order), name
+
+    names = sorted(metrics, key=rank)
+    width = max((len(n) for n in names), default=10)
+    lines = [title, "-" * (width + 14)] if title else []
+    for name in names:
+        value = metrics[name]
+        text = "n/a" if value is None or value != value else (f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4f}")
+        lines.append(f"{name:<{width}}  {text:>12}")
+    return "\n".join(lines)
+
+
+def _evaluate(args) -> int:
+    from training.job import evaluate_saved_model
+
+    metrics = evaluate_saved_model(args.model, data_dir=args.data)
+    if args.json:
+        print(json.dumps({k: (v if v == v else None) for k, v in metrics.items()}, sort_keys=True))
+    else:
+        print(format_metrics_table(metrics, title=f"evaluation of {args.model}"))
+    return 0
+
+
+def _rank(args) -> int:
+    import numpy as np
+
+    from recsys import load_model
+
+    if args.k < 1:
+        raise CliError(f"--k must be a positive whole number, got {args.k}")
+    if args.engine == "spark":
+        raise CliError("--engine spark is not available in this build; use --engine local")
+    model = load_model(args.model)
+    net = model.network_
+    if args.member is not None:
+        if args.output:
+            raise CliError("--output goes with --members; for one member the slate is printed")
+        row = int(net.rows_of([args.member])[0])
+        if row < 0:
+            raise CliError(f"unknown member {args.member!r}: not in the model's {net.n_members:,} members")
+        ids, scores = model.rank([row], k=args.k)
+        keep = ids[0] >= 0
+        others, sc = ids[0][keep], scores[0][keep]
+        reasons = model.explain(row, others)
+        intros = [
+            {"member_id": str(net.member_ids[o]), "score": round(float(s), 6), "reasons": r}
+            for o, s, r in zip(others, sc, reasons)
+        ]
+        if args.json:
+            print(json.dumps({"member_id": args.member, "introductions": intros}))
+        else:
+            print(f"Introductions for {args.member}:")
+            for i, intro in enumerate(intros, 1):
+                print(f"{i:>3}. {intro['member_id']:<16} score {intro['score']:.3f}  {describe_reasons(intro['reasons'])}")
+            if not intros:
+                print("  (none: the member has no candidates to propose)")
+        return 0
+
+    if not args.output:
+        raise CliError("--members needs --output FILE (.csv or .parquet)")
+    out = Path(args.output)
+    if not (out.name.endswith(".csv") or out.name.endswith(".parquet")):
+        raise CliError(f"--output {out}: the extension must be .csv or .parquet")
+    if args.members == "all":
+        rows = np.arange(net.n_members, dtype=np.int64)
+    else:
+        try:
+            wanted = [line.strip() for line in Path(args.members).read_text().splitlines() if line.strip()]
+        except OSError as err:
+            raise CliError(f"cannot read --members {args.members}: {err.strerror}") from None
+        rows = net.rows_of(wanted).astype(np.int64)
+        if (rows < 0).any():
+            i = int(np.flatnonzero(rows < 0)[0])
+            raise CliError(f"{args.members}, line {i + 1}: unknown member {wanted[i]!r}")
+    from training.batch import write_batch_ranking
+
+    n = write_batch_ranking(model, rows, k=args.k, output=out)
+    print(f"wrote {n:,} introductions for {len(rows):,} members to {out}")
+    return 0
+
+
+def describe_reasons(reasons: dict) -> str:
+    parts = []
+    if reasons.get("n_shared_interests"):
+        few = ", ".join(reasons["shared_interests"])
+        parts.append(f"{reasons['n_shared_interests']} shared interests ({few})")
+    if reasons.get("n_mutual_contacts"):
+        parts.append(f"{reasons['n_mutual_contacts']} mutual contacts could introduce you")
+    if reasons.get("bridges_communities"):
+        parts.append("bridges communities")
+    return "; ".join(parts) or "new to your network"
+
+
+def _generate(args) -> int:
+    from recsys import write_synthetic
+
+    if args.members < 10:
+        raise CliError("--members must be at least 10")
+    paths = write_synthetic(args.output, args.members, seed=args.seed, fmt=args.format)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

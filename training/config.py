@@ -1,0 +1,200 @@
+"""The job configuration: YAML parsed once into typed, frozen objects that reject unknown keys.
+
+This is the one place where a config becomes objects (``training.factory`` turns the parts into
+library estimators). Nothing here reads ``sys.argv`` or evaluates strings: ``--set KEY=VALUE``
+values are typed by YAML's own scalar rules.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = ["Config", "ConfigError", "load_config", "apply_overrides", "config_to_yaml", "flatten"]
+
+
+class ConfigError(ValueError):
+    """A config file or ``--set`` override that cannot be used; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Section):
+    path: str | None = None
+    """Input-layout directory; ``None`` uses the built-in synthetic network."""
+    sensitive_attributes: tuple[str, ...] = ()
+    min_group_size: int = Field(20, ge=1)
+
+
+class SyntheticConfig(_Section):
+    members: int = Field(3000, ge=50)
+    seed: int = 7
+    minority_share: float = Field(0.3, gt=0, lt=1)
+
+
+class SplitConfig(_Section):
+    holdout_fraction: float = Field(0.1, ge=0, lt=1)
+    seed: int = 13
+
+
+class AdamicAdarConfig(_Section):
+    n: int = Field(200, ge=0)
+
+
+class InterestsConfig(_Section):
+    n: int = Field(100, ge=0)
+    max_df: float = Field(0.05, gt=0, le=1)
+    """Interests liked by more than this share of members are too common to propose anyone."""
+
+
+class ALSConfig(_Section):
+    n: int = Field(100, ge=0)
+    factors: int = Field(32, ge=2)
+    iterations: int = Field(15, ge=1)
+    regularization: float = Field(0.05, ge=0)
+    alpha: float = Field(2.0, gt=0)
+    index: Literal["exact", "hnsw"] = "exact"
+    seed: int = 0
+
+
+class CandidatesConfig(_Section):
+    pool_size: int = Field(300, ge=1)
+    adamic_adar: AdamicAdarConfig = AdamicAdarConfig()
+    interests: InterestsConfig = InterestsConfig()
+    als: ALSConfig = ALSConfig()
+
+
+class ScoringConfig(_Section):
+    model: Literal["logistic"] = "logistic"
+    reciprocal: Literal["harmonic", "product", "none"] = "harmonic"
+    validation_fraction: float = Field(0.1, gt=0, lt=1)
+    max_training_members: int = Field(20000, ge=10)
+    seed: int = 0
+
+
+class RerankConfig(_Section):
+    enabled: bool = True
+    bridge_weight: float = Field(0.5, ge=0)
+    degree_penalty: float = Field(0.05, ge=0)
+    plus_one: Literal["off", "pledged", "all"] = "pledged"
+
+
+class EvaluationConfig(_Section):
+    k: int = Field(20, ge=1)
+    max_members: int | None = Field(None, ge=1)
+    atkinson_epsilon: float = Field(0.5, gt=0)
+    seed: int = 0
+
+
+class MlflowConfig(_Section):
+    enabled: bool = True
+    tracking_uri: str = "sqlite:///mlflow.db"
+    experiment: str = "plusone"
+
+
+class Config(_Section):
+    """The resolved configuration of one job."""
+
+    data: DataConfig = DataConfig()
+    synthetic: SyntheticConfig = SyntheticConfig()
+    split: SplitConfig = SplitConfig()
+    candidates: CandidatesConfig = CandidatesConfig()
+    scoring: ScoringConfig = ScoringConfig()
+    rerank: RerankConfig = RerankConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], *, source: str = "config") -> "Config":
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as err:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {_explain(e)}" for e in err.errors()
+            )
+            raise ConfigError(f"{source}: {problems}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def _explain(error: dict[str, Any]) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    return str(error["msg"])
+
+
+def load_config(path: str | Path | None = None, *, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config (or the defaults when ``path`` is None) and apply ``--set`` overrides."""
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as err:
+            raise ConfigError(f"cannot read config {path}: {err.strerror}") from None
+        try:
+            raw = yaml.safe_load(text) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    raw = apply_overrides(raw, overrides)
+    return Config.from_dict(raw, source=source)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with each ``dotted.key=value`` set; values are typed as YAML."""
+    raw = copy.deepcopy(raw)
+    known = Config().to_dict()
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. rerank.enabled=false")
+        parts = key.split(".")
+        node_known: Any = known
+        for part in parts:
+            if not isinstance(node_known, dict) or part not in node_known:
+                raise ConfigError(f"--set {key}: unknown key")
+            node_known = node_known[part]
+        if isinstance(node_known, dict):
+            raise ConfigError(f"--set {key}: is a section; set one of its keys")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--set {key}: value is not valid YAML: {err}") from None
+        node = raw
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[parts[-1]] = value
+    return raw
+
+
+def config_to_yaml(config: Config) -> str:
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}``; lists become comma-joined strings (MLflow params)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, prefix=f"{name}."))
+        elif isinstance(value, (list, tuple)):
+            flat[name] = ",".join(str(v) for v in value)
+        else:
+            flat[name] = value
+    return flat

@@ -1,0 +1,71 @@
+"""MLflow tracking: one run per job, marked FAILED (never FINISHED) when the job fails."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from training.config import Config, flatten
+
+__all__ = ["tracked_run", "git_commit", "log_metrics", "mlflow_metric_name"]
+
+logger = logging.getLogger(__name__)
+
+
+def git_commit() -> str:
+    """The source tree's commit, or ``unknown`` outside a git checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=True
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def mlflow_metric_name(name: str) -> str:
+    """DESIGN.md names are already MLflow-safe (letters, digits, ``_ - . /``); ``@`` is never used."""
+    if "@" in name:
+        raise ValueError(f"metric name {name!r} must not contain '@'")
+    return name
+
+
+@contextlib.contextmanager
+def tracked_run(config: Config, *, run_name: str | None = None, tags: dict[str, str] | None = None) -> Iterator[Any]:
+    """Start an MLflow run with the resolved config as params; yields the ``mlflow`` module (or None when off).
+
+    The run ends FINISHED only when the block completes; an exception ends it FAILED and propagates.
+    """
+    if not config.mlflow.enabled:
+        yield None
+        return
+    import mlflow
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    mlflow.set_tracking_uri(config.mlflow.tracking_uri)
+    mlflow.set_experiment(config.mlflow.experiment)
+    run = mlflow.start_run(run_name=run_name)
+    try:
+        mlflow.set_tags({"git_commit": git_commit(), **(tags or {})})
+        params = {k: ("" if v is None else v) for k, v in flatten(config.to_dict()).items()}
+        mlflow.log_params(params)
+        yield mlflow
+    except BaseException:
+        mlflow.end_run(status="FAILED")
+        logger.error("MLflow run %s marked FAILED", run.info.run_id)
+        raise
+    else:
+        mlflow.end_run(status="FINISHED")
+
+
+def log_metrics(mlflow: Any, metrics: dict[str, float]) -> None:
+    """Log the finite metrics (MLflow rejects NaN in some stores; a missing figure is left out)."""
+    finite = {mlflow_metric_name(k): float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
+    mlflow.log_metrics(finite)
