@@ -991,15 +991,15 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     repeated = sorted({c for c in header if header.count(c) > 1})
     if repeated:
         raise source.error(f"repeated column name(s): {', '.join(repeated)}", header=True)
+    convert = pa_csv.ConvertOptions(
+        column_types={column: pa.large_string() for column in header},
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
     try:
-        table = pa_csv.read_csv(
-            path,
-            convert_options=pa_csv.ConvertOptions(
-                column_types={column: pa.large_string() for column in header},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
+        table = pa_csv.read_csv(path, convert_options=convert)
+    except pa.ArrowInvalid as exc:
+        raise _csv_parse_error(path, name, convert, exc) from exc
     except (OSError, pa.ArrowException) as exc:
         raise DataValidationError(f"cannot parse CSV: {exc}", path=name) from exc
     frame = table.to_pandas()
@@ -1007,6 +1007,29 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         if column not in ID_COLUMNS:
             frame[column] = _infer_column(frame[column])
     return frame
+
+
+def _csv_parse_error(path: str, name: str, convert: pa_csv.ConvertOptions, exc: Exception) -> DataValidationError:
+    """Locate a malformed CSV row: only a single-threaded read tells which row it is."""
+    found: list[tuple[int | None, str]] = []
+
+    def on_invalid(row: pa_csv.InvalidRow) -> str:
+        found.append((row.number, f"expected {row.expected_columns} columns, got {row.actual_columns}: {row.text!r}"))
+        return "error"
+
+    try:
+        pa_csv.read_csv(
+            path,
+            read_options=pa_csv.ReadOptions(use_threads=False),
+            parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid),
+            convert_options=convert,
+        )
+    except (OSError, pa.ArrowException):
+        pass
+    if found:
+        number, problem = found[0]  # pyarrow numbers the header 1 and skips blank lines, as we do
+        return DataValidationError(problem, path=name, line=number)
+    return DataValidationError(f"cannot parse CSV: {exc}", path=name)
 
 
 def _find_tables(root: str) -> dict[str, str]:

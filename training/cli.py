@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=("local", "spark"), default="local")
     p.add_argument("--spark-master", default=None)
 
+    p = sub.add_parser("serve", help="the HTTP service")
+    p.add_argument("--model", required=True, help="saved-model directory or MLflow model URI (models:/NAME@ALIAS)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--poll-seconds", type=float, default=30.0, help="how often to look for a new model version (0: never)")
+
     p = sub.add_parser("generate", help="write the synthetic network in the input layout")
     p.add_argument("--members", type=int, required=True)
     p.add_argument("--output", required=True)
@@ -66,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     from recsys import DataValidationError, ModelFormatError
     from training.config import ConfigError
 
-    handlers = {"train": _train, "evaluate": _evaluate, "rank": _rank, "generate": _generate}
+    handlers = {"train": _train, "evaluate": _evaluate, "rank": _rank, "generate": _generate, "serve": _serve}
     try:
         return handlers[args.command](args)
     except (CliError, ConfigError, DataValidationError, ModelFormatError, FileNotFoundError) as err:
@@ -190,6 +196,13 @@ def describe_reasons(reasons: dict) -> str:
     if reasons.get("bridges_communities"):
         parts.append("bridges communities")
     return "; ".join(parts) or "new to your network"
+
+
+def _serve(args) -> int:
+    from serving.app import serve
+
+    serve(args.model, host=args.host, port=args.port, poll_seconds=args.poll_seconds)
+    return 0
 
 
 def _generate(args) -> int:

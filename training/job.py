@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from recsys import (
     IntroductionRecommender,
     Network,
+    Slates,
     evaluate_slates,
     evaluation_members,
     generate_tables,
@@ -32,9 +33,10 @@ from recsys import (
 )
 from training.config import Config, config_to_yaml
 from training.factory import build_recommender
+from training.reports import log_run_reports
 from training.tracking import log_metrics, tracked_run
 
-__all__ = ["TrainResult", "load_data", "train_job", "evaluate_saved_model", "write_atomic_text", "dataset_name"]
+__all__ = ["Evaluation", "TrainResult", "load_data", "train_job", "evaluate_saved_model", "write_atomic_text", "dataset_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +92,18 @@ def _progress_bar(total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="members", disable=not sys.stderr.isatty(), leave=False)
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """What one evaluation produced: flat metrics, per-group tables (aggregates only) and the slates."""
+
+    metrics: dict[str, float]
+    tables: dict[str, pd.DataFrame]
+    slates: Slates
+
+
 def evaluate_model(
     model: IntroductionRecommender, train: Network, heldout: np.ndarray, config: Config, *, sensitive: pd.DataFrame | None = None
-) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
+) -> Evaluation:
     """Rank the evaluation members with ``model`` and compute every metric."""
     rows = evaluation_members(train, max_members=config.evaluation.max_members, seed=config.evaluation.seed)
     k = config.evaluation.k
@@ -100,7 +111,7 @@ def evaluate_model(
         slates = rank_all(model.rank, rows, k=k, progress=bar.update)
     if sensitive is not None:
         train = _with_sensitive(train, sensitive)
-    return evaluate_slates(
+    metrics, tables = evaluate_slates(
         slates,
         train=train,
         heldout=heldout,
@@ -110,6 +121,7 @@ def evaluate_model(
         atkinson_epsilon=config.evaluation.atkinson_epsilon,
         plus_one_rows=model.reranker_.required_rows(np.arange(train.n_members)),
     )
+    return Evaluation(metrics=metrics, tables=tables, slates=slates)
 
 
 def _with_sensitive(network: Network, sensitive: pd.DataFrame) -> Network:
@@ -137,7 +149,8 @@ def train_job(config: Config, *, output_dir: str | os.PathLike, on_stage: Callab
         model = build_recommender(config)
         model.fit(train, progress=lambda name: stage(f"fitting: {name}"))
         stage("evaluating")
-        metrics, tables = evaluate_model(model, train, heldout, config)
+        evaluation = evaluate_model(model, train, heldout, config)
+        metrics, tables = evaluation.metrics, evaluation.tables
         metrics["train_seconds"] = time.perf_counter() - started
         stage("saving")
         model_dir = save_model(
@@ -158,6 +171,7 @@ def train_job(config: Config, *, output_dir: str | os.PathLike, on_stage: Callab
             if group_dir.exists():
                 mlflow.log_artifacts(str(group_dir), artifact_path="groups")
             mlflow.log_artifacts(str(model_dir), artifact_path="model")
+            log_run_reports(mlflow, model=model, train=train, evaluation=evaluation, config=config, output_dir=output)
             run_id = mlflow.active_run().info.run_id
     return TrainResult(output_dir=output, model_dir=model_dir, metrics=metrics, run_id=run_id)
 
@@ -191,5 +205,4 @@ def evaluate_saved_model(model_dir: str | os.PathLike, *, data_dir: str | os.Pat
     known = np.asarray(adj[edges[:, 0], edges[:, 1]]).ravel() > 0 if len(edges) else np.zeros(0, bool)
     heldout = edges[~known].astype(np.int32)
     sensitive = network.sensitive.iloc[rows].reset_index(drop=True)
-    metrics, _ = evaluate_model(model, model.network_, heldout, config, sensitive=sensitive)
-    return metrics
+    return evaluate_model(model, model.network_, heldout, config, sensitive=sensitive).metrics
