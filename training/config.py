@@ -45,6 +45,8 @@ class SplitConfig(_Section):
 
 class AdamicAdarConfig(_Section):
     n: int = Field(200, ge=0)
+    three_hop_weight: float = Field(0.03, ge=0)
+    """Weight of walks of length three (friends of friends' friends); 0 keeps two hops."""
 
 
 class InterestsConfig(_Section):
@@ -90,12 +92,39 @@ class EvaluationConfig(_Section):
     max_members: int | None = Field(None, ge=1)
     atkinson_epsilon: float = Field(0.5, gt=0)
     seed: int = 0
+    bootstrap_samples: int = Field(300, ge=0)
+    """Resamples behind the Atkinson confidence intervals of a run's report (0: no intervals)."""
 
 
 class MlflowConfig(_Section):
     enabled: bool = True
     tracking_uri: str = "sqlite:///mlflow.db"
     experiment: str = "plusone"
+    register_model: bool = True
+    """Register the run's MLflow model (a pyfunc over the saved model) under ``model_name``."""
+    model_name: str = Field("plusone", min_length=1)
+    alias: str | None = None
+    """Point this registry alias (e.g. ``champion``) at the newly registered version."""
+
+
+class BehaviourConfig(_Section):
+    """How simulated members answer a proposed introduction (see ``recsys.AcceptanceBehaviour``)."""
+
+    intercept: float = -3.0
+    mutual_contacts: float = 1.0
+    shared_interests: float = 4.0
+    position_bias: bool = True
+
+
+class SimulationConfig(_Section):
+    """The feedback-loop simulation of ``recsys simulate`` (policies: unconstrained and re-ranked)."""
+
+    rounds: int = Field(5, ge=1)
+    members_per_round: int | None = Field(None, ge=1)
+    """Members ranked per round (a fresh seeded sample each round); ``None`` ranks everyone."""
+    seed: int = 0
+    experiment: str = "plusone-simulation"
+    behaviour: BehaviourConfig = BehaviourConfig()
 
 
 class Config(_Section):
@@ -109,6 +138,7 @@ class Config(_Section):
     rerank: RerankConfig = RerankConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     mlflow: MlflowConfig = MlflowConfig()
+    simulation: SimulationConfig = SimulationConfig()
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], *, source: str = "config") -> "Config":
