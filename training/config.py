@@ -123,6 +123,9 @@ class SimulationConfig(_Section):
     members_per_round: int | None = Field(None, ge=1)
     """Members ranked per round (a fresh seeded sample each round); ``None`` ranks everyone."""
     seed: int = 0
+    refit: Literal["graph", "full"] = "graph"
+    """After each round: ``graph`` re-detects communities and rebuilds the graph-based parts only
+    (interest embeddings and the acceptance model are kept); ``full`` refits everything."""
     experiment: str = "plusone-simulation"
     behaviour: BehaviourConfig = BehaviourConfig()
 
