@@ -38,10 +38,14 @@ def mlflow_metric_name(name: str) -> str:
 
 
 @contextlib.contextmanager
-def tracked_run(config: Config, *, run_name: str | None = None, tags: dict[str, str] | None = None) -> Iterator[Any]:
+def tracked_run(
+    config: Config, *, run_name: str | None = None, tags: dict[str, str] | None = None, parent_run_id: str | None = None
+) -> Iterator[Any]:
     """Start an MLflow run with the resolved config as params; yields the ``mlflow`` module (or None when off).
 
     The run ends FINISHED only when the block completes; an exception ends it FAILED and propagates.
+    A run started while another is active (a sweep's or a simulation's parent run), or given
+    ``parent_run_id``, is started nested under it; keep both in the same experiment.
     """
     if not config.mlflow.enabled:
         yield None
@@ -51,7 +55,9 @@ def tracked_run(config: Config, *, run_name: str | None = None, tags: dict[str, 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(config.mlflow.tracking_uri)
     mlflow.set_experiment(config.mlflow.experiment)
-    run = mlflow.start_run(run_name=run_name)
+    active = mlflow.active_run()
+    parent = parent_run_id or (active.info.run_id if active is not None else None)
+    run = mlflow.start_run(run_name=run_name, nested=parent is not None, parent_run_id=parent)
     try:
         mlflow.set_tags({"git_commit": git_commit(), **(tags or {})})
         params = {k: ("" if v is None else v) for k, v in flatten(config.to_dict()).items()}
