@@ -1,0 +1,27 @@
+"""Plus One's serving layer: the ranking function in-process (:class:`Recommender`) and over HTTP (``serving.app``)."""
+
+from serving._recommender import (
+    Introduction,
+    ModelNotLoadedError,
+    Reasons,
+    Recommender,
+    ReloadError,
+    ReloadResult,
+    Slate,
+    UnknownInterestsError,
+    UnknownMemberError,
+    summarize_reasons,
+)
+
+__all__ = [
+    "Introduction",
+    "ModelNotLoadedError",
+    "Reasons",
+    "Recommender",
+    "ReloadError",
+    "ReloadResult",
+    "Slate",
+    "UnknownInterestsError",
+    "UnknownMemberError",
+    "summarize_reasons",
+]

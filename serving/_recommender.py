@@ -1,0 +1,706 @@
+"""The in-process ranking API: one saved model behind thread-safe ``rank`` calls, with hot reload.
+
+A :class:`Recommender` follows a *model source* — a saved-model directory or an MLflow model URI
+(``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/RUN_ID/PATH``) — and answers with typed,
+frozen results: a :class:`Slate` of :class:`Introduction` s, each with its :class:`Reasons`.
+
+Hot reload: :meth:`Recommender.reload` looks at the source; when it names a new version, the new
+model is loaded and verified completely (manifest checksums through :func:`recsys.load_model`,
+then one trial ranking) *before* a single reference is swapped. Requests already running keep the
+snapshot they started with; no request ever sees half a model. A version that fails to load leaves
+the last good one serving and is remembered in :attr:`Recommender.last_reload_error` (and not
+retried until the source changes again).
+
+Privacy: nothing here reads a sensitive attribute. A saved model holds none (only member ids,
+communities, interests, connections and operational columns); a model that somehow carries
+sensitive columns is refused at load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys import IntroductionRecommender, ModelFormatError, load_model
+
+__all__ = [
+    "Introduction",
+    "ModelNotLoadedError",
+    "Reasons",
+    "ReloadError",
+    "ReloadResult",
+    "Recommender",
+    "Slate",
+    "UnknownInterestsError",
+    "UnknownMemberError",
+    "summarize_reasons",
+]
+
+logger = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class Reasons:
+    """Why two members should meet.
+
+    Attributes
+    ----------
+    shared_interests : tuple of str
+        The most telling shared interests (the rarest first), at most three.
+    n_shared_interests : int
+        How many interests the two share in all.
+    mutual_contacts : tuple of str
+        Member ids of mutual contacts who could make the introduction (best connected first), at most three.
+    n_mutual_contacts : int
+        How many mutual contacts the two have in all.
+    bridges_communities : bool
+        The two sit in different communities of the network (always ``False`` for cold start,
+        where the member has no community yet).
+    summary : str
+        One line for people, e.g. ``"3 shared interests, 2 mutual contacts could introduce you"``.
+    """
+
+    shared_interests: tuple[str, ...]
+    n_shared_interests: int
+    mutual_contacts: tuple[str, ...]
+    n_mutual_contacts: int
+    bridges_communities: bool
+    summary: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "shared_interests": list(self.shared_interests),
+            "n_shared_interests": self.n_shared_interests,
+            "mutual_contacts": list(self.mutual_contacts),
+            "n_mutual_contacts": self.n_mutual_contacts,
+            "bridges_communities": self.bridges_communities,
+            "summary": self.summary,
+        }
+
+
+@dataclass(frozen=True)
+class Introduction:
+    """One proposed introduction: the other member, the score (higher is better) and the reasons."""
+
+    member_id: str
+    score: float
+    reasons: Reasons
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"member_id": self.member_id, "score": self.score, "reasons": self.reasons.to_dict()}
+
+
+@dataclass(frozen=True)
+class Slate:
+    """The introductions for one member, best first, and the model version that ranked them.
+
+    ``member_id`` is ``None`` for a cold-start slate (a member described only by interests).
+    """
+
+    member_id: str | None
+    introductions: tuple[Introduction, ...]
+    model_version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "member_id": self.member_id,
+            "introductions": [i.to_dict() for i in self.introductions],
+            "model_version": self.model_version,
+        }
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """What a reload did: ``swapped`` is true when a new version now serves."""
+
+    swapped: bool
+    model_version: str | None
+    previous_version: str | None
+
+
+@dataclass(frozen=True)
+class ReloadError:
+    """The last failed attempt to load a model version (the previous one, if any, keeps serving)."""
+
+    message: str
+    source: str
+    at: float  # seconds since the epoch
+
+
+class UnknownMemberError(LookupError):
+    """The member id is not among the model's members (HTTP 404)."""
+
+    def __init__(self, member_id: str, n_members: int):
+        self.member_id = member_id
+        super().__init__(f"unknown member {member_id!r}: not among the model's {n_members:,} members")
+
+    def __str__(self) -> str:  # LookupError would quote the whole message
+        return self.args[0]
+
+
+class UnknownInterestsError(ValueError):
+    """None of the interests given for a cold-start slate is known to the model (HTTP 422)."""
+
+
+class ModelNotLoadedError(RuntimeError):
+    """No model has loaded yet (HTTP 503)."""
+
+
+# ---------------------------------------------------------------------------------- reasons
+def summarize_reasons(n_shared_interests: int, n_mutual_contacts: int, bridges_communities: bool) -> str:
+    """One human line, e.g. ``"3 shared interests, 2 mutual contacts could introduce you"``.
+
+    Examples
+    --------
+    >>> summarize_reasons(3, 2, False)
+    '3 shared interests, 2 mutual contacts could introduce you'
+    >>> summarize_reasons(1, 0, True)
+    '1 shared interest, from another community'
+    >>> summarize_reasons(0, 1, False)
+    '1 mutual contact could introduce you'
+    >>> summarize_reasons(0, 0, False)
+    'new to your network'
+    """
+    parts = []
+    if n_shared_interests:
+        parts.append(f"{n_shared_interests} shared interest{'s' if n_shared_interests != 1 else ''}")
+    if n_mutual_contacts == 1:
+        parts.append("1 mutual contact could introduce you")
+    elif n_mutual_contacts:
+        parts.append(f"{n_mutual_contacts} mutual contacts could introduce you")
+    if bridges_communities:
+        parts.append("from another community")
+    return ", ".join(parts) or "new to your network"
+
+
+def _reasons(raw: dict[str, Any]) -> Reasons:
+    return Reasons(
+        shared_interests=tuple(raw["shared_interests"]),
+        n_shared_interests=int(raw["n_shared_interests"]),
+        mutual_contacts=tuple(raw["mutual_contacts"]),
+        n_mutual_contacts=int(raw["n_mutual_contacts"]),
+        bridges_communities=bool(raw["bridges_communities"]),
+        summary=summarize_reasons(int(raw["n_shared_interests"]), int(raw["n_mutual_contacts"]), bool(raw["bridges_communities"])),
+    )
+
+
+# ---------------------------------------------------------------------------------- snapshot
+class _SlateCache:
+    """A thread-safe LRU of explained slates, ``(member_id, n) → tuple[Introduction, ...]``.
+
+    It belongs to one model snapshot and is dropped with it, so a reload can never serve a slate
+    of the previous version. Hand-written rather than ``functools.lru_cache`` because a reload
+    reads the hottest keys to warm the next snapshot's cache.
+    """
+
+    def __init__(self, maxsize: int):
+        self.maxsize = max(int(maxsize), 0)
+        self._data: OrderedDict[tuple[str, int], tuple[Introduction, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple[str, int]) -> tuple[Introduction, ...] | None:
+        if not self.maxsize:
+            return None
+        with self._lock:
+            value = self._data.get(key)
+            if value is None:
+                self.misses += 1
+            else:
+                self._data.move_to_end(key)
+                self.hits += 1
+            return value
+
+    def put(self, key: tuple[str, int], value: tuple[Introduction, ...]) -> None:
+        if not self.maxsize:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.maxsize:
+                self._data.popitem(last=False)
+
+    def hottest(self, n: int) -> list[tuple[str, int]]:
+        """The ``n`` most recently used keys, most recent first."""
+        with self._lock:
+            keys = list(self._data)
+        return keys[::-1][:n]
+
+    def stats(self) -> dict[str, int]:
+        return {"size": len(self._data), "max_size": self.maxsize, "hits": self.hits, "misses": self.misses}
+
+
+class _Snapshot:
+    """One loaded model version. The model and version never change; it is replaced whole on reload."""
+
+    __slots__ = ("model", "version", "manifest_sha256", "source", "fingerprint", "loaded_at", "registry_version", "slates", "_interests")
+
+    def __init__(self, *, model: IntroductionRecommender, version: str, manifest_sha256: str, source: str,
+                 fingerprint: Any, registry_version: str | None, cache_size: int):
+        self.model = model
+        self.version = version
+        self.manifest_sha256 = manifest_sha256
+        self.source = source
+        self.fingerprint = fingerprint  # the source state it came from; updated when only the stat changed
+        self.loaded_at = time.time()
+        self.registry_version = registry_version
+        self.slates = _SlateCache(cache_size)
+        self._interests: tuple[dict[str, int], np.ndarray] | None = None
+
+    @property
+    def n_members(self) -> int:
+        return self.model.network_.n_members
+
+    def interest_columns(self) -> tuple[dict[str, int], np.ndarray]:
+        """Interest name → column, and each interest's member count (built once, on first cold start)."""
+        built = self._interests
+        if built is None:  # a race only builds it twice
+            net = self.model.network_
+            lookup = {str(name): i for i, name in enumerate(net.interest_names)}
+            built = self._interests = (lookup, np.bincount(net.member_interests.indices, minlength=net.n_interests))
+        return built
+
+
+# ---------------------------------------------------------------------------------- sources
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>[^/]+))/?$")
+
+
+class _DirectorySource:
+    """A saved-model directory; a new version is a changed ``manifest.json`` (checked by stat, then SHA-256)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path).expanduser()
+        self.label = str(self.path)
+
+    def fingerprint(self) -> Any:
+        try:
+            st = (self.path / "manifest.json").stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def fetch(self, workdir: Path) -> tuple[Path, str | None]:
+        if not self.path.is_dir():
+            raise ModelFormatError(f"{self.path}: no model directory there")
+        return self.path, None
+
+
+class _MlflowSource:
+    """An MLflow model URI, downloaded into a temporary directory; an alias is re-resolved on every poll."""
+
+    def __init__(self, uri: str):
+        self.uri = uri
+        self.label = uri
+        match = _MODELS_URI.match(uri)
+        self.name = match["name"] if match else None
+        self.alias = match["alias"] if match else None
+        self.version = match["version"] if match else None
+
+    def _resolve_version(self) -> str | None:
+        if self.name is None:
+            return None
+        if self.alias is None:
+            return self.version
+        from mlflow import MlflowClient
+
+        return str(MlflowClient().get_model_version_by_alias(self.name, self.alias).version)
+
+    def fingerprint(self) -> Any:
+        # an alias moves: its version is the fingerprint; a fixed URI never changes
+        return self._resolve_version() if self.alias is not None else self.uri
+
+    def fetch(self, workdir: Path) -> tuple[Path, str | None]:
+        import mlflow.artifacts
+
+        version = self._resolve_version()
+        # download the resolved version, not the alias: the alias may move while we download
+        uri = f"models:/{self.name}/{version}" if self.name is not None and version is not None else self.uri
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(workdir)))
+        return _find_model_dir(local, self.uri), (f"{self.name}/{version}" if self.name and version else None)
+
+
+def _find_model_dir(root: Path, label: str) -> Path:
+    """The saved-model directory inside a downloaded tree: the shallowest one holding ``manifest.json``."""
+    if (root / "manifest.json").is_file():
+        return root
+    found = sorted(root.rglob("manifest.json"), key=lambda p: (len(p.parts), str(p)))
+    if not found:
+        raise ModelFormatError(f"{label}: no saved Plus One model (a directory with manifest.json) inside the downloaded artifacts")
+    return found[0].parent
+
+
+def _is_mlflow_uri(source: str) -> bool:
+    return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:/", source)) and not re.match(r"^[A-Za-z]:[\\/]", source)
+
+
+def _open_source(source: str | os.PathLike):
+    text = os.fspath(source)
+    if text.startswith("file://"):
+        return _DirectorySource(text[len("file://"):])
+    if _is_mlflow_uri(text):
+        return _MlflowSource(text)
+    return _DirectorySource(text)
+
+
+def _sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------- recommender
+class Recommender:
+    """Introductions from a saved model, safe to call from many threads, with hot reload.
+
+    Build one with :meth:`load` (raises when the model cannot be loaded) or with the constructor
+    (loads nothing; call :meth:`reload`). Every call works on the snapshot current when it
+    started, so a reload never changes a model under a running request.
+
+    Parameters
+    ----------
+    source : str or path
+        A saved-model directory, or an MLflow model URI (``models:/NAME@ALIAS``,
+        ``models:/NAME/VERSION``, ``runs:/RUN_ID/PATH``).
+    cache_size : int
+        Explained slates kept per model version, keyed by (member, slate length); least recently
+        used go first; 0 switches the cache off. A slate is the same for the same member and model
+        version, so a cached one is exactly what ranking again would give; the cache is dropped
+        with its version on reload.
+    warm_on_reload : int
+        On reload, the new version's slates for this many of the most recently requested
+        (member, length) pairs are computed *before* the swap, so the switch does not meet a cold
+        cache.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from recsys import IntroductionRecommender, save_model, synthetic_network
+    >>> model = IntroductionRecommender(pool_size=30, als_iterations=2).fit(synthetic_network(300, seed=0))
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     rec = Recommender.load(save_model(model, f"{tmp}/model"))
+    >>> member = str(model.network_.member_ids[0])
+    >>> slate = rec.rank(member, k=3)
+    >>> len(slate.introductions) <= 3, slate.member_id == member
+    (True, True)
+    """
+
+    def __init__(self, source: str | os.PathLike, *, cache_size: int = 20_000, warm_on_reload: int = 1_000):
+        if cache_size < 0 or warm_on_reload < 0:
+            raise ValueError("cache_size and warm_on_reload must be at least 0")
+        self.source = os.fspath(source)
+        self.cache_size = int(cache_size)
+        self.warm_on_reload = int(warm_on_reload)
+        self._source = _open_source(source)
+        self._snapshot: _Snapshot | None = None
+        self._reload_lock = threading.Lock()
+        self._last_error: ReloadError | None = None
+        self._failed_fingerprint: Any = None
+
+    @classmethod
+    def load(cls, source: str | os.PathLike, *, cache_size: int = 20_000, warm_on_reload: int = 1_000) -> "Recommender":
+        """A recommender with its model loaded; raises :class:`recsys.ModelFormatError` (or the MLflow error) if it cannot be."""
+        rec = cls(source, cache_size=cache_size, warm_on_reload=warm_on_reload)
+        rec.reload(force=True, raise_errors=True)
+        return rec
+
+    # ------------------------------------------------------------------ state
+    @property
+    def model_version(self) -> str | None:
+        """Version of the model serving now (``None`` before the first successful load)."""
+        snap = self._snapshot
+        return snap.version if snap is not None else None
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._snapshot is not None
+
+    @property
+    def last_reload_error(self) -> ReloadError | None:
+        """The last failed load, cleared by the next successful one."""
+        return self._last_error
+
+    def status(self) -> dict[str, Any]:
+        """What serves now, as plain data (for health checks)."""
+        snap = self._snapshot
+        err = self._last_error
+        return {
+            "source": self._source.label,
+            "model_version": snap.version if snap else None,
+            "registry_version": snap.registry_version if snap else None,
+            "manifest_sha256": snap.manifest_sha256 if snap else None,
+            "n_members": snap.n_members if snap else None,
+            "loaded_at": _iso(snap.loaded_at) if snap else None,
+            "cache": snap.slates.stats() if snap else None,
+            "last_reload_error": None if err is None else {"message": err.message, "at": _iso(err.at)},
+        }
+
+    def _current(self) -> _Snapshot:
+        snap = self._snapshot  # one read: the whole call uses this snapshot
+        if snap is None:
+            err = self._last_error
+            detail = f": {err.message}" if err else ""
+            raise ModelNotLoadedError(f"no model is loaded yet from {self._source.label}{detail}")
+        return snap
+
+    # ------------------------------------------------------------------ reload
+    def reload(self, *, force: bool = False, raise_errors: bool = False) -> ReloadResult:
+        """Load the source's current version if it is new (or always, with ``force``) and swap it in.
+
+        The new model is loaded and verified completely (and its cache warmed) before the swap.
+        On failure the current model keeps serving, the error is logged and kept in
+        :attr:`last_reload_error`, and the same source state is not retried until it changes
+        (unless ``force``). With ``raise_errors`` the error propagates as well.
+        """
+        with self._reload_lock:  # one load at a time; readers never wait on this lock
+            previous = self._snapshot
+            prev_version = previous.version if previous else None
+            unchanged = ReloadResult(False, prev_version, prev_version)
+            try:
+                fingerprint = self._source.fingerprint()
+            except Exception as err:  # e.g. the registry is unreachable: keep serving
+                self._record_failure(None, f"cannot look up {self._source.label}: {_describe(err)}")
+                if raise_errors:
+                    raise
+                return unchanged
+            if not force:
+                if previous is not None and fingerprint == previous.fingerprint:
+                    return unchanged
+                if self._last_error is not None and fingerprint == self._failed_fingerprint:
+                    return unchanged
+            try:
+                snap = self._load_snapshot(fingerprint, unchanged_from=None if force else previous)
+            except Exception as err:
+                self._record_failure(fingerprint, _describe(err))
+                if raise_errors:
+                    raise
+                return unchanged
+            self._last_error = None
+            self._failed_fingerprint = None
+            if snap is previous:  # same content (e.g. the manifest was only touched): nothing to swap
+                return unchanged
+            if previous is not None and self.warm_on_reload:
+                self._warm(snap, previous.slates.hottest(self.warm_on_reload))
+            self._snapshot = snap  # the atomic swap
+            logger.info(
+                "serving model version %s from %s (%d members)%s",
+                snap.version, self._source.label, snap.n_members, f", replacing {prev_version}" if prev_version else "",
+            )
+            return ReloadResult(True, snap.version, prev_version)
+
+    def _record_failure(self, fingerprint: Any, message: str) -> None:
+        serving = self._snapshot.version if self._snapshot else None
+        self._last_error = ReloadError(message=message, source=self._source.label, at=time.time())
+        self._failed_fingerprint = fingerprint
+        logger.error(
+            "model from %s failed to load: %s; %s",
+            self._source.label, message, f"still serving version {serving}" if serving else "no model is serving",
+        )
+
+    def _load_snapshot(self, fingerprint: Any, *, unchanged_from: _Snapshot | None) -> _Snapshot:
+        """Fetch, verify and load the source's current version (``unchanged_from`` itself when its manifest is the same)."""
+        workdir = Path(tempfile.mkdtemp(prefix="plusone-serve-"))
+        try:
+            model_dir, registry_version = self._source.fetch(workdir)
+            manifest = model_dir / "manifest.json"
+            manifest_sha = _sha256_file(manifest) if manifest.is_file() else ""
+            if unchanged_from is not None and manifest_sha == unchanged_from.manifest_sha256:
+                unchanged_from.fingerprint = fingerprint  # remember the new stat, keep the model and its cache
+                return unchanged_from
+            model = load_model(model_dir)  # verifies format and every checksum; reads everything into memory
+            if model.network_.sensitive.shape[1]:
+                raise ModelFormatError(f"{model_dir}: the model carries sensitive member columns; refusing to serve it")
+            if model.network_.n_members == 0:
+                raise ModelFormatError(f"{model_dir}: the model has no members")
+            model.rank(np.zeros(1, dtype=np.int64), k=1)  # a trial ranking: fail here, not on a request
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return _Snapshot(
+            model=model,
+            version=registry_version or manifest_sha[:12],
+            manifest_sha256=manifest_sha,
+            source=self._source.label,
+            fingerprint=fingerprint,
+            registry_version=registry_version,
+            cache_size=self.cache_size,
+        )
+
+    def _warm(self, snap: _Snapshot, keys: list[tuple[str, int]], *, chunk: int = 32) -> None:
+        """Compute the new snapshot's slates for ``keys`` in vectorised chunks (before it serves)."""
+        started = time.perf_counter()
+        by_length: dict[int, list[str]] = {}
+        for member_id, n in keys:
+            by_length.setdefault(n, []).append(member_id)
+        for n, members in by_length.items():
+            for start in range(0, len(members), chunk):
+                self._explained(snap, members[start : start + chunk], n)
+                time.sleep(0)  # let request threads take the interpreter between chunks
+        logger.info("warmed %d slates of version %s in %.1fs", len(keys), snap.version, time.perf_counter() - started)
+
+    # ------------------------------------------------------------------ ranking
+    def _explained(self, snap: _Snapshot, member_ids: Sequence[str], n: int) -> list[tuple[Introduction, ...] | None]:
+        """Explained top-``n`` slates of ``member_ids`` from the snapshot's cache, ranking the misses in one call.
+
+        ``None`` for members the model does not know.
+        """
+        net = snap.model.network_
+        out: list[tuple[Introduction, ...] | None] = [snap.slates.get((m, n)) for m in member_ids]
+        missing = [i for i, v in enumerate(out) if v is None]
+        if not missing:
+            return out
+        rows = net.rows_of([member_ids[i] for i in missing])
+        todo = [(i, int(r)) for i, r in zip(missing, rows) if r >= 0]
+        if not todo:
+            return out
+        ids, scores = snap.model.rank(np.array([r for _, r in todo], dtype=np.int64), k=n)
+        for j, (i, row) in enumerate(todo):
+            keep = (ids[j] >= 0) & np.isfinite(scores[j])
+            intros = self._introductions(snap, row, ids[j][keep], scores[j][keep])
+            snap.slates.put((member_ids[i], n), intros)
+            out[i] = intros
+        return out
+
+    def rank(self, member_id: str, k: int = 20, *, exclude: Iterable[str] = ()) -> Slate:
+        """The slate of at most ``k`` introductions for one member, best first.
+
+        Parameters
+        ----------
+        member_id : str
+        k : int
+            Slate size, at least 1.
+        exclude : iterable of str
+            Member ids not to propose (already shown, dismissed); unknown ids are ignored.
+
+        Raises
+        ------
+        UnknownMemberError
+            The member is not in the model.
+        ModelNotLoadedError
+            No model has loaded yet.
+        """
+        _check_k(k)
+        snap = self._current()
+        net = snap.model.network_
+        member_id = str(member_id)
+        skip = set(exclude) if exclude else set()
+        if skip:
+            skip.intersection_update(net.member_ids[r] for r in net.rows_of(sorted(skip)) if r >= 0)
+        # ask for one more per excluded member, then filter: the slate stays k long when it can
+        (intros,) = self._explained(snap, [member_id], k + len(skip))
+        if intros is None:
+            raise UnknownMemberError(member_id, net.n_members)
+        if skip:
+            intros = tuple(i for i in intros if i.member_id not in skip)
+        return Slate(member_id, intros[:k], snap.version)
+
+    def rank_batch(
+        self, member_ids: Sequence[str], k: int = 20, *, on_unknown: Literal["raise", "skip"] = "raise"
+    ) -> list[Slate]:
+        """Slates for many members, ranked in one vectorised call, in the order given.
+
+        With ``on_unknown="skip"`` members the model does not know are left out (compare the
+        slates' ``member_id`` with the request); with ``"raise"`` the first one raises
+        :class:`UnknownMemberError`.
+        """
+        _check_k(k)
+        snap = self._current()
+        ids_in = [str(m) for m in member_ids]
+        if on_unknown == "raise" and ids_in:
+            rows = snap.model.network_.rows_of(ids_in)
+            if (rows < 0).any():
+                raise UnknownMemberError(ids_in[int(np.flatnonzero(rows < 0)[0])], snap.n_members)
+        found = self._explained(snap, ids_in, k) if ids_in else []
+        return [Slate(m, intros, snap.version) for m, intros in zip(ids_in, found) if intros is not None]
+
+    def rank_cold_start(self, interests: Iterable[str], k: int = 20) -> Slate:
+        """A slate for someone the model has not seen, from the interests they gave.
+
+        Candidates are members who share the rarer of those interests (cosine of TF-IDF rows);
+        the score is that similarity. Unknown interests are ignored.
+
+        Raises
+        ------
+        UnknownInterestsError
+            None of the interests is known to the model.
+        """
+        _check_k(k)
+        snap = self._current()
+        model = snap.model
+        source = model.sources_.get("interests")
+        if source is None:
+            raise ModelNotLoadedError("this model has no interest-based candidate source, so it cannot rank members it has not seen")
+        lookup, df = snap.interest_columns()
+        given = list(dict.fromkeys(str(i) for i in interests))
+        cols = np.array(sorted({lookup[name] for name in given if name in lookup}), dtype=np.int64)
+        if len(cols) == 0:
+            shown = ", ".join(repr(g) for g in given[:5]) + (", ..." if len(given) > 5 else "")
+            raise UnknownInterestsError(
+                f"none of the interests given ({shown}) is known to the model; "
+                f"it knows {len(lookup):,} interests, e.g. {next(iter(lookup), 'none')!r}"
+            )
+        query = sp.csr_matrix(
+            (np.ones(len(cols), dtype=np.float32), cols, np.array([0, len(cols)])), shape=(1, model.network_.n_interests)
+        )
+        ids, scores = source.candidates_for_interests(query, k)
+        keep = (ids[0] >= 0) & np.isfinite(scores[0])
+        intros = []
+        net = model.network_
+        for other, score in zip(ids[0][keep], scores[0][keep]):
+            theirs = net.member_interests[int(other)].indices
+            shared = np.intersect1d(cols, theirs, assume_unique=True)
+            shared = shared[np.argsort(df[shared], kind="stable")]  # the rarest say the most
+            reasons = Reasons(
+                shared_interests=tuple(str(x) for x in net.interest_names[shared[:3]]),
+                n_shared_interests=int(len(shared)),
+                mutual_contacts=(),
+                n_mutual_contacts=0,
+                bridges_communities=False,
+                summary=summarize_reasons(int(len(shared)), 0, False),
+            )
+            intros.append(Introduction(str(net.member_ids[int(other)]), _score(score), reasons))
+        return Slate(None, tuple(intros), snap.version)
+
+    @staticmethod
+    def _introductions(snap: _Snapshot, row: int, others: np.ndarray, scores: np.ndarray) -> tuple[Introduction, ...]:
+        if len(others) == 0:
+            return ()
+        net = snap.model.network_
+        explained = snap.model.explain(row, others)
+        return tuple(
+            Introduction(str(net.member_ids[int(o)]), _score(s), _reasons(r)) for o, s, r in zip(others, scores, explained)
+        )
+
+
+# ---------------------------------------------------------------------------------- helpers
+def _check_k(k: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a whole number of at least 1, got {k!r}")
+
+
+def _score(value: float) -> float:
+    return round(float(value), 6)
+
+
+def _describe(err: BaseException) -> str:
+    text = str(err).strip() or type(err).__name__
+    if isinstance(err, ModelFormatError):
+        return text
+    return f"{type(err).__name__}: {text}"
+
+
+def _iso(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+

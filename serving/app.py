@@ -1,0 +1,448 @@
+"""The HTTP service (DESIGN.md, "HTTP service"): FastAPI over a :class:`serving.Recommender`.
+
+Endpoints
+---------
+``GET  /v1/members/{member_id}/introductions?k=N&exclude=a,b``  one member's slate, with reasons
+``POST /v1/introductions:batch``       ``{"member_ids": [...], "k": N}``: many slates at once
+``POST /v1/introductions:cold-start``  ``{"interests": [...], "k": N}``: a slate for someone the model has not seen
+``GET  /healthz``                      the process is alive
+``GET  /readyz``                       200 with the model version once a model serves, else 503; shows the last reload error
+``POST /admin/reload``                 look for a new model version now (needs ``PLUSONE_ADMIN_TOKEN``; absent → 404)
+``GET  /openapi.json``, ``/docs``      the OpenAPI document
+
+Every error is JSON ``{"error": CODE, "message": TEXT, "details": [...]}``. Nothing in a response,
+log line or error message carries a sensitive attribute: the model holds none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import logging
+import os
+import threading
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Header, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from serving._recommender import (
+    ModelNotLoadedError,
+    Recommender,
+    UnknownInterestsError,
+    UnknownMemberError,
+)
+
+__all__ = ["create_app", "serve", "MAX_K", "MAX_BATCH", "MAX_EXCLUDE", "MAX_INTERESTS"]
+
+logger = logging.getLogger(__name__)
+
+MAX_K = 100
+MAX_BATCH = 200
+MAX_EXCLUDE = 200
+MAX_INTERESTS = 200
+MAX_ID_LENGTH = 256
+ADMIN_TOKEN_ENV = "PLUSONE_ADMIN_TOKEN"
+
+
+# ---------------------------------------------------------------------------------- schema
+class ReasonsOut(BaseModel):
+    shared_interests: list[str] = Field(description="The most telling shared interests, rarest first (at most 3)")
+    n_shared_interests: int = Field(ge=0)
+    mutual_contacts: list[str] = Field(description="Member ids of mutual contacts who could make the introduction (at most 3)")
+    n_mutual_contacts: int = Field(ge=0)
+    bridges_communities: bool = Field(description="The two members sit in different communities of the network")
+    summary: str = Field(description='One line for people, e.g. "3 shared interests, 2 mutual contacts could introduce you"')
+
+
+class IntroductionOut(BaseModel):
+    member_id: str = Field(description="The member proposed for an introduction")
+    score: float = Field(description="Higher is better; comparable within one slate")
+    reasons: ReasonsOut
+
+
+class SlateOut(BaseModel):
+    member_id: str | None = Field(description="Whose slate this is (null for a cold-start slate)")
+    introductions: list[IntroductionOut]
+    model_version: str
+
+
+class BatchSlateOut(BaseModel):
+    member_id: str
+    introductions: list[IntroductionOut]
+
+
+class BatchOut(BaseModel):
+    slates: list[BatchSlateOut] = Field(description="One slate per known member, in request order")
+    unknown_member_ids: list[str] = Field(description="Requested members the model does not know (no slate)")
+    model_version: str
+
+
+def _whole_number(value: Any) -> int:
+    """JSON numbers that are whole (``13`` or ``13.0``, as JSON Schema's integer allows); never text or booleans."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError("must be a whole number")
+    return int(value)
+
+
+SlateSize = Annotated[int, Field(ge=1, le=MAX_K, description="Slate size"), BeforeValidator(_whole_number)]
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    member_ids: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]] = Field(min_length=1, max_length=MAX_BATCH)
+    k: SlateSize = 20
+
+
+class ColdStartIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    interests: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]] = Field(min_length=1, max_length=MAX_INTERESTS)
+    k: SlateSize = 20
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="not_found, invalid_request, not_ready, forbidden, unauthorized, reload_failed, ...")
+    message: str
+    details: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class HealthOut(BaseModel):
+    status: str
+
+
+class ReloadErrorOut(BaseModel):
+    message: str
+    at: str
+
+
+class CacheOut(BaseModel):
+    size: int
+    max_size: int
+    hits: int
+    misses: int
+
+
+class ReadyOut(BaseModel):
+    status: str = Field(description="ready or not_ready")
+    source: str
+    model_version: str | None
+    registry_version: str | None
+    manifest_sha256: str | None
+    n_members: int | None
+    loaded_at: str | None
+    cache: CacheOut | None = Field(description="The slate cache of the version serving now")
+    last_reload_error: ReloadErrorOut | None
+
+
+class ReloadOut(BaseModel):
+    reloaded: bool
+    model_version: str | None
+    previous_version: str | None
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorOut} for code in codes}
+
+
+# ---------------------------------------------------------------------------------- app
+def create_app(
+    model_source: str | os.PathLike | Recommender,
+    *,
+    poll_seconds: float = 0,
+    admin_token: str | None = None,
+    cache_size: int = 20_000,
+    warm_on_reload: int = 1_000,
+) -> FastAPI:
+    """The FastAPI application serving ``model_source`` (a model directory, an MLflow model URI or a Recommender).
+
+    The model is loaded here, before the app is returned; if it cannot be, the app still starts,
+    answers 503 and keeps looking for it every ``poll_seconds``. With ``poll_seconds > 0`` a
+    background thread (started with the app's lifespan) follows the source and swaps in new
+    versions. ``admin_token`` (default: the ``PLUSONE_ADMIN_TOKEN`` environment variable) enables
+    ``POST /admin/reload``. ``cache_size`` and ``warm_on_reload``: see :class:`serving.Recommender`.
+    """
+    if isinstance(model_source, Recommender):
+        recommender = model_source
+    else:
+        recommender = Recommender(model_source, cache_size=cache_size, warm_on_reload=warm_on_reload)
+        recommender.reload()  # a failure is logged and shows in /readyz; the poller keeps trying
+    token = admin_token if admin_token is not None else os.environ.get(ADMIN_TOKEN_ENV) or None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        poller = _Poller(recommender, poll_seconds) if poll_seconds and poll_seconds > 0 else None
+        if poller:
+            poller.start()
+        try:
+            yield
+        finally:
+            if poller:
+                poller.stop()
+
+    app = FastAPI(
+        title="Plus One",
+        summary="Introductions that widen people's networks, with the reasons",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.recommender = recommender
+    _install_error_handlers(app)
+
+    @app.get(
+        "/v1/members/{member_id}/introductions",
+        response_model=SlateOut,
+        responses=_errors(404, 422, 503),
+        summary="A member's slate of introductions, with reasons",
+        tags=["introductions"],
+    )
+    def member_introductions(
+        member_id: Annotated[str, Path(max_length=MAX_ID_LENGTH, description="The member's id")],
+        k: Annotated[int, Query(ge=1, le=MAX_K, description="Slate size")] = 20,
+        exclude: Annotated[
+            str | None,
+            Query(max_length=MAX_EXCLUDE * (MAX_ID_LENGTH + 1), description=f"Comma-separated member ids not to propose (at most {MAX_EXCLUDE})"),
+        ] = None,
+    ) -> Any:
+        skip = [x for x in (exclude or "").split(",") if x]
+        if len(skip) > MAX_EXCLUDE:
+            raise _Invalid(f"exclude lists {len(skip)} members; at most {MAX_EXCLUDE} are allowed", "query.exclude")
+        slate = recommender.rank(member_id, k, exclude=skip)
+        return JSONResponse(slate.to_dict())
+
+    @app.post(
+        "/v1/introductions:batch",
+        response_model=BatchOut,
+        responses=_errors(422, 503),
+        summary="Slates for many members; members the model does not know are listed, not ranked",
+        tags=["introductions"],
+    )
+    def batch_introductions(body: BatchIn) -> Any:
+        slates = recommender.rank_batch(body.member_ids, body.k, on_unknown="skip")
+        answered = {s.member_id for s in slates}
+        unknown = list(dict.fromkeys(m for m in body.member_ids if m not in answered))
+        version = slates[0].model_version if slates else recommender.model_version
+        return JSONResponse(
+            {
+                "slates": [{"member_id": s.member_id, "introductions": [i.to_dict() for i in s.introductions]} for s in slates],
+                "unknown_member_ids": unknown,
+                "model_version": version,
+            }
+        )
+
+    @app.post(
+        "/v1/introductions:cold-start",
+        response_model=SlateOut,
+        responses=_errors(422, 503),
+        summary="A slate for someone the model has not seen, from their interests",
+        tags=["introductions"],
+    )
+    def cold_start(body: ColdStartIn) -> Any:
+        return JSONResponse(recommender.rank_cold_start(body.interests, body.k).to_dict())
+
+    @app.get("/healthz", response_model=HealthOut, summary="The process is alive", tags=["operations"])
+    def healthz() -> Any:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        response_model=ReadyOut,
+        responses={503: {"model": ReadyOut, "description": "No model is loaded"}},
+        summary="Ready once a model serves; shows the version and the last failed reload",
+        tags=["operations"],
+    )
+    def readyz() -> Any:
+        status = recommender.status()
+        ready = status["model_version"] is not None
+        return JSONResponse({"status": "ready" if ready else "not_ready", **status}, status_code=200 if ready else 503)
+
+    if token:
+
+        @app.post(
+            "/admin/reload",
+            response_model=ReloadOut,
+            responses=_errors(401, 403, 409),
+            summary="Look for a new model version now (Authorization: Bearer PLUSONE_ADMIN_TOKEN)",
+            tags=["operations"],
+        )
+        def admin_reload(
+            authorization: Annotated[str | None, Header()] = None,
+            force: Annotated[bool, Query(description="Reload even if the version looks unchanged")] = False,
+        ) -> Any:
+            if not authorization:
+                raise StarletteHTTPException(401, "this endpoint needs 'Authorization: Bearer <admin token>'")
+            scheme, _, given = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+                raise StarletteHTTPException(403, "wrong admin token")
+            result = recommender.reload(force=force)
+            error = recommender.last_reload_error
+            if not result.swapped and error is not None:
+                return JSONResponse(
+                    {
+                        "error": "reload_failed",
+                        "message": f"the new model failed to load ({error.message}); still serving {result.model_version}",
+                        "details": [],
+                    },
+                    status_code=409,
+                )
+            return {"reloaded": result.swapped, "model_version": result.model_version, "previous_version": result.previous_version}
+
+    return app
+
+
+# ---------------------------------------------------------------------------------- errors
+class _Invalid(Exception):
+    def __init__(self, message: str, location: str):
+        super().__init__(message)
+        self.location = location
+
+
+_STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict"}
+
+
+def _error(status: int, code: str, message: str, details: list | None = None, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message, "details": details or []}, status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(UnknownMemberError)
+    async def _unknown_member(request: Request, exc: UnknownMemberError):
+        return _error(404, "not_found", str(exc))
+
+    @app.exception_handler(ModelNotLoadedError)
+    async def _not_loaded(request: Request, exc: ModelNotLoadedError):
+        return _error(503, "not_ready", str(exc), headers={"Retry-After": "5"})
+
+    @app.exception_handler(UnknownInterestsError)
+    async def _unknown_interests(request: Request, exc: UnknownInterestsError):
+        return _error(422, "invalid_request", str(exc), [{"location": "body.interests", "problem": str(exc)}])
+
+    @app.exception_handler(_Invalid)
+    async def _invalid(request: Request, exc: _Invalid):
+        return _error(422, "invalid_request", str(exc), [{"location": exc.location, "problem": str(exc)}])
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        # name the field and the problem; never echo the input back (it may be long or odd)
+        details = [
+            {"location": ".".join(str(p) for p in err.get("loc", ())), "problem": str(err.get("msg", "invalid"))}
+            for err in exc.errors()
+        ]
+        summary = "; ".join(f"{d['location']}: {d['problem']}" for d in details[:3]) or "invalid request"
+        return _error(422, "invalid_request", f"invalid request: {summary}", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400:  # FastAPI's "error parsing the body": a malformed body, like every other bad input, is 422
+            return _error(422, "invalid_request", "invalid request: the body is not valid JSON", [{"location": "body", "problem": "not valid JSON"}])
+        code = _STATUS_CODES.get(exc.status_code, "error")
+        message = exc.detail if isinstance(exc.detail, str) else code
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no such endpoint: {request.method} {request.url.path}"
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}"
+        return _error(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        # no message from inside the model: only the kind of failure, logged with the route
+        logger.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error(500, "internal_error", f"internal error ({type(exc).__name__}); it was logged")
+
+
+# ---------------------------------------------------------------------------------- reload
+class _Poller:
+    """A daemon thread that asks the recommender to reload every ``seconds`` (it loads only new versions)."""
+
+    def __init__(self, recommender: Recommender, seconds: float):
+        self.recommender = recommender
+        self.seconds = float(seconds)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="plusone-model-poller", daemon=True)
+
+    def start(self) -> None:
+        logger.info("following %s for new model versions every %gs", self.recommender.source, self.seconds)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.seconds):
+            try:
+                self.recommender.reload()
+            except Exception:  # reload records its own failures; this is a last guard for the thread
+                logger.exception("model poll failed")
+
+
+# ---------------------------------------------------------------------------------- serve
+MODEL_SOURCE_ENV = "PLUSONE_MODEL_SOURCE"
+POLL_SECONDS_ENV = "PLUSONE_POLL_SECONDS"
+WORKERS_ENV = "PLUSONE_WORKERS"
+CACHE_SIZE_ENV = "PLUSONE_CACHE_SIZE"
+ACCESS_LOG_ENV = "PLUSONE_ACCESS_LOG"
+
+
+#: Worker processes start with no logging set up: this gives them (and the single process) one format on stderr.
+_LOG_CONFIG = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}},
+    "root": {"level": "INFO", "handlers": ["stderr"]},
+    "loggers": {
+        "uvicorn": {"level": "INFO", "handlers": [], "propagate": True},
+        "uvicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+        "uvicorn.access": {"level": "INFO", "handlers": [], "propagate": True},
+        "mlflow": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        "alembic": {"level": "WARNING"},
+    },
+}
+
+
+def app_from_env() -> FastAPI:
+    """App factory for uvicorn workers (``uvicorn --factory serving.app:app_from_env``): the source comes from the environment."""
+    source = os.environ.get(MODEL_SOURCE_ENV)
+    if not source:
+        raise RuntimeError(f"{MODEL_SOURCE_ENV} is not set: it names the model directory or MLflow model URI to serve")
+    return create_app(
+        source,
+        poll_seconds=float(os.environ.get(POLL_SECONDS_ENV, "0")),
+        cache_size=int(os.environ.get(CACHE_SIZE_ENV, "20000")),
+    )
+
+
+def serve(
+    model: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    poll_seconds: float = 30.0,
+    workers: int | None = None,
+    access_log: bool | None = None,
+) -> None:
+    """Run the service with uvicorn (what ``recsys serve`` does); blocks until stopped.
+
+    ``workers`` (default: ``PLUSONE_WORKERS`` or 1) processes each load the model and follow the
+    source on their own. ``access_log`` (default: ``PLUSONE_ACCESS_LOG``, on unless ``0``) logs
+    one line per request (method, path, status).
+    """
+    import uvicorn
+
+    # requests bring the concurrency: one thread per BLAS / OpenMP pool keeps the cores for them
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    n_workers = workers if workers is not None else int(os.environ.get(WORKERS_ENV, "1"))
+    log_requests = access_log if access_log is not None else os.environ.get(ACCESS_LOG_ENV, "1") != "0"
+    common = dict(host=host, port=port, access_log=log_requests, log_config=_LOG_CONFIG, timeout_graceful_shutdown=10)
+    if n_workers > 1:
+        os.environ[MODEL_SOURCE_ENV] = str(model)
+        os.environ[POLL_SECONDS_ENV] = str(poll_seconds)
+        uvicorn.run("serving.app:app_from_env", factory=True, workers=n_workers, **common)
+    else:
+        cache_size = int(os.environ.get(CACHE_SIZE_ENV, "20000"))
+        uvicorn.run(create_app(model, poll_seconds=poll_seconds, cache_size=cache_size), **common)
