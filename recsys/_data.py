@@ -244,7 +244,7 @@ def _factorize_sorted(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     rank = np.empty(len(order), dtype=np.int32)
     rank[order] = np.arange(len(order), dtype=np.int32)
     codes = rank[np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
-    uniques = np.asarray(dictionary.take(pa.array(order)).to_pylist(), dtype=object)
+    uniques = np.asarray(dictionary.take(pa.array(order)).to_numpy(zero_copy_only=False), dtype=object)
     return codes, uniques
 
 
@@ -950,7 +950,8 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     as strings exactly as written ("NA" stays an id; an empty cell is ``""``). In CSV files the
     other columns become int64 / float64 when every non-empty cell is a number, otherwise strings
     with empty cells and NA tokens ("", "NA", "null", ...) missing. Parquet columns keep their
-    types (id columns are converted to strings).
+    types (id columns are converted to strings). Blank lines in CSV files are skipped and not
+    counted: data row ``i`` is reported as line ``i + 2``.
 
     Parameters
     ----------

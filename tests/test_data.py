@@ -337,6 +337,31 @@ def test_directory_level_errors(tmp_path: Path) -> None:
         load_network(tmp_path / "b")
 
 
+def test_malformed_csv_row_is_located(tmp_path: Path) -> None:
+    (tmp_path / "members.csv").write_text("member_id,gender\nm1,f\nm2,m,extra\n", encoding="utf-8")
+    with pytest.raises(DataValidationError) as caught:
+        read_table(tmp_path / "members.csv")
+    assert str(caught.value).startswith("members.csv, line 3: expected 2 columns, got 3")
+
+
+def test_datetime_columns_and_empty_introductions() -> None:
+    tables = tiny_tables()
+    stamps = pd.to_datetime(["2020-01-01", "2020-01-02", None, "2020-01-03", "2020-01-04", "2019-12-31"])
+    tables["connections"]["created_at"] = stamps
+    net = network_from_frames(
+        tables["members"],
+        tables["interests"],
+        tables["connections"],
+        introductions=tables["introductions"].iloc[:0],
+    )
+    day = 86_400.0
+    jan1 = pd.Timestamp("2020-01-01", tz="UTC").timestamp()
+    # pairs: (m1, m2) from rows 0 and 5 keeps the earlier, 2019-12-31
+    np.testing.assert_allclose(net.connection_times, [jan1 - day, jan1 + 2 * day, jan1 + day, np.nan, jan1 + 3 * day])
+    assert net.introductions is not None and len(net.introductions) == 0
+    assert list(net.introductions.columns) == ["member_a", "member_b", "accepted", "created_at", "broker"]
+
+
 def test_frames_use_source_names_in_messages() -> None:
     tables = tiny_tables()
     _set("connections", "member_a", 0, "m0")(tables)
