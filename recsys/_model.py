@@ -6,6 +6,7 @@ import logging
 from typing import Literal
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
 from recsys._candidates import (
@@ -13,13 +14,14 @@ from recsys._candidates import (
     ALSCandidates,
     InterestOverlapCandidates,
     fit_als_factors,
+    lookup,
     merge_pools,
     tfidf_interests,
 )
 from recsys._communities import detect_communities
 from recsys._data import Network
 from recsys._rerank import BridgeBonusReranker, top_k
-from recsys._scoring import AcceptanceModel, PairFeatures
+from recsys._scoring import FEATURE_NAMES, AcceptanceModel, PairFeatures
 from recsys._split import holdout_split
 
 __all__ = ["IntroductionRecommender"]
@@ -41,11 +43,13 @@ class IntroductionRecommender(BaseEstimator):
         Candidates kept per member after merging the sources.
     n_adamic_adar, n_interests, n_als : int
         Candidates asked of each source (0 switches a source off).
+    three_hop_weight : float
+        Weight of walks of length three in the friends-of-friends source (0: two hops only).
     interest_max_df : float
         Interests liked by more than this share of members do not propose candidates.
     als_factors, als_iterations, als_regularization, als_alpha : ALS hyperparameters.
-    als_index : {"exact", "hnsw"}
-        Exact member-to-member search, or a faiss HNSW index for large networks.
+    als_index : {"auto", "exact", "hnsw"}
+        Exact member-to-member search, a faiss HNSW index, or exact up to 50,000 members and HNSW above.
     reciprocal : {"harmonic", "product", "none"}
         How the two directions' acceptance probabilities combine.
     validation_fraction : float
@@ -73,6 +77,7 @@ class IntroductionRecommender(BaseEstimator):
         *,
         pool_size: int = 300,
         n_adamic_adar: int = 200,
+        three_hop_weight: float = 0.03,
         n_interests: int = 100,
         n_als: int = 100,
         interest_max_df: float = 0.05,
@@ -80,7 +85,7 @@ class IntroductionRecommender(BaseEstimator):
         als_iterations: int = 15,
         als_regularization: float = 0.05,
         als_alpha: float = 2.0,
-        als_index: Literal["exact", "hnsw"] = "exact",
+        als_index: Literal["auto", "exact", "hnsw"] = "auto",
         reciprocal: Literal["harmonic", "product", "none"] = "harmonic",
         validation_fraction: float = 0.1,
         max_training_members: int = 20000,
@@ -92,6 +97,7 @@ class IntroductionRecommender(BaseEstimator):
     ):
         self.pool_size = pool_size
         self.n_adamic_adar = n_adamic_adar
+        self.three_hop_weight = three_hop_weight
         self.n_interests = n_interests
         self.n_als = n_als
         self.interest_max_df = interest_max_df
@@ -155,7 +161,7 @@ class IntroductionRecommender(BaseEstimator):
             communities = detect_communities(network.adjacency, random_state=self.random_state)
         sources = {}
         if self.n_adamic_adar:
-            sources["adamic_adar"] = AdamicAdarCandidates().fit(network)
+            sources["adamic_adar"] = AdamicAdarCandidates(three_hop_weight=self.three_hop_weight).fit(network)
         if self.n_interests:
             sources["interests"] = InterestOverlapCandidates(max_df=self.interest_max_df).fit(network)
         if self.n_als:
@@ -196,7 +202,7 @@ class IntroductionRecommender(BaseEstimator):
         members = np.unique(inner_val.ravel())
         if len(members) > self.max_training_members:
             members = np.sort(rng.choice(members, self.max_training_members, replace=False))
-        ids, _ = self._pool(inner, members)
+        ids, _, walks = self._pool(inner, members)
         r, j = np.nonzero(ids >= 0)
         u = members[r]
         v = ids[r, j].astype(np.int64)
@@ -210,33 +216,47 @@ class IntroductionRecommender(BaseEstimator):
             neg = rng.choice(neg, max_neg, replace=False)
         keep = np.sort(np.concatenate([np.flatnonzero(labels == 1), neg]))
         logger.info("acceptance model: %d pairs, %d positives", len(keep), int(labels[keep].sum()))
-        return inner["features"].transform(u[keep], v[keep]), labels[keep]
+        pair_walks = None if walks is None else lookup(walks, r[keep], v[keep])
+        return inner["features"].transform(u[keep], v[keep], walks=pair_walks), labels[keep]
 
     # ------------------------------------------------------------------ rank
-    def _pool(self, state: dict, member_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _pool(self, state: dict, member_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix | None]:
+        """Merged pool (ids, source bits) and the batch's rows of ``A³`` when the graph source made them."""
         sizes = self._source_sizes()
-        found = {name: src.candidates(member_rows, sizes[name]) for name, src in state["sources"].items()}
-        return merge_pools(found, pool_size=self.pool_size)
+        found, walks = {}, None
+        for name, src in state["sources"].items():
+            if name == "adamic_adar":
+                scores, walks = src.score_matrices(member_rows)
+                found[name] = src.candidates_from(member_rows, scores, sizes[name])
+            else:
+                found[name] = src.candidates(member_rows, sizes[name])
+        ids, bits = merge_pools(found, pool_size=self.pool_size)
+        return ids, bits, walks
 
     def pool(self, member_rows) -> tuple[np.ndarray, np.ndarray]:
         """Merged candidate pool: ``ids`` (R, pool_size) int32 and ``source_bits`` (R, pool_size) uint8."""
         rows = self._check_rows(member_rows)
-        return self._pool(self._state(), rows)
+        ids, bits, _ = self._pool(self._state(), rows)
+        return ids, bits
 
     def _state(self) -> dict:
         return {"sources": self.sources_, "features": self.features_, "communities": self.communities_}
 
-    def score_pool(self, member_rows, pool_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Reciprocal acceptance score (R, P) float32 (-inf at padding) and the outside mask (R, P) bool."""
+    def score_pool(self, member_rows, pool_ids: np.ndarray, *, walks: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Reciprocal acceptance score (R, P) float32 (-inf at padding) and the outside mask (R, P) bool.
+
+        ``walks`` are the batch's rows of ``A³`` if already computed (see :meth:`pool`).
+        """
         rows = self._check_rows(member_rows)
         scores = np.full(pool_ids.shape, -np.inf, dtype=np.float32)
         outside = np.zeros(pool_ids.shape, dtype=bool)
         r, j = np.nonzero(pool_ids >= 0)
         if len(r):
-            feats = self.features_.transform(rows[r], pool_ids[r, j])
+            pair_walks = None if walks is None else lookup(walks, r, pool_ids[r, j])
+            feats = self.features_.transform(rows[r], pool_ids[r, j], walks=pair_walks)
             scores[r, j] = self.acceptance_.reciprocal_score(feats, how=self.reciprocal)
             # a pool never holds existing connections, so "no mutual contact" means beyond two hops
-            outside[r, j] = feats[:, 2] == 0  # log_common_contacts
+            outside[r, j] = feats[:, FEATURE_NAMES.index("log_common_contacts")] == 0
         return scores, outside
 
     def rank(self, member_rows, k: int = 20, *, rerank: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -258,8 +278,8 @@ class IntroductionRecommender(BaseEstimator):
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         rows = self._check_rows(member_rows)
-        pool_ids, _ = self._pool(self._state(), rows)
-        scores, outside = self.score_pool(rows, pool_ids)
+        pool_ids, _, walks = self._pool(self._state(), rows)
+        scores, outside = self.score_pool(rows, pool_ids, walks=walks)
         use_rerank = self.rerank if rerank is None else rerank
         if not use_rerank:
             return top_k(pool_ids, scores, k)

@@ -166,7 +166,10 @@ def load_model(path: str | os.PathLike) -> IntroductionRecommender:
     member_interests = _load_csr(root / "member_interests.npz")
     factors = np.load(root / "member_factors.npy", allow_pickle=False)
     index_bytes = np.load(root / "als_index.npy", allow_pickle=False) if (root / "als_index.npy").exists() else None
-    acceptance = AcceptanceModel.from_arrays(**{k: v for k, v in json.loads((root / "acceptance.json").read_text()).items() if k in ("mean", "scale", "coef", "intercept")})
+    try:
+        acceptance = AcceptanceModel.from_dict(json.loads((root / "acceptance.json").read_text()))
+    except (KeyError, ValueError) as err:
+        raise ModelFormatError(f"{root}/acceptance.json: {err}") from None
 
     n = len(members)
     upper = sp.triu(adjacency, k=1).tocoo()

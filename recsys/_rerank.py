@@ -171,3 +171,187 @@ class BridgeBonusReranker(BaseEstimator):
         if outside is None or self.plus_one == "off":
             return top_k(candidate_ids, adjusted, k)
         return plus_one_select(candidate_ids, adjusted, outside, self.required_rows(member_rows), k)
+
+
+def prefix_bounds_select(
+    candidate_ids: np.ndarray,
+    scores: np.ndarray,
+    groups: np.ndarray,
+    target_shares: np.ndarray,
+    k: int,
+    *,
+    tolerance: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Slates whose every prefix keeps each group's share within bounds (DetConstSort-style).
+
+    At every prefix length ``i`` a group ``g`` with target share ``p_g`` should hold at least
+    ``floor((p_g - tolerance) · i)`` and at most ``ceil((p_g + tolerance) · i)`` of the first
+    ``i`` introductions (Geyik, Ambler & Kenthapadi, KDD 2019). Position by position, each row
+    takes the best remaining candidate of a group below its minimum (the best-scored such group
+    first), else the best remaining candidate of a group below its maximum. Where no candidate
+    can meet a bound (the pool lacks that group) the row takes the best candidate left and is
+    flagged: the best slate possible, and it says so.
+
+    Parameters
+    ----------
+    candidate_ids : ndarray (R, P) int32, -1 padded
+    scores : ndarray (R, P) float32
+    groups : ndarray (R, P) int, group code in ``0..G-1`` of each candidate
+    target_shares : ndarray (G,) or (R, G) float, each row summing to 1
+    k : int
+    tolerance : float
+        Slack added to both bounds.
+
+    Returns
+    -------
+    ids : ndarray (R, k) int32, -1 padded
+    scores : ndarray (R, k) float32, -inf padded (in slate order, which need not be sorted)
+    feasible : ndarray (R,) bool, False where some prefix bound could not be met
+
+    Examples
+    --------
+    >>> ids = np.array([[1, 2, 3, 4]], np.int32)
+    >>> s = np.array([[0.9, 0.8, 0.7, 0.1]], np.float32)
+    >>> g = np.array([[0, 0, 0, 1]])
+    >>> out, _, ok = prefix_bounds_select(ids, s, g, np.array([0.5, 0.5]), 2)
+    >>> out.tolist(), ok.tolist()
+    ([[1, 4]], [True])
+    """
+    n_rows, width = candidate_ids.shape
+    shares = np.broadcast_to(np.asarray(target_shares, dtype=np.float64), (n_rows, np.shape(target_shares)[-1]))
+    n_groups = shares.shape[1]
+    valid = candidate_ids >= 0
+    safe_groups = np.where(valid, groups, n_groups)  # padding sorts last, in a group of its own
+    score_key = np.where(valid, scores, -np.inf)
+    # each row sorted by (group, -score): a group's candidates are a contiguous run, best first
+    order = np.lexsort((-score_key, safe_groups), axis=-1)
+    sorted_ids = np.take_along_axis(candidate_ids, order, axis=1)
+    sorted_scores = np.take_along_axis(score_key, order, axis=1).astype(np.float32)
+    sorted_groups = np.take_along_axis(safe_groups, order, axis=1)
+    group_range = np.arange(n_groups)
+    start = (sorted_groups[:, :, None] < group_range[None, None, :]).sum(axis=1)  # (R, G)
+    end = (sorted_groups[:, :, None] <= group_range[None, None, :]).sum(axis=1)
+    ptr = start.copy()
+    counts = np.zeros((n_rows, n_groups), dtype=np.int64)
+    out_ids = np.full((n_rows, k), -1, dtype=np.int32)
+    out_scores = np.full((n_rows, k), -np.inf, dtype=np.float32)
+    feasible = np.ones(n_rows, dtype=bool)
+    rows = np.arange(n_rows)
+    for i in range(1, k + 1):  # k positions, each vectorised over every row and group
+        available = ptr < end
+        best = np.where(available, sorted_scores[rows[:, None], np.minimum(ptr, width - 1)], -np.inf)
+        lower = np.floor((shares - tolerance) * i + 1e-9)
+        upper = np.ceil((shares + tolerance) * i - 1e-9)
+        below_min = (counts < lower) & available
+        below_max = (counts < upper) & available
+        short = ((counts < lower) & ~available).any(axis=1)
+        pick_min = np.where(below_min, best, -np.inf)
+        pick_max = np.where(below_max, best, -np.inf)
+        pick_any = best
+        choice = np.where(
+            below_min.any(axis=1),
+            pick_min.argmax(axis=1),
+            np.where(below_max.any(axis=1), pick_max.argmax(axis=1), pick_any.argmax(axis=1)),
+        )
+        has = available[rows, choice]
+        feasible &= ~short & (below_min.any(axis=1) | below_max.any(axis=1) | ~available.any(axis=1))
+        pos = ptr[rows, choice]
+        out_ids[has, i - 1] = sorted_ids[rows[has], pos[has]]
+        out_scores[has, i - 1] = sorted_scores[rows[has], pos[has]]
+        ptr[rows[has], choice[has]] += 1
+        counts[rows[has], choice[has]] += 1
+    return out_ids, out_scores, feasible
+
+
+def assign_with_capacity(
+    preferences: np.ndarray,
+    scores: np.ndarray,
+    capacity: np.ndarray,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Global slates in which no member appears in more slates than their capacity.
+
+    Every member proposes to their preferred candidates in order, one per round; a candidate
+    with ``c`` places left accepts the ``c`` best-scored proposals of the round and refuses the
+    rest, who move on to their next preference (a vectorised deferred-acceptance pass). Earlier
+    rounds are earlier slate positions, so no member's top introduction waits behind another
+    member's tenth.
+
+    Parameters
+    ----------
+    preferences : ndarray (R, M) int32
+        Each member's candidates in preference order, -1 padded; M ≥ k leaves room to move on.
+    scores : ndarray (R, M) float32
+    capacity : ndarray (n,) int
+        Slates each member may appear in.
+    k : int
+
+    Returns
+    -------
+    ids : ndarray (R, k) int32, -1 padded; scores : ndarray (R, k) float32, -inf padded
+
+    Examples
+    --------
+    >>> prefs = np.array([[0, 1], [0, 1], [0, 1]], np.int32)
+    >>> s = np.array([[0.9, 0.5], [0.8, 0.4], [0.7, 0.3]], np.float32)
+    >>> ids, _ = assign_with_capacity(prefs, s, np.array([2, 5]), k=1)
+    >>> ids.ravel().tolist()
+    [0, 0, 1]
+    """
+    n_rows, width = preferences.shape
+    remaining = np.asarray(capacity, dtype=np.int64).copy()
+    out_ids = np.full((n_rows, k), -1, dtype=np.int32)
+    out_scores = np.full((n_rows, k), -np.inf, dtype=np.float32)
+    filled = np.zeros(n_rows, dtype=np.int64)
+    ptr = np.zeros(n_rows, dtype=np.int64)
+    rows = np.arange(n_rows)
+    while True:
+        active = (filled < k) & (ptr < width)
+        if active.any():
+            active[active] = preferences[rows[active], ptr[active]] >= 0
+        if not active.any():
+            break
+        r = rows[active]
+        cand = preferences[r, ptr[r]].astype(np.int64)
+        sc = scores[r, ptr[r]]
+        ptr[r] += 1
+        # within each candidate, proposals best-scored first; accept up to the places left
+        order = np.lexsort((r, -sc, cand))
+        cand_s, r_s, sc_s = cand[order], r[order], sc[order]
+        first = np.searchsorted(cand_s, cand_s, side="left")
+        rank = np.arange(len(cand_s)) - first
+        accept = rank < remaining[cand_s]
+        ra, ca = r_s[accept], cand_s[accept]
+        out_ids[ra, filled[ra]] = ca
+        out_scores[ra, filled[ra]] = sc_s[accept]
+        filled[ra] += 1
+        np.subtract.at(remaining, ca, 1)
+    return out_ids, out_scores
+
+
+class DecayingInboundCounter:
+    """How often each member was shown lately: counts that halve every ``half_life`` seconds.
+
+    The serving path skips candidates whose decayed count has reached their capacity, so a
+    popular member is not proposed to everyone at once; the counts recover on their own.
+    Not thread-safe by itself: the service holds a lock around :meth:`record` and :meth:`over`.
+    """
+
+    def __init__(self, capacity: np.ndarray, *, half_life: float = 86_400.0):
+        self.capacity = np.asarray(capacity, dtype=np.float64)
+        self.half_life = half_life
+        self.counts = np.zeros(len(self.capacity), dtype=np.float64)
+        self.stamp = np.zeros(len(self.capacity), dtype=np.float64)
+
+    def _decayed(self, rows: np.ndarray, now: float) -> np.ndarray:
+        return self.counts[rows] * np.exp2(-(now - self.stamp[rows]) / self.half_life)
+
+    def record(self, rows: np.ndarray, now: float) -> None:
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        self.counts[rows] = self._decayed(rows, now) + 1.0
+        self.stamp[rows] = now
+
+    def over(self, rows: np.ndarray, now: float) -> np.ndarray:
+        """(len(rows),) bool: the member has reached capacity."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return self._decayed(rows, now) >= self.capacity[rows]
