@@ -188,20 +188,37 @@ def summarize_reasons(n_shared_interests: int, n_mutual_contacts: int, bridges_c
     return ", ".join(parts) or "new to your network"
 
 
-def _reasons(raw: dict[str, Any]) -> Reasons:
-    return Reasons(
-        shared_interests=tuple(raw["shared_interests"]),
-        n_shared_interests=int(raw["n_shared_interests"]),
-        mutual_contacts=tuple(raw["mutual_contacts"]),
-        n_mutual_contacts=int(raw["n_mutual_contacts"]),
-        bridges_communities=bool(raw["bridges_communities"]),
-        summary=summarize_reasons(int(raw["n_shared_interests"]), int(raw["n_mutual_contacts"]), bool(raw["bridges_communities"])),
+#: One explained introduction as plain values: (other id, score, shared interests, n shared,
+#: mutual contacts, n mutual, bridges, summary). The cache keeps these rather than dataclasses:
+#: tuples of strings and numbers are not tracked by the garbage collector, so a cache of many
+#: thousand slates adds nothing to its full collections (which otherwise take 100+ ms here).
+_Row = tuple[str, float, tuple[str, ...], int, tuple[str, ...], int, bool, str]
+
+
+def _row(other_id: str, score: float, raw: dict[str, Any]) -> _Row:
+    n_shared, n_mutual, bridges = int(raw["n_shared_interests"]), int(raw["n_mutual_contacts"]), bool(raw["bridges_communities"])
+    return (
+        other_id, score, tuple(raw["shared_interests"]), n_shared, tuple(raw["mutual_contacts"]), n_mutual, bridges,
+        summarize_reasons(n_shared, n_mutual, bridges),
     )
+
+
+def _introduction(row: _Row) -> Introduction:
+    other, score, shared, n_shared, mutual, n_mutual, bridges, summary = row
+    return Introduction(other, score, Reasons(shared, n_shared, mutual, n_mutual, bridges, summary))
+
+
+def _explain_rows(model: IntroductionRecommender, row: int, others: np.ndarray, scores: np.ndarray) -> tuple[_Row, ...]:
+    """The slate's rows with the library's reasons (``model.explain``)."""
+    if len(others) == 0:
+        return ()
+    names = model.network_.member_ids
+    return tuple(_row(str(names[int(o)]), _score(s), r) for o, s, r in zip(others, scores, model.explain(row, others)))
 
 
 # ---------------------------------------------------------------------------------- snapshot
 class _SlateCache:
-    """A thread-safe LRU of explained slates, ``(member_id, n) → tuple[Introduction, ...]``.
+    """A thread-safe LRU of explained slates, ``(member_id, n) → tuple of rows`` (see ``_Row``).
 
     It belongs to one model snapshot and is dropped with it, so a reload can never serve a slate
     of the previous version. Hand-written rather than ``functools.lru_cache`` because a reload
@@ -210,12 +227,12 @@ class _SlateCache:
 
     def __init__(self, maxsize: int):
         self.maxsize = max(int(maxsize), 0)
-        self._data: OrderedDict[tuple[str, int], tuple[Introduction, ...]] = OrderedDict()
+        self._data: OrderedDict[tuple[str, int], tuple[_Row, ...]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: tuple[str, int]) -> tuple[Introduction, ...] | None:
+    def get(self, key: tuple[str, int]) -> tuple[_Row, ...] | None:
         if not self.maxsize:
             return None
         with self._lock:
@@ -227,7 +244,7 @@ class _SlateCache:
                 self.hits += 1
             return value
 
-    def put(self, key: tuple[str, int], value: tuple[Introduction, ...]) -> None:
+    def put(self, key: tuple[str, int], value: tuple[_Row, ...]) -> None:
         if not self.maxsize:
             return
         with self._lock:
@@ -384,6 +401,8 @@ class Recommender:
         On reload, the new version's slates for this many of the most recently requested
         (member, length) pairs are computed *before* the swap, so the switch does not meet a cold
         cache.
+    warm_subprocess_min : int
+        From this many slates on, the warm-up ranks in a child process, off this interpreter.
 
     Examples
     --------
@@ -398,12 +417,15 @@ class Recommender:
     (True, True)
     """
 
-    def __init__(self, source: str | os.PathLike, *, cache_size: int = 20_000, warm_on_reload: int = 1_000):
+    def __init__(
+        self, source: str | os.PathLike, *, cache_size: int = 20_000, warm_on_reload: int = 2_000, warm_subprocess_min: int = 64
+    ):
         if cache_size < 0 or warm_on_reload < 0:
             raise ValueError("cache_size and warm_on_reload must be at least 0")
         self.source = os.fspath(source)
         self.cache_size = int(cache_size)
         self.warm_on_reload = int(warm_on_reload)
+        self.warm_subprocess_min = int(warm_subprocess_min)
         self._source = _open_source(source)
         self._snapshot: _Snapshot | None = None
         self._reload_lock = threading.Lock()
@@ -411,9 +433,12 @@ class Recommender:
         self._failed_fingerprint: Any = None
 
     @classmethod
-    def load(cls, source: str | os.PathLike, *, cache_size: int = 20_000, warm_on_reload: int = 1_000) -> "Recommender":
-        """A recommender with its model loaded; raises :class:`recsys.ModelFormatError` (or the MLflow error) if it cannot be."""
-        rec = cls(source, cache_size=cache_size, warm_on_reload=warm_on_reload)
+    def load(cls, source: str | os.PathLike, **kwargs: Any) -> "Recommender":
+        """A recommender with its model loaded; raises :class:`recsys.ModelFormatError` (or the MLflow error) if it cannot be.
+
+        Keyword arguments are the constructor's.
+        """
+        rec = cls(source, **kwargs)
         rec.reload(force=True, raise_errors=True)
         return rec
 
@@ -481,19 +506,23 @@ class Recommender:
                     return unchanged
                 if self._last_error is not None and fingerprint == self._failed_fingerprint:
                     return unchanged
+            workdir = Path(tempfile.mkdtemp(prefix="plusone-serve-"))
             try:
-                snap = self._load_snapshot(fingerprint, unchanged_from=None if force else previous)
-            except Exception as err:
-                self._record_failure(fingerprint, _describe(err))
-                if raise_errors:
-                    raise
-                return unchanged
-            self._last_error = None
-            self._failed_fingerprint = None
-            if snap is previous:  # same content (e.g. the manifest was only touched): nothing to swap
-                return unchanged
-            if previous is not None and self.warm_on_reload:
-                self._warm(snap, previous.slates.hottest(self.warm_on_reload))
+                try:
+                    snap, model_dir = self._load_snapshot(fingerprint, workdir, unchanged_from=None if force else previous)
+                except Exception as err:
+                    self._record_failure(fingerprint, _describe(err))
+                    if raise_errors:
+                        raise
+                    return unchanged
+                self._last_error = None
+                self._failed_fingerprint = None
+                if snap is previous:  # same content (e.g. the manifest was only touched): nothing to swap
+                    return unchanged
+                if previous is not None and self.warm_on_reload:
+                    self._warm(snap, model_dir, previous.slates.hottest(self.warm_on_reload))
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)  # downloads only; the model is in memory
             self._snapshot = snap  # the atomic swap
             logger.info(
                 "serving model version %s from %s (%d members)%s",
@@ -510,25 +539,25 @@ class Recommender:
             self._source.label, message, f"still serving version {serving}" if serving else "no model is serving",
         )
 
-    def _load_snapshot(self, fingerprint: Any, *, unchanged_from: _Snapshot | None) -> _Snapshot:
-        """Fetch, verify and load the source's current version (``unchanged_from`` itself when its manifest is the same)."""
-        workdir = Path(tempfile.mkdtemp(prefix="plusone-serve-"))
-        try:
-            model_dir, registry_version = self._source.fetch(workdir)
-            manifest = model_dir / "manifest.json"
-            manifest_sha = _sha256_file(manifest) if manifest.is_file() else ""
-            if unchanged_from is not None and manifest_sha == unchanged_from.manifest_sha256:
-                unchanged_from.fingerprint = fingerprint  # remember the new stat, keep the model and its cache
-                return unchanged_from
-            model = load_model(model_dir)  # verifies format and every checksum; reads everything into memory
-            if model.network_.sensitive.shape[1]:
-                raise ModelFormatError(f"{model_dir}: the model carries sensitive member columns; refusing to serve it")
-            if model.network_.n_members == 0:
-                raise ModelFormatError(f"{model_dir}: the model has no members")
-            model.rank(np.zeros(1, dtype=np.int64), k=1)  # a trial ranking: fail here, not on a request
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-        return _Snapshot(
+    def _load_snapshot(self, fingerprint: Any, workdir: Path, *, unchanged_from: _Snapshot | None) -> tuple[_Snapshot, Path]:
+        """Fetch (into ``workdir`` if it must be downloaded), verify and load the source's current version.
+
+        Returns the snapshot and the saved-model directory it came from; ``unchanged_from``
+        itself when its manifest is the same.
+        """
+        model_dir, registry_version = self._source.fetch(workdir)
+        manifest = model_dir / "manifest.json"
+        manifest_sha = _sha256_file(manifest) if manifest.is_file() else ""
+        if unchanged_from is not None and manifest_sha == unchanged_from.manifest_sha256:
+            unchanged_from.fingerprint = fingerprint  # remember the new stat, keep the model and its cache
+            return unchanged_from, model_dir
+        model = load_model(model_dir)  # verifies format and every checksum; reads everything into memory
+        if model.network_.sensitive.shape[1]:
+            raise ModelFormatError(f"{model_dir}: the model carries sensitive member columns; refusing to serve it")
+        if model.network_.n_members == 0:
+            raise ModelFormatError(f"{model_dir}: the model has no members")
+        model.rank(np.zeros(1, dtype=np.int64), k=1)  # a trial ranking: fail here, not on a request
+        snap = _Snapshot(
             model=model,
             version=registry_version or manifest_sha[:12],
             manifest_sha256=manifest_sha,
@@ -537,27 +566,48 @@ class Recommender:
             registry_version=registry_version,
             cache_size=self.cache_size,
         )
+        return snap, model_dir
 
-    def _warm(self, snap: _Snapshot, keys: list[tuple[str, int]], *, chunk: int = 32) -> None:
-        """Compute the new snapshot's slates for ``keys`` in vectorised chunks (before it serves)."""
+    def _warm(self, snap: _Snapshot, model_dir: Path, keys: list[tuple[str, int]]) -> None:
+        """Fill the new snapshot's cache with its slates for ``keys`` before it serves.
+
+        Many keys are ranked in a child process (from the same verified files, so the same
+        slates): ranking there does not compete with requests for this interpreter. A few, or
+        when the child fails, are ranked here in small chunks that rest as long as they work.
+        """
+        if not keys:
+            return
         started = time.perf_counter()
-        by_length: dict[int, list[str]] = {}
-        for member_id, n in keys:
-            by_length.setdefault(n, []).append(member_id)
-        for n, members in by_length.items():
-            for start in range(0, len(members), chunk):
-                self._explained(snap, members[start : start + chunk], n)
-                time.sleep(0)  # let request threads take the interpreter between chunks
-        logger.info("warmed %d slates of version %s in %.1fs", len(keys), snap.version, time.perf_counter() - started)
+        how = "in-process"
+        done = None
+        if len(keys) >= self.warm_subprocess_min:
+            try:
+                done = _warm_in_child(model_dir, snap.manifest_sha256, keys)
+                how = "in a child process"
+            except Exception as err:  # e.g. no process can be started here: warm in-process instead
+                logger.warning("warming in a child process failed (%s); warming in-process", _describe(err))
+        if done is not None:
+            for member_id, n, rows in done:
+                snap.slates.put((member_id, n), rows)
+        else:
+            by_length: dict[int, list[str]] = {}
+            for member_id, n in keys:
+                by_length.setdefault(n, []).append(member_id)
+            for n, members in by_length.items():
+                for start in range(0, len(members), 8):
+                    t = time.perf_counter()
+                    self._explained(snap, members[start : start + 8], n)
+                    time.sleep(time.perf_counter() - t)  # rest as long as it worked: requests keep the interpreter
+        logger.info("warmed %d slates of version %s %s in %.1fs", len(keys), snap.version, how, time.perf_counter() - started)
 
     # ------------------------------------------------------------------ ranking
-    def _explained(self, snap: _Snapshot, member_ids: Sequence[str], n: int) -> list[tuple[Introduction, ...] | None]:
+    def _explained(self, snap: _Snapshot, member_ids: Sequence[str], n: int) -> list[tuple[_Row, ...] | None]:
         """Explained top-``n`` slates of ``member_ids`` from the snapshot's cache, ranking the misses in one call.
 
         ``None`` for members the model does not know.
         """
         net = snap.model.network_
-        out: list[tuple[Introduction, ...] | None] = [snap.slates.get((m, n)) for m in member_ids]
+        out: list[tuple[_Row, ...] | None] = [snap.slates.get((m, n)) for m in member_ids]
         missing = [i for i, v in enumerate(out) if v is None]
         if not missing:
             return out
@@ -568,9 +618,9 @@ class Recommender:
         ids, scores = snap.model.rank(np.array([r for _, r in todo], dtype=np.int64), k=n)
         for j, (i, row) in enumerate(todo):
             keep = (ids[j] >= 0) & np.isfinite(scores[j])
-            intros = self._introductions(snap, row, ids[j][keep], scores[j][keep])
-            snap.slates.put((member_ids[i], n), intros)
-            out[i] = intros
+            rows_j = _explain_rows(snap.model, row, ids[j][keep], scores[j][keep])
+            snap.slates.put((member_ids[i], n), rows_j)
+            out[i] = rows_j
         return out
 
     def rank(self, member_id: str, k: int = 20, *, exclude: Iterable[str] = ()) -> Slate:
@@ -599,12 +649,12 @@ class Recommender:
         if skip:
             skip.intersection_update(net.member_ids[r] for r in net.rows_of(sorted(skip)) if r >= 0)
         # ask for one more per excluded member, then filter: the slate stays k long when it can
-        (intros,) = self._explained(snap, [member_id], k + len(skip))
-        if intros is None:
+        (rows,) = self._explained(snap, [member_id], k + len(skip))
+        if rows is None:
             raise UnknownMemberError(member_id, net.n_members)
         if skip:
-            intros = tuple(i for i in intros if i.member_id not in skip)
-        return Slate(member_id, intros[:k], snap.version)
+            rows = tuple(r for r in rows if r[0] not in skip)
+        return Slate(member_id, tuple(_introduction(r) for r in rows[:k]), snap.version)
 
     def rank_batch(
         self, member_ids: Sequence[str], k: int = 20, *, on_unknown: Literal["raise", "skip"] = "raise"
@@ -623,7 +673,9 @@ class Recommender:
             if (rows < 0).any():
                 raise UnknownMemberError(ids_in[int(np.flatnonzero(rows < 0)[0])], snap.n_members)
         found = self._explained(snap, ids_in, k) if ids_in else []
-        return [Slate(m, intros, snap.version) for m, intros in zip(ids_in, found) if intros is not None]
+        return [
+            Slate(m, tuple(_introduction(r) for r in rows), snap.version) for m, rows in zip(ids_in, found) if rows is not None
+        ]
 
     def rank_cold_start(self, interests: Iterable[str], k: int = 20) -> Slate:
         """A slate for someone the model has not seen, from the interests they gave.
@@ -673,15 +725,48 @@ class Recommender:
             intros.append(Introduction(str(net.member_ids[int(other)]), _score(score), reasons))
         return Slate(None, tuple(intros), snap.version)
 
-    @staticmethod
-    def _introductions(snap: _Snapshot, row: int, others: np.ndarray, scores: np.ndarray) -> tuple[Introduction, ...]:
-        if len(others) == 0:
-            return ()
-        net = snap.model.network_
-        explained = snap.model.explain(row, others)
-        return tuple(
-            Introduction(str(net.member_ids[int(o)]), _score(s), _reasons(r)) for o, s, r in zip(others, scores, explained)
-        )
+
+# ---------------------------------------------------------------------------------- warm-up child
+def _warm_in_child(model_dir: Path, manifest_sha256: str, keys: list[tuple[str, int]]) -> list | None:
+    """Rank and explain ``keys`` with the model in ``model_dir`` in a fresh child process.
+
+    Returns ``[(member_id, n, rows), ...]``, or ``None`` when the
+    directory no longer holds that version (it was replaced again meanwhile).
+    """
+    import concurrent.futures
+    import multiprocessing
+
+    # spawn, never fork: this process runs threads (the server, the poller)
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        return pool.submit(_rank_explained, str(model_dir), manifest_sha256, keys).result()
+
+
+def _rank_explained(model_dir: str, manifest_sha256: str, keys: list[tuple[str, int]], chunk: int = 64) -> list | None:
+    """The child's work (see :func:`_warm_in_child`): the same ranking and reasons as :meth:`Recommender.rank`."""
+    from threadpoolctl import threadpool_limits
+
+    if _sha256_file(Path(model_dir) / "manifest.json") != manifest_sha256:
+        return None
+    model = load_model(model_dir)
+    net = model.network_
+    out = []
+    by_length: dict[int, list[str]] = {}
+    for member_id, n in keys:
+        by_length.setdefault(n, []).append(member_id)
+    with threadpool_limits(1):  # one core: the other is serving
+        for n, members in by_length.items():
+            for start in range(0, len(members), chunk):
+                part = members[start : start + chunk]
+                rows = net.rows_of(part)
+                known = [(m, int(r)) for m, r in zip(part, rows) if r >= 0]
+                if not known:
+                    continue
+                ids, scores = model.rank(np.array([r for _, r in known], dtype=np.int64), k=n)
+                for j, (member_id, row) in enumerate(known):
+                    keep = (ids[j] >= 0) & np.isfinite(scores[j])
+                    out.append((member_id, n, _explain_rows(model, row, ids[j][keep], scores[j][keep])))
+    return out
 
 
 # ---------------------------------------------------------------------------------- helpers

@@ -20,6 +20,7 @@ import contextlib
 import hmac
 import logging
 import os
+import sys
 import threading
 from typing import Annotated, Any
 
@@ -154,7 +155,7 @@ def create_app(
     poll_seconds: float = 0,
     admin_token: str | None = None,
     cache_size: int = 20_000,
-    warm_on_reload: int = 1_000,
+    warm_on_reload: int = 2_000,
 ) -> FastAPI:
     """The FastAPI application serving ``model_source`` (a model directory, an MLflow model URI or a Recommender).
 
@@ -277,6 +278,8 @@ def create_app(
             if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
                 raise StarletteHTTPException(403, "wrong admin token")
             result = recommender.reload(force=force)
+            if result.swapped:
+                _after_swap()
             error = recommender.last_reload_error
             if not result.swapped and error is not None:
                 return JSONResponse(
@@ -373,7 +376,8 @@ class _Poller:
     def _run(self) -> None:
         while not self._stop.wait(self.seconds):
             try:
-                self.recommender.reload()
+                if self.recommender.reload().swapped:
+                    _after_swap()
             except Exception:  # reload records its own failures; this is a last guard for the thread
                 logger.exception("model poll failed")
 
@@ -383,6 +387,7 @@ MODEL_SOURCE_ENV = "PLUSONE_MODEL_SOURCE"
 POLL_SECONDS_ENV = "PLUSONE_POLL_SECONDS"
 WORKERS_ENV = "PLUSONE_WORKERS"
 CACHE_SIZE_ENV = "PLUSONE_CACHE_SIZE"
+WARM_ENV = "PLUSONE_WARM_ON_RELOAD"
 ACCESS_LOG_ENV = "PLUSONE_ACCESS_LOG"
 
 
@@ -404,16 +409,50 @@ _LOG_CONFIG = {
 }
 
 
+def _settle_for_serving() -> None:
+    """Process-wide settings for a serving process (not for an app embedded elsewhere).
+
+    The interpreter hands over every millisecond (default 5), so a reload's work in the
+    background thread delays a request less; and what is loaded by now (modules, the first
+    model) moves out of the garbage collector's full passes, which would otherwise walk it all
+    every few thousand requests.
+    """
+    import gc
+
+    global _FREEZE_AFTER_SWAP
+    sys.setswitchinterval(0.001)
+    gc.collect()
+    gc.freeze()
+    _FREEZE_AFTER_SWAP = True
+
+
+#: Set in a serving process: each new model version is frozen too once it serves (a dropped
+#: version has no reference cycles, so freezing never keeps one alive).
+_FREEZE_AFTER_SWAP = False
+
+
+def _after_swap() -> None:
+    if _FREEZE_AFTER_SWAP:
+        import gc
+
+        gc.freeze()
+
+
+def _app_kwargs() -> dict[str, Any]:
+    return {
+        "cache_size": int(os.environ.get(CACHE_SIZE_ENV, "20000")),
+        "warm_on_reload": int(os.environ.get(WARM_ENV, "2000")),
+    }
+
+
 def app_from_env() -> FastAPI:
     """App factory for uvicorn workers (``uvicorn --factory serving.app:app_from_env``): the source comes from the environment."""
     source = os.environ.get(MODEL_SOURCE_ENV)
     if not source:
         raise RuntimeError(f"{MODEL_SOURCE_ENV} is not set: it names the model directory or MLflow model URI to serve")
-    return create_app(
-        source,
-        poll_seconds=float(os.environ.get(POLL_SECONDS_ENV, "0")),
-        cache_size=int(os.environ.get(CACHE_SIZE_ENV, "20000")),
-    )
+    app = create_app(source, poll_seconds=float(os.environ.get(POLL_SECONDS_ENV, "0")), **_app_kwargs())
+    _settle_for_serving()
+    return app
 
 
 def serve(
@@ -429,7 +468,8 @@ def serve(
 
     ``workers`` (default: ``PLUSONE_WORKERS`` or 1) processes each load the model and follow the
     source on their own. ``access_log`` (default: ``PLUSONE_ACCESS_LOG``, on unless ``0``) logs
-    one line per request (method, path, status).
+    one line per request (method, path, status). ``PLUSONE_CACHE_SIZE`` and
+    ``PLUSONE_WARM_ON_RELOAD`` set the slate cache (see :class:`serving.Recommender`).
     """
     import uvicorn
 
@@ -444,5 +484,6 @@ def serve(
         os.environ[POLL_SECONDS_ENV] = str(poll_seconds)
         uvicorn.run("serving.app:app_from_env", factory=True, workers=n_workers, **common)
     else:
-        cache_size = int(os.environ.get(CACHE_SIZE_ENV, "20000"))
-        uvicorn.run(create_app(model, poll_seconds=poll_seconds, cache_size=cache_size), **common)
+        app = create_app(model, poll_seconds=poll_seconds, **_app_kwargs())
+        _settle_for_serving()
+        uvicorn.run(app, **common)

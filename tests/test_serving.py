@@ -329,16 +329,22 @@ def test_reload_to_a_good_model_drops_the_old_cache(models, live_dir):
     assert rec.reload().swapped is False and rec.model_version == result.model_version
 
 
-def test_reload_warms_the_hottest_slates_before_the_swap(models, live_dir):
-    rec = Recommender.load(live_dir, warm_on_reload=5)
+@pytest.mark.parametrize("where", ["in-process", "child process"])
+def test_reload_warms_the_hottest_slates_before_the_swap(models, live_dir, where, caplog):
+    rec = Recommender.load(live_dir, warm_on_reload=5, warm_subprocess_min=2 if where == "child process" else 100)
     for m in ("u001", "u002", "u003"):
         rec.rank(m, k=4)
+    rec.rank("u002", k=4, exclude=["u499"])  # another slate length: its own cache entry
     replace_dir(models["b"], live_dir)
-    assert rec.reload().swapped
+    with caplog.at_level(logging.INFO, logger="serving"):
+        assert rec.reload().swapped
+    assert f"warmed 4 slates of version {rec.model_version} {where if where == 'in-process' else 'in a child process'}" in caplog.text
     stats = rec.status()["cache"]
-    assert stats["size"] == 3 and stats["hits"] == 0
-    rec.rank("u002", k=4)
-    assert rec.status()["cache"]["hits"] == 1
+    assert stats["size"] == 4 and stats["hits"] == 0
+    fresh = Recommender.load(models["b"], cache_size=0)
+    for m in ("u001", "u002", "u003"):
+        assert rec.rank(m, k=4) == fresh.rank(m, k=4)  # warmed slates are the new version's own
+    assert rec.status()["cache"]["hits"] == 3
 
 
 def test_reload_to_a_corrupt_model_keeps_the_old_one(models, live_dir, caplog):
