@@ -9,8 +9,8 @@ A sweep file is YAML::
       rerank.degree_penalty: [0, 0.1]
 
 Each point is an ordinary ``recsys train`` (:func:`training.job.train_job`) with the grid values
-set, run as a child of the parent; children are not registered in the model registry (register
-the chosen point with a normal ``recsys train``). The parent gets ``sweep_results.csv`` (grid
+set, run as a child of the parent; children log no MLflow model and register none (train the
+chosen point with a normal ``recsys train`` to register it). The parent gets ``sweep_results.csv`` (grid
 values, run ids, every metric) and ``tradeoff.png``: relevance (``recall_at_K``) against
 bridging (``bridge_rate``) and against inequality of exposure (``exposure_gini``), with the
 Pareto front marked — the points no other point beats on both axes.
@@ -101,7 +101,7 @@ def point_config(base: dict[str, Any], point: dict[str, Any], *, overrides: list
     """The config of one grid point: base, then ``--set`` overrides, then the point's values."""
     raw = apply_overrides(base, list(overrides))
     raw = apply_overrides(raw, [_override(k, v) for k, v in point.items()])
-    raw = apply_overrides(raw, [_override("mlflow.experiment", experiment), "mlflow.register_model=false"])
+    raw = apply_overrides(raw, [_override("mlflow.experiment", experiment), "mlflow.log_model=false", "mlflow.register_model=false"])
     return Config.from_dict(raw, source="sweep point " + ", ".join(f"{k}={v}" for k, v in point.items()))
 
 

@@ -100,6 +100,8 @@ class MlflowConfig(_Section):
     enabled: bool = True
     tracking_uri: str = "sqlite:///mlflow.db"
     experiment: str = "plusone"
+    log_model: bool = True
+    """Log the MLflow model (a pyfunc over the saved model) with the run; sweeps switch it off."""
     register_model: bool = True
     """Register the run's MLflow model (a pyfunc over the saved model) under ``model_name``."""
     model_name: str = Field("plusone", min_length=1)

@@ -402,7 +402,7 @@ def log_run_reports(
     mlflow.log_artifact(str(per_member_path))
 
     model_dir = output_dir / "model"
-    if (model_dir / "manifest.json").is_file():
+    if config.mlflow.log_model and (model_dir / "manifest.json").is_file():
         from experiments.mlflow_model import log_pyfunc_model
 
         log_pyfunc_model(
