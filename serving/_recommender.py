@@ -19,6 +19,7 @@ sensitive columns is refused at load.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -189,22 +190,24 @@ def summarize_reasons(n_shared_interests: int, n_mutual_contacts: int, bridges_c
 
 
 #: One explained introduction as plain values: (other id, score, shared interests, n shared,
-#: mutual contacts, n mutual, bridges, summary). The cache keeps these rather than dataclasses:
-#: tuples of strings and numbers are not tracked by the garbage collector, so a cache of many
-#: thousand slates adds nothing to its full collections (which otherwise take 100+ ms here).
-_Row = tuple[str, float, tuple[str, ...], int, tuple[str, ...], int, bool, str]
+#: mutual contacts, n mutual, bridges, summary, the introduction as JSON text). The cache keeps
+#: these rather than dataclasses: tuples of strings and numbers are not tracked by the garbage
+#: collector, so a cache of many thousand slates adds nothing to its full collections (which
+#: otherwise take 100+ ms here); the JSON text lets the HTTP layer answer a cached slate by
+#: joining strings.
+_Row = tuple[str, float, tuple[str, ...], int, tuple[str, ...], int, bool, str, str]
 
 
 def _row(other_id: str, score: float, raw: dict[str, Any]) -> _Row:
     n_shared, n_mutual, bridges = int(raw["n_shared_interests"]), int(raw["n_mutual_contacts"]), bool(raw["bridges_communities"])
-    return (
-        other_id, score, tuple(raw["shared_interests"]), n_shared, tuple(raw["mutual_contacts"]), n_mutual, bridges,
-        summarize_reasons(n_shared, n_mutual, bridges),
-    )
+    shared, mutual = tuple(str(x) for x in raw["shared_interests"]), tuple(str(x) for x in raw["mutual_contacts"])
+    summary = summarize_reasons(n_shared, n_mutual, bridges)
+    intro = Introduction(other_id, score, Reasons(shared, n_shared, mutual, n_mutual, bridges, summary))
+    return (other_id, score, shared, n_shared, mutual, n_mutual, bridges, summary, json.dumps(intro.to_dict(), separators=(",", ":")))
 
 
 def _introduction(row: _Row) -> Introduction:
-    other, score, shared, n_shared, mutual, n_mutual, bridges, summary = row
+    other, score, shared, n_shared, mutual, n_mutual, bridges, summary, _ = row
     return Introduction(other, score, Reasons(shared, n_shared, mutual, n_mutual, bridges, summary))
 
 
@@ -240,6 +243,17 @@ class _SlateCache:
             if value is None:
                 self.misses += 1
             else:
+                self._data.move_to_end(key)
+                self.hits += 1
+            return value
+
+    def peek(self, key: tuple[str, int]) -> tuple[_Row, ...] | None:
+        """Like :meth:`get`, but a miss is not counted (the ranking that follows counts it)."""
+        if not self.maxsize:
+            return None
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
                 self._data.move_to_end(key)
                 self.hits += 1
             return value
@@ -641,6 +655,25 @@ class Recommender:
         ModelNotLoadedError
             No model has loaded yet.
         """
+        snap, rows = self._slate_rows(member_id, k, exclude, cached_only=False)
+        return Slate(str(member_id), tuple(_introduction(r) for r in rows), snap.version)
+
+    def rank_json(self, member_id: str, k: int = 20, *, exclude: Iterable[str] = (), cached_only: bool = False) -> str | None:
+        """:meth:`rank`'s slate as the HTTP service's JSON document (``Slate.to_dict()``, as text).
+
+        With ``cached_only`` it never ranks: ``None`` unless the slate is in the cache (the HTTP
+        service answers those without leaving its event loop).
+        """
+        found = self._slate_rows(member_id, k, exclude, cached_only=cached_only)
+        if found is None:
+            return None
+        snap, rows = found
+        return (
+            f'{{"member_id":{json.dumps(str(member_id))},"introductions":[{",".join(r[8] for r in rows)}],'
+            f'"model_version":{json.dumps(snap.version)}}}'
+        )
+
+    def _slate_rows(self, member_id: str, k: int, exclude: Iterable[str], *, cached_only: bool):
         _check_k(k)
         snap = self._current()
         net = snap.model.network_
@@ -649,12 +682,18 @@ class Recommender:
         if skip:
             skip.intersection_update(net.member_ids[r] for r in net.rows_of(sorted(skip)) if r >= 0)
         # ask for one more per excluded member, then filter: the slate stays k long when it can
-        (rows,) = self._explained(snap, [member_id], k + len(skip))
+        n = k + len(skip)
+        if cached_only:
+            rows = snap.slates.peek((member_id, n))
+            if rows is None:
+                return None
+        else:
+            (rows,) = self._explained(snap, [member_id], n)
         if rows is None:
             raise UnknownMemberError(member_id, net.n_members)
         if skip:
             rows = tuple(r for r in rows if r[0] not in skip)
-        return Slate(member_id, tuple(_introduction(r) for r in rows[:k]), snap.version)
+        return snap, rows[:k]
 
     def rank_batch(
         self, member_ids: Sequence[str], k: int = 20, *, on_unknown: Literal["raise", "skip"] = "raise"

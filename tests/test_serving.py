@@ -122,6 +122,15 @@ def test_summary_reads_as_one_line():
     assert summarize_reasons(0, 0, False) == "new to your network"
 
 
+def test_rank_json_is_the_slate_document(rec, reference):
+    who = member(reference, 8)
+    slate = rec.rank(who, k=7, exclude=["u010"])
+    assert json.loads(rec.rank_json(who, k=7, exclude=["u010"])) == slate.to_dict()
+    assert rec.rank_json(member(reference, 9), k=3, cached_only=True) is None  # never ranked: not cached
+    rec.rank(member(reference, 9), k=3)
+    assert json.loads(rec.rank_json(member(reference, 9), k=3, cached_only=True)) == rec.rank(member(reference, 9), k=3).to_dict()
+
+
 def test_exclude_filters_and_keeps_the_slate_full(rec, reference):
     who = member(reference, 5)
     full = rec.rank(who, k=8)
