@@ -54,7 +54,9 @@ def test_compare_writes_report_with_the_answer(sweep, tmp_path, capsys):
     assert main(["compare", plain, ours, "--tracking-uri", uri, "--output", str(report), "--bootstrap", "200"]) == 0
     out = capsys.readouterr().out
     text = report.read_text()
-    assert any(text.count(v) and out.startswith(v) for v in VERDICTS), out
+    verdict = next(line for line in text.splitlines() if line.startswith("**"))
+    assert verdict.strip("*").startswith(VERDICTS), verdict
+    assert verdict in out and "| recall_at_20 |" in out and f"report: {report}" in out
     assert "| recall_at_20 |" in text and "paired" in text
     assert (tmp_path / "report_files" / "lorenz_a_b.png").is_file()
     assert (tmp_path / "report_files" / "atkinson_difference.png").is_file()
@@ -62,10 +64,11 @@ def test_compare_writes_report_with_the_answer(sweep, tmp_path, capsys):
     assert main(["compare", plain, ours, "--tracking-uri", uri, "--output", str(html), "--bootstrap", "50"]) == 0
     page = html.read_text()
     assert page.startswith("<!doctype html>") and "data:image/png;base64," in page
-    # without --output: the Markdown goes to stdout
+    # without --output: the same Markdown, only on stdout
     capsys.readouterr()
     assert main(["compare", plain, ours, "--tracking-uri", uri, "--bootstrap", "20"]) == 0
-    assert "# Run comparison" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith("# Run comparison") and "report:" not in out
 
 
 def test_compare_unknown_run_is_a_clear_error(sweep, capsys):

@@ -249,12 +249,9 @@ def _compare(args) -> int:
         comparison = compare_runs(args.run_a, args.run_b, tracking_uri=args.tracking_uri, n_boot=args.bootstrap, random_state=args.seed)
     except LookupError as err:
         raise CliError(str(err)) from None
+    print(render_markdown(comparison))
     if args.output:
-        path = write_report(comparison, args.output)
-        print(comparison.verdict)
-        print(f"\nreport: {path}")
-    else:
-        print(render_markdown(comparison))
+        print(f"report: {write_report(comparison, args.output)}")
     return 0
 
 
