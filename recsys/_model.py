@@ -20,7 +20,10 @@ from recsys._candidates import (
 )
 from recsys._communities import detect_communities
 from recsys._data import Network
-from recsys._rerank import BridgeBonusReranker, top_k
+from recsys._communities import TIER_NAMES, network_size_tier_codes
+from recsys._rerank import SlateReranker, _gather_mask, _monotone, assign_with_capacity, top_k
+from recsys._split import heldout_matrix
+from recsys._tuning import DEFAULT_TARGETS, tune_reranker
 from recsys._scoring import FEATURE_NAMES, AcceptanceModel, PairFeatures
 from recsys._split import holdout_split
 
@@ -58,7 +61,18 @@ class IntroductionRecommender(BaseEstimator):
         At most this many members' pools train the acceptance model.
     rerank : bool
         ``False`` ranks by the acceptance score alone (the unconstrained baseline).
-    bridge_weight, degree_penalty, plus_one : see :class:`BridgeBonusReranker`.
+    bridge_weight, degree_penalty, plus_one : see :class:`BridgeBonusReranker`; with
+        ``tune_rerank`` the two weights are starting points that ``fit`` tunes on validation data.
+    bound_tolerance : float or None
+        Slack on the network-size-tier exposure bounds at every prefix (None: no bounds).
+    capacity_multiple : float
+        In batch ranking no member appears in more than ``capacity_multiple × k × R / n`` slates
+        (R slates, n members), or their own ``capacity`` column where set.
+    tune_rerank : bool
+        Tune ``bridge_weight``, ``degree_penalty`` and ``bound_tolerance`` on split-off validation
+        connections to meet ``rerank_targets`` at the least loss of recall (see :func:`tune_reranker`).
+    rerank_targets : dict, optional
+        Overrides of :data:`DEFAULT_TARGETS`.
     random_state : int
         Seed for every random step of ``fit``.
 
@@ -93,6 +107,10 @@ class IntroductionRecommender(BaseEstimator):
         bridge_weight: float = 0.5,
         degree_penalty: float = 0.05,
         plus_one: Literal["off", "pledged", "all"] = "pledged",
+        bound_tolerance: float | None = 0.1,
+        capacity_multiple: float = 5.0,
+        tune_rerank: bool = True,
+        rerank_targets: dict | None = None,
         random_state: int = 0,
     ):
         self.pool_size = pool_size
@@ -113,6 +131,10 @@ class IntroductionRecommender(BaseEstimator):
         self.bridge_weight = bridge_weight
         self.degree_penalty = degree_penalty
         self.plus_one = plus_one
+        self.bound_tolerance = bound_tolerance
+        self.capacity_multiple = capacity_multiple
+        self.tune_rerank = tune_rerank
+        self.rerank_targets = rerank_targets
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fit
@@ -137,15 +159,51 @@ class IntroductionRecommender(BaseEstimator):
         step("acceptance model")
         inner_train, inner_val = holdout_split(network, fraction=self.validation_fraction, seed=self.random_state + 1)
         inner = self._build_ranking_state(inner_train, factors, interest_weights)
-        features, labels = self._training_pairs(inner, inner_train, inner_val)
+        features, labels, pools = self._training_pairs(inner, inner_train, inner_val)
         self.acceptance_ = AcceptanceModel().fit(features, labels)
         self.n_training_pairs_ = int(len(labels))
         self.n_training_positives_ = int(labels.sum())
+        self.rerank_params_ = {
+            "bridge_weight": self.bridge_weight,
+            "degree_penalty": self.degree_penalty,
+            "bound_tolerance": self.bound_tolerance,
+        }
+        self.rerank_report_ = {"tuned": False}
+        if self.rerank and self.tune_rerank:
+            step("tuning the re-ranker")
+            self.rerank_params_, self.rerank_report_ = self._tune(inner, inner_train, inner_val, pools)
 
         step("communities and sources")
         state = self._build_ranking_state(network, factors, interest_weights)
         self._set_state(network, state)
         return self
+
+    def _tune(self, inner: dict, inner_train: Network, inner_val: np.ndarray, pools: dict):
+        rows, ids, feats = pools["rows"], pools["ids"], pools["features"]
+        r, j = np.nonzero(ids >= 0)
+        scores = np.full(ids.shape, -np.inf, dtype=np.float32)
+        scores[r, j] = self.acceptance_.reciprocal_score(feats, how=self.reciprocal)
+        outside = np.zeros(ids.shape, dtype=bool)
+        outside[r, j] = feats[:, FEATURE_NAMES.index("log_common_contacts")] == 0
+        relevant = heldout_matrix(inner_val, inner_train.n_members)[rows]
+
+        def make(params: dict) -> SlateReranker:
+            return self._make_reranker(inner_train, inner["communities"], **params)
+
+        return tune_reranker(
+            make,
+            member_rows=rows,
+            pool_ids=ids,
+            scores=scores,
+            outside=outside,
+            relevant=relevant,
+            communities=inner["communities"],
+            sensitive=inner_train.sensitive,
+            capacity=self._capacity(inner_train, n_slates=len(rows), k=20),
+            k=20,
+            targets={**DEFAULT_TARGETS, **(self.rerank_targets or {})},
+            start={"bridge_weight": self.bridge_weight, "degree_penalty": self.degree_penalty, "bound_tolerance": self.bound_tolerance},
+        )
 
     def _build_ranking_state(
         self,
@@ -183,15 +241,36 @@ class IntroductionRecommender(BaseEstimator):
         self.sources_ = state["sources"]
         self.features_ = state["features"]
         self.member_factors_ = state["features"].member_factors
+        self.reranker_ = self._make_reranker(network, self.communities_, **self.rerank_params_)
+
+    def _make_reranker(self, network: Network, communities: np.ndarray, *, bridge_weight: float, degree_penalty: float, bound_tolerance: float | None) -> SlateReranker:
+        """The slate re-ranker over structural groups: network-size tiers, target = population shares."""
         degrees = network.degrees
-        self.reranker_ = BridgeBonusReranker(
-            bridge_weight=self.bridge_weight, degree_penalty=self.degree_penalty, plus_one=self.plus_one
+        tiers = network_size_tier_codes(degrees)
+        shares = np.bincount(tiers, minlength=len(TIER_NAMES)) / max(len(tiers), 1)
+        return SlateReranker(
+            bridge_weight=bridge_weight,
+            degree_penalty=degree_penalty,
+            bound_tolerance=bound_tolerance,
+            plus_one=self.plus_one,
         ).fit(
-            communities=self.communities_,
+            communities=communities,
             degrees=degrees,
-            member_spans_one_community=_spans_one_community(network.adjacency, self.communities_),
+            member_spans_one_community=_spans_one_community(network.adjacency, communities),
             pledged=network.bool_attribute("plus_one", default=False),
+            group_codes=tiers,
+            group_shares=shares,
         )
+
+    def _capacity(self, network: Network, *, n_slates: int, k: int) -> np.ndarray:
+        """Slates each member may appear in, for a batch of ``n_slates`` slates of ``k``."""
+        mean_exposure = k * n_slates / max(network.n_members, 1)
+        cap = np.full(network.n_members, max(1, int(np.ceil(self.capacity_multiple * mean_exposure))), dtype=np.int64)
+        own = network.numeric_attribute("capacity")
+        if own is not None:
+            has = np.isfinite(own)
+            cap[has] = np.maximum(own[has], 0).astype(np.int64)
+        return cap
 
     def _source_sizes(self) -> dict[str, int]:
         return {"adamic_adar": self.n_adamic_adar, "interests": self.n_interests, "als": self.n_als}
@@ -202,6 +281,7 @@ class IntroductionRecommender(BaseEstimator):
         members = np.unique(inner_val.ravel())
         if len(members) > self.max_training_members:
             members = np.sort(rng.choice(members, self.max_training_members, replace=False))
+        members = members.astype(np.int64)
         ids, _, walks = self._pool(inner, members)
         r, j = np.nonzero(ids >= 0)
         u = members[r]
@@ -216,8 +296,10 @@ class IntroductionRecommender(BaseEstimator):
             neg = rng.choice(neg, max_neg, replace=False)
         keep = np.sort(np.concatenate([np.flatnonzero(labels == 1), neg]))
         logger.info("acceptance model: %d pairs, %d positives", len(keep), int(labels[keep].sum()))
-        pair_walks = None if walks is None else lookup(walks, r[keep], v[keep])
-        return inner["features"].transform(u[keep], v[keep], walks=pair_walks), labels[keep]
+        pair_walks = None if walks is None else lookup(walks, r, v)
+        features = inner["features"].transform(u, v, walks=pair_walks)
+        pools = {"rows": members, "ids": ids, "features": features}
+        return features[keep], labels[keep], pools
 
     # ------------------------------------------------------------------ rank
     def _pool(self, state: dict, member_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix | None]:
@@ -284,6 +366,54 @@ class IntroductionRecommender(BaseEstimator):
         if not use_rerank:
             return top_k(pool_ids, scores, k)
         return self.reranker_.rerank(rows, pool_ids, scores, k, outside=outside)
+
+    def rank_batch(self, member_rows, k: int = 20, *, batch_size: int = 2000, progress=None) -> tuple[np.ndarray, np.ndarray]:
+        """Slates for many members at once, with recipient capacity held across all of them.
+
+        Each member's pool is re-ranked into a preference list of ``2k``; then one global
+        assignment (:func:`assign_with_capacity`) fills the slates so that no member appears in
+        more slates than their capacity, and members who keep the +1 balance take no more
+        introductions within two hops than beyond. Without re-ranking this is :meth:`rank`.
+        """
+        rows = self._check_rows(member_rows)
+        if not self.rerank:
+            return self._in_batches(rows, k, batch_size, progress, lambda b: self.rank(b, k))
+        length = 2 * k
+
+        def prefs(batch):
+            pool_ids, _, walks = self._pool(self._state(), batch)
+            scores, outside = self.score_pool(batch, pool_ids, walks=walks)
+            ids, sc, _ = self.reranker_.preferences(batch, pool_ids, scores, length)
+            return ids, sc, _gather_mask(pool_ids, outside, ids)
+
+        ids = np.full((len(rows), length), -1, dtype=np.int32)
+        sc = np.full((len(rows), length), -np.inf, dtype=np.float32)
+        out = np.zeros((len(rows), length), dtype=bool)
+        for s in range(0, len(rows), batch_size):
+            ids[s : s + batch_size], sc[s : s + batch_size], out[s : s + batch_size] = prefs(rows[s : s + batch_size])
+            if progress is not None:
+                progress(len(rows[s : s + batch_size]))
+        required = self.reranker_.required_rows(rows)
+        filled = (ids >= 0).sum(axis=1)
+        n_out = (out & (ids >= 0)).sum(axis=1)
+        slate = np.minimum(filled, k)
+        # +1 rows take at most floor(k/2) inside when the list has enough outside to fill the rest
+        max_inside = np.where(required, np.maximum(slate - np.minimum((slate + 1) // 2, n_out), 0), k)
+        capacity = self._capacity(self.network_, n_slates=len(rows), k=k)
+        got, got_scores = assign_with_capacity(ids, sc, capacity, k, inside=~out, max_inside=max_inside)
+        return got, _monotone(got_scores)
+
+    def _in_batches(self, rows, k, batch_size, progress, fn):
+        ids, scores = [], []
+        for s in range(0, len(rows), batch_size):
+            i, sc = fn(rows[s : s + batch_size])
+            ids.append(i)
+            scores.append(sc)
+            if progress is not None:
+                progress(len(i))
+        if not ids:
+            return np.empty((0, k), np.int32), np.empty((0, k), np.float32)
+        return np.vstack(ids), np.vstack(scores)
 
     def _check_rows(self, member_rows) -> np.ndarray:
         rows = np.atleast_1d(np.asarray(member_rows))

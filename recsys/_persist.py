@@ -97,6 +97,8 @@ def save_model(model: IntroductionRecommender, path: str | os.PathLike, *, confi
             "n_members": int(net.n_members),
             "n_interests": int(net.n_interests),
             "params": model.get_params(),
+            "rerank_params": model.rerank_params_,
+            "rerank_report": model.rerank_report_,
             "config": config or {},
             "metadata": metadata or {},
             "files": files,
@@ -187,6 +189,8 @@ def load_model(path: str | os.PathLike) -> IntroductionRecommender:
     )
     model = IntroductionRecommender(**params)
     model.acceptance_ = acceptance
+    model.rerank_params_ = manifest["rerank_params"]
+    model.rerank_report_ = manifest.get("rerank_report", {})
     state = model._build_ranking_state(
         network,
         factors,

@@ -223,8 +223,13 @@ def prefix_bounds_select(
     valid = candidate_ids >= 0
     safe_groups = np.where(valid, groups, n_groups)  # padding sorts last, in a group of its own
     score_key = np.where(valid, scores, -np.inf)
-    # each row sorted by (group, -score): a group's candidates are a contiguous run, best first
-    order = np.lexsort((-score_key, safe_groups), axis=-1)
+    # each row sorted by (group, -score): a group's candidates are a contiguous run, best first;
+    # one float sort on "group, then score scaled into (0, 1]" is several times faster than lexsort
+    finite = np.isfinite(score_key)
+    lo = score_key[finite].min() if finite.any() else 0.0
+    hi = score_key[finite].max() if finite.any() else 1.0
+    scaled = np.where(finite, (score_key - lo) / (hi - lo if hi > lo else 1.0), 0.0)
+    order = np.argsort(safe_groups * 2.0 + (1.0 - scaled * 0.999), axis=1, kind="stable")
     sorted_ids = np.take_along_axis(candidate_ids, order, axis=1)
     sorted_scores = np.take_along_axis(score_key, order, axis=1).astype(np.float32)
     sorted_groups = np.take_along_axis(safe_groups, order, axis=1)
@@ -268,6 +273,9 @@ def assign_with_capacity(
     scores: np.ndarray,
     capacity: np.ndarray,
     k: int,
+    *,
+    inside: np.ndarray | None = None,
+    max_inside: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Global slates in which no member appears in more slates than their capacity.
 
@@ -285,6 +293,9 @@ def assign_with_capacity(
     capacity : ndarray (n,) int
         Slates each member may appear in.
     k : int
+    inside, max_inside : ndarray (R, M) bool and (R,) int, optional
+        A row takes at most ``max_inside[r]`` of its candidates marked ``inside`` (the +1 balance:
+        introductions within two hops); it skips the others.
 
     Returns
     -------
@@ -303,6 +314,9 @@ def assign_with_capacity(
     out_ids = np.full((n_rows, k), -1, dtype=np.int32)
     out_scores = np.full((n_rows, k), -np.inf, dtype=np.float32)
     filled = np.zeros(n_rows, dtype=np.int64)
+    n_inside = np.zeros(n_rows, dtype=np.int64)
+    limit_inside = np.full(n_rows, k, dtype=np.int64) if max_inside is None else np.asarray(max_inside, dtype=np.int64)
+    is_inside = np.zeros(preferences.shape, dtype=bool) if inside is None else np.asarray(inside, dtype=bool)
     ptr = np.zeros(n_rows, dtype=np.int64)
     rows = np.arange(n_rows)
     while True:
@@ -311,6 +325,13 @@ def assign_with_capacity(
             active[active] = preferences[rows[active], ptr[active]] >= 0
         if not active.any():
             break
+        # a row over its inside quota passes over its next inside candidate this round
+        skip = active.copy()
+        skip[active] = is_inside[rows[active], ptr[active]] & (n_inside[active] >= limit_inside[active])
+        ptr[skip] += 1
+        active &= ~skip
+        if not active.any():
+            continue
         r = rows[active]
         cand = preferences[r, ptr[r]].astype(np.int64)
         sc = scores[r, ptr[r]]
@@ -325,6 +346,7 @@ def assign_with_capacity(
         out_ids[ra, filled[ra]] = ca
         out_scores[ra, filled[ra]] = sc_s[accept]
         filled[ra] += 1
+        n_inside[ra] += is_inside[ra, ptr[ra] - 1]
         np.subtract.at(remaining, ca, 1)
     return out_ids, out_scores
 
@@ -355,3 +377,144 @@ class DecayingInboundCounter:
         """(len(rows),) bool: the member has reached capacity."""
         rows = np.asarray(rows, dtype=np.int64)
         return self._decayed(rows, now) >= self.capacity[rows]
+
+
+def _monotone(scores: np.ndarray) -> np.ndarray:
+    """Scores made non-increasing along each slate, so they agree with the slate's order."""
+    finite = np.where(np.isfinite(scores), scores, np.inf)
+    out = np.minimum.accumulate(finite, axis=1)
+    return np.where(np.isfinite(scores), out, -np.inf).astype(np.float32)
+
+
+class SlateReranker(BaseEstimator):
+    """The default re-ranker: bridge bonus, group exposure bounds at every prefix, the +1 balance.
+
+    1. :class:`BridgeBonusReranker` adjusts the reciprocal score (cross-community bonus, doubled
+       for small or single-community networks; popularity damping).
+    2. :func:`prefix_bounds_select` keeps each group's share of every prefix within
+       ``target ± bound_tolerance``. The groups are structural by default — the candidate's
+       network-size tier — so serving never reads a sensitive attribute; with
+       ``exposure_groups="sensitive"`` (opt-in) they are the codes of a consented attribute.
+    3. :func:`plus_one_select` gives slates that must keep the +1 balance at least as many
+       introductions beyond two hops as within, keeping the bounded order otherwise.
+
+    Scores returned are the adjusted scores made non-increasing along the slate.
+
+    Parameters
+    ----------
+    bridge_weight, degree_penalty, small_network : see :class:`BridgeBonusReranker`.
+    bound_tolerance : float or None
+        Slack on the prefix bounds; ``None`` switches the bounds off.
+    plus_one : {"off", "pledged", "all"}
+    """
+
+    def __init__(
+        self,
+        *,
+        bridge_weight: float = 0.5,
+        degree_penalty: float = 0.05,
+        bound_tolerance: float | None = 0.1,
+        plus_one: Literal["off", "pledged", "all"] = "pledged",
+        small_network: int = 5,
+    ):
+        self.bridge_weight = bridge_weight
+        self.degree_penalty = degree_penalty
+        self.bound_tolerance = bound_tolerance
+        self.plus_one = plus_one
+        self.small_network = small_network
+
+    def fit(
+        self,
+        *,
+        communities: np.ndarray,
+        degrees: np.ndarray,
+        member_spans_one_community: np.ndarray,
+        pledged: np.ndarray,
+        group_codes: np.ndarray,
+        group_shares: np.ndarray,
+    ) -> "SlateReranker":
+        self.bridge_ = BridgeBonusReranker(
+            bridge_weight=self.bridge_weight,
+            degree_penalty=self.degree_penalty,
+            plus_one=self.plus_one,
+            small_network=self.small_network,
+        ).fit(
+            communities=communities,
+            degrees=degrees,
+            member_spans_one_community=member_spans_one_community,
+            pledged=pledged,
+        )
+        self.group_codes_ = np.asarray(group_codes, dtype=np.int64)
+        self.group_shares_ = np.asarray(group_shares, dtype=np.float64)
+        if self.group_codes_.size and self.group_codes_.max() >= len(self.group_shares_):
+            raise ValueError("every group code needs a target share")
+        return self
+
+    def required_rows(self, member_rows: np.ndarray) -> np.ndarray:
+        return self.bridge_.required_rows(member_rows)
+
+    def preferences(
+        self, member_rows: np.ndarray, candidate_ids: np.ndarray, scores: np.ndarray, length: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Ordered preference lists of ``length`` (bounded at every prefix) and their feasibility."""
+        member_rows = np.asarray(member_rows, dtype=np.int64)
+        adjusted = self.bridge_.adjusted_scores(member_rows, candidate_ids, scores)
+        if self.bound_tolerance is None:
+            ids, sc = top_k(candidate_ids, adjusted, length)
+            return ids, sc, np.ones(len(ids), dtype=bool)
+        groups = self.group_codes_[np.where(candidate_ids >= 0, candidate_ids, 0)]
+        return prefix_bounds_select(
+            candidate_ids, adjusted, groups, self.group_shares_, length, tolerance=self.bound_tolerance
+        )
+
+    def rerank(
+        self,
+        member_rows: np.ndarray,
+        candidate_ids: np.ndarray,
+        scores: np.ndarray,
+        k: int,
+        *,
+        outside: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Slates of k from pools (R, P); ``outside`` (R, P) marks candidates beyond two hops."""
+        member_rows = np.asarray(member_rows, dtype=np.int64)
+        required = self.required_rows(member_rows)
+        use_plus_one = outside is not None and required.any()
+        length = min(candidate_ids.shape[1], 2 * k) if use_plus_one else k
+        ids, sc, _ = self.preferences(member_rows, candidate_ids, scores, length)
+        if use_plus_one:
+            out_sel = _gather_mask(candidate_ids, outside, ids)
+            # position decides among the chosen, so the bounded order survives
+            position = np.where(ids >= 0, -np.arange(ids.shape[1], dtype=np.float32)[None, :], -np.inf)
+            chosen, _ = plus_one_select(ids, position, out_sel, required, k)
+            sc = _gather_scores(ids, sc, chosen)
+            ids = chosen
+        else:
+            ids, sc = ids[:, :k], sc[:, :k]
+        return ids, _monotone(sc)
+
+
+def _gather_mask(candidate_ids: np.ndarray, mask: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """``mask`` values (aligned with ``candidate_ids``) for the ids in ``chosen``, row by row."""
+    return _gather(candidate_ids, mask, chosen, fill=False)
+
+
+def _gather_scores(candidate_ids: np.ndarray, scores: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    return _gather(candidate_ids, scores, chosen, fill=-np.inf).astype(np.float32)
+
+
+def _gather(candidate_ids: np.ndarray, values: np.ndarray, chosen: np.ndarray, *, fill):
+    order = np.argsort(candidate_ids, axis=1, kind="stable")
+    sorted_ids = np.take_along_axis(candidate_ids, order, axis=1)
+    sorted_vals = np.take_along_axis(values, order, axis=1)
+    pos = np.empty(chosen.shape, dtype=np.int64)
+    for_rows = np.arange(len(chosen))[:, None]
+    # vectorised per-row search: offset each row's ids into its own range
+    span = int(max(candidate_ids.max(initial=0), chosen.max(initial=0))) + 2
+    flat_sorted = (sorted_ids.astype(np.int64) + 1 + for_rows * span).ravel()
+    flat_wanted = (chosen.astype(np.int64) + 1 + for_rows * span).ravel()
+    pos = np.searchsorted(flat_sorted, flat_wanted).reshape(chosen.shape)
+    pos = np.minimum(pos, flat_sorted.size - 1)
+    found = (flat_sorted[pos] == flat_wanted.reshape(chosen.shape)) & (chosen >= 0)
+    picked = sorted_vals.ravel()[pos]
+    return np.where(found, picked, fill)

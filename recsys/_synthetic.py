@@ -314,7 +314,8 @@ def generate_tables(
     seed : int
         Seed of ``np.random.default_rng``; the same seed gives the same tables.
     n_communities : int, optional
-        Number of planted communities. Default ``max(4, n_members // 2500)``, at most
+        Number of planted communities. Default ``max(4, n_members // 250)`` (about 250 members
+        each, the size of the communities Leiden finds in the Deezer network), at most
         ``n_members // 2``. Sizes vary (log-normal shares).
     mean_degree : float
         Mean number of connections per member (met exactly unless the network is too small
@@ -325,7 +326,7 @@ def generate_tables(
         Mean number of distinct interests per member (log-normal counts, heavy tailed);
         a small vocabulary or community pool can give fewer.
     n_interests : int, optional
-        Size of the interest vocabulary. Default ``max(200, min(n_members // 10, 100_000))``;
+        Size of the interest vocabulary. Default ``max(200, min(n_members // 4, 100_000))``;
         a fifth are globally popular, the rest are split into one niche pool per community.
     minority_share : float
         Expected share of members with ``gender == "b"``, in ``[0, 1]``.
@@ -367,7 +368,7 @@ def generate_tables(
     if n < 2:
         raise ValueError(f"n_members must be at least 2, got {n_members}")
     if n_communities is None:
-        n_communities = min(max(4, n // 2500), n // 2)
+        n_communities = min(max(4, n // 250), n // 2)
     if not 1 <= n_communities <= n // 2:
         raise ValueError(
             f"n_communities must be between 1 and n_members // 2 = {n // 2}, got {n_communities}"
@@ -388,7 +389,7 @@ def generate_tables(
     if not degree_exponent > 2:
         raise ValueError(f"degree_exponent must be greater than 2, got {degree_exponent}")
     if n_interests is None:
-        n_interests = max(200, min(n // 10, 100_000))
+        n_interests = max(200, min(n // 4, 100_000))
     if n_interests < 2:
         raise ValueError(f"n_interests must be at least 2, got {n_interests}")
 

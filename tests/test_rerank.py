@@ -117,3 +117,82 @@ def test_pledged_members_get_the_plus_one_balance():
     assert out[1].tolist() == [0, 2]  # not pledged: plain top 2
     out_all, _ = _reranker(bridge_weight=0.0, degree_penalty=0.0, plus_one="all").rerank(np.array([0, 1]), ids, scores, 2, outside=outside)
     assert out_all[1].tolist() == [0, 3]
+
+
+# --------------------------------------------------------------------- prefix bounds, capacity
+from recsys._rerank import SlateReranker, assign_with_capacity, prefix_bounds_select  # noqa: E402
+
+
+@st.composite
+def grouped_pools(draw):
+    ids, scores, _, _, k = draw(pools())
+    n_groups = draw(st.integers(1, 3))
+    groups = draw(arrays(np.int64, ids.shape, elements=st.integers(0, n_groups - 1)))
+    raw = np.array(draw(st.lists(st.floats(0.05, 1.0), min_size=n_groups, max_size=n_groups)))
+    return ids, scores, groups, raw / raw.sum(), k
+
+
+@settings(max_examples=150, deadline=None)
+@given(grouped_pools(), st.sampled_from([0.0, 0.1]))
+def test_prefix_bounds_properties(pool, tolerance):
+    ids, scores, groups, shares, k = pool
+    out, out_scores, feasible = prefix_bounds_select(ids, scores, groups, shares, k, tolerance=tolerance)
+    group_of = {}
+    for r in range(len(ids)):
+        group_of = dict(zip(ids[r].tolist(), groups[r].tolist()))
+        valid = ids[r] >= 0
+        slate = out[r][out[r] >= 0]
+        assert set(slate.tolist()) <= set(ids[r][valid].tolist())
+        assert len(slate) == len(set(slate.tolist())) == min(k, valid.sum())
+        assert (out[r][: len(slate)] >= 0).all()  # no gaps
+        if feasible[r]:
+            for i in range(1, len(slate) + 1):
+                counts = np.bincount([group_of[x] for x in slate[:i]], minlength=len(shares))
+                assert (counts >= np.floor((shares - tolerance) * i + 1e-9)).all()
+                assert (counts <= np.ceil((shares + tolerance) * i - 1e-9)).all()
+
+
+def test_prefix_bounds_known_answer_and_infeasible_flag():
+    ids = np.array([[1, 2, 3, 4, 5, 6]], np.int32)
+    s = np.array([[0.9, 0.8, 0.7, 0.6, 0.2, 0.1]], np.float32)
+    g = np.array([[0, 0, 0, 0, 1, 1]])
+    out, _, ok = prefix_bounds_select(ids, s, g, np.array([0.5, 0.5]), 4)
+    assert out.tolist() == [[1, 5, 2, 6]] and ok.tolist() == [True]
+    # the pool has only two of group 1: a slate of 6 at 50/50 is infeasible, and says so
+    out, _, ok = prefix_bounds_select(ids, s, g, np.array([0.5, 0.5]), 6)
+    assert sorted(out[0].tolist()) == [1, 2, 3, 4, 5, 6] and ok.tolist() == [False]
+    # one group only: plain ranking
+    out, _, ok = prefix_bounds_select(ids, s, np.zeros_like(g), np.array([1.0]), 3)
+    assert out.tolist() == [[1, 2, 3]] and ok.all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(pools(), st.integers(1, 4))
+def test_capacity_assignment_properties(pool, cap):
+    ids, scores, outside, required, k = pool
+    capacity = np.full(50, cap)
+    max_inside = np.where(required, k // 2, k)
+    got, got_scores = assign_with_capacity(ids, scores, capacity, k, inside=~outside, max_inside=max_inside)
+    counts = np.bincount(got[got >= 0], minlength=50)
+    assert (counts <= capacity).all()  # no member above capacity
+    for r in range(len(ids)):
+        slate = got[r][got[r] >= 0]
+        assert set(slate.tolist()) <= set(ids[r][ids[r] >= 0].tolist())
+        assert len(slate) == len(set(slate.tolist()))
+        inside = dict(zip(ids[r].tolist(), (~outside[r]).tolist()))
+        assert sum(inside[x] for x in slate.tolist()) <= max_inside[r]
+
+
+def test_capacity_assignment_prefers_higher_scores_when_full():
+    prefs = np.array([[7, 1], [7, 2], [7, 3]], np.int32)
+    s = np.array([[0.5, 0.1], [0.9, 0.1], [0.7, 0.1]], np.float32)
+    got, _ = assign_with_capacity(prefs, s, np.full(10, 2), k=1)
+    assert got.ravel().tolist() == [1, 7, 7]
+
+
+def test_slate_reranker_privacy_by_default_reads_no_sensitive_attribute():
+    import inspect
+
+    # the default re-ranker is fitted from structural arrays alone: no sensitive input exists
+    params = inspect.signature(SlateReranker.fit).parameters
+    assert not any("sensitive" in p or "gender" in p for p in params)

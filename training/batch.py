@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from recsys import IntroductionRecommender, rank_all
+from recsys import IntroductionRecommender
 
 __all__ = ["write_batch_ranking", "slates_frame"]
 
@@ -31,10 +31,11 @@ def slates_frame(model: IntroductionRecommender, member_rows: np.ndarray, ids: n
 
 
 def write_batch_ranking(model: IntroductionRecommender, member_rows: np.ndarray, *, k: int, output: Path, batch_size: int = 2000) -> int:
-    """Rank ``member_rows`` in batches and write the table atomically; returns the number of rows."""
+    """Rank ``member_rows`` (recipient capacity held across all of them) and write the table
+    atomically; returns the number of rows."""
     with tqdm(total=len(member_rows), unit="members", disable=not sys.stderr.isatty(), leave=False) as bar:
-        slates = rank_all(model.rank, member_rows, k=k, batch_size=batch_size, progress=bar.update)
-    frame = slates_frame(model, slates.member_rows, slates.ids, slates.scores)
+        ids, scores = model.rank_batch(member_rows, k, batch_size=batch_size, progress=bar.update)
+    frame = slates_frame(model, member_rows, ids, scores)
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
     os.close(fd)

@@ -28,7 +28,6 @@ from recsys import (
     load_model,
     load_network,
     network_from_frames,
-    rank_all,
     save_model,
 )
 from training.config import Config, config_to_yaml
@@ -108,7 +107,8 @@ def evaluate_model(
     rows = evaluation_members(train, max_members=config.evaluation.max_members, seed=config.evaluation.seed)
     k = config.evaluation.k
     with _progress_bar(len(rows), "ranking") as bar:
-        slates = rank_all(model.rank, rows, k=k, progress=bar.update)
+        ids, scores = model.rank_batch(rows, k, progress=bar.update)
+    slates = Slates(rows, ids, scores)
     if sensitive is not None:
         train = _with_sensitive(train, sensitive)
     metrics, tables = evaluate_slates(
