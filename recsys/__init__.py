@@ -3,6 +3,15 @@
 It reads no argv, environment or config files and never talks to MLflow; ``training`` does that.
 """
 
+from recsys._broker import (
+    BrokerRanker,
+    TooFewContactsError,
+    assign_pairs,
+    common_neighbour_broker_pairs,
+    evaluate_broker,
+    fill_pledges,
+    rank_introductions_to_make,
+)
 from recsys._candidates import (
     ALSCandidates,
     AdamicAdarCandidates,
@@ -41,6 +50,7 @@ __all__ = [
     "AcceptanceModel",
     "AdamicAdarCandidates",
     "BridgeBonusReranker",
+    "BrokerRanker",
     "DataValidationError",
     "FEATURE_NAMES",
     "InterestOverlapCandidates",
@@ -49,9 +59,14 @@ __all__ = [
     "Network",
     "PairFeatures",
     "Slates",
+    "TooFewContactsError",
+    "assign_pairs",
+    "common_neighbour_broker_pairs",
     "detect_communities",
+    "evaluate_broker",
     "evaluate_slates",
     "evaluation_members",
+    "fill_pledges",
     "generate_tables",
     "heldout_matrix",
     "holdout_split",
@@ -62,6 +77,7 @@ __all__ = [
     "network_size_tier_codes",
     "plus_one_select",
     "rank_all",
+    "rank_introductions_to_make",
     "read_table",
     "reciprocal",
     "save_model",
