@@ -765,6 +765,27 @@ class Recommender:
         return Slate(None, tuple(intros), snap.version)
 
 
+    def rank_introductions_to_make(self, member_id: str, k: int = 10):
+        """Introductions this member could make between their own contacts, best first, with reasons.
+
+        A thin wrapper over :func:`serving._broker.introductions_to_make` on the current snapshot;
+        returns a :class:`serving._broker.BrokerSlate`.
+
+        Raises
+        ------
+        UnknownMemberError
+            The member is not in the model.
+        recsys.TooFewContactsError
+            The member has fewer than two contacts.
+        ModelNotLoadedError
+            No model has loaded yet.
+        """
+        from serving._broker import introductions_to_make
+
+        _check_k(k)
+        snap = self._current()
+        return introductions_to_make(snap.model, str(member_id), k, version=snap.version)
+
 # ---------------------------------------------------------------------------------- warm-up child
 def _warm_in_child(model_dir: Path, manifest_sha256: str, keys: list[tuple[str, int]]) -> list | None:
     """Rank and explain ``keys`` with the model in ``model_dir`` in a fresh child process.

@@ -31,6 +31,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from serving._broker import add_broker_routes
 from serving._recommender import (
     ModelNotLoadedError,
     Recommender,
@@ -246,6 +247,8 @@ def create_app(
     )
     def cold_start(body: ColdStartIn) -> Any:
         return JSONResponse(recommender.rank_cold_start(body.interests, body.k).to_dict())
+
+    add_broker_routes(app, recommender, error_model=ErrorOut, max_k=MAX_K, max_id_length=MAX_ID_LENGTH)
 
     @app.get("/healthz", response_model=HealthOut, summary="The process is alive", tags=["operations"])
     def healthz() -> Any:
