@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=("local", "spark"), default="local")
     p.add_argument("--spark-master", default=None)
 
+    p = sub.add_parser("broker", help="introductions a member could make between their own contacts, with reasons")
+    p.add_argument("--model", required=True, help="saved-model directory")
+    p.add_argument("--member", required=True, help="the broker's member id")
+    p.add_argument("--k", type=int, default=10, help="introductions to list (default 10)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
     p = sub.add_parser("serve", help="the HTTP service")
     p.add_argument("--model", required=True, help="saved-model directory or MLflow model URI (models:/NAME@ALIAS)")
     p.add_argument("--host", default="127.0.0.1")
@@ -92,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     from training.config import ConfigError
 
     handlers = {"train": _train, "evaluate": _evaluate, "rank": _rank, "generate": _generate, "serve": _serve,
-                "sweep": _sweep, "compare": _compare, "simulate": _simulate}
+                "broker": _broker, "sweep": _sweep, "compare": _compare, "simulate": _simulate}
     try:
         return handlers[args.command](args)
     except (CliError, ConfigError, DataValidationError, ModelFormatError, FileNotFoundError) as err:
@@ -203,6 +209,31 @@ def _rank(args) -> int:
 
     n = write_batch_ranking(model, rows, k=args.k, output=out)
     print(f"wrote {n:,} introductions for {len(rows):,} members to {out}")
+    return 0
+
+
+def _broker(args) -> int:
+    from recsys import TooFewContactsError, load_model
+    from serving._broker import introductions_to_make
+    from serving._recommender import UnknownMemberError
+
+    if args.k < 1:
+        raise CliError(f"--k must be a positive whole number, got {args.k}")
+    model = load_model(args.model)
+    try:
+        slate = introductions_to_make(model, args.member, args.k)
+    except (UnknownMemberError, TooFewContactsError) as err:
+        raise CliError(str(err)) from None
+    intros = [i.to_dict() for i in slate.introductions_to_make]
+    if args.json:
+        print(json.dumps({"member_id": args.member, "introductions_to_make": intros}))
+        return 0
+    print(f"Introductions {args.member} could make:")
+    for i, intro in enumerate(intros, 1):
+        pair = f"{intro['member_a']} + {intro['member_b']}"
+        print(f"{i:>3}. {pair:<28} score {intro['score']:.3f}  {intro['reasons']['summary']}")
+    if not intros:
+        print("  (none: every two of their contacts already know each other, or are at capacity)")
     return 0
 
 
