@@ -14,7 +14,7 @@ from recsys._candidates import AdamicAdarCandidates
 from recsys._data import Network
 from recsys._split import heldout_matrix
 
-__all__ = ["Slates", "rank_all", "evaluate_slates", "evaluation_members"]
+__all__ = ["Slates", "rank_all", "evaluate_slates", "evaluation_members", "pool_recall"]
 
 logger = logging.getLogger(__name__)
 
@@ -124,3 +124,22 @@ def evaluate_slates(
             tables[f"equity/{attr}/recall"] = m.group_recall_table(per_member_recall, groups[rows], min_group_size=min_group_size)
             metrics[f"equity/{attr}/recall_ratio"] = m.recall_ratio(per_member_recall, groups[rows], min_group_size=min_group_size)
     return metrics, tables
+
+
+def pool_recall(
+    pool_ids: np.ndarray, source_bits: np.ndarray, relevant, *, sources: dict[str, int]
+) -> dict[str, float]:
+    """Share of held-out connections present in the candidate pool, merged and per source.
+
+    ``relevant`` is the (R, n) held-out matrix of the pooled members; ``sources`` maps a source
+    name to its bit in ``source_bits``. The ceiling of any re-ranking of that pool.
+    """
+    r, j = np.nonzero(pool_ids >= 0)
+    total = int(relevant.sum())
+    if total == 0:
+        return {}
+    hit = np.asarray(relevant[r, pool_ids[r, j]]).ravel() > 0
+    out = {"pool_recall/merged": float(hit.sum() / total)}
+    for name, bit in sources.items():
+        out[f"pool_recall/{name}"] = float((hit & ((source_bits[r, j] & bit) > 0)).sum() / total)
+    return out

@@ -35,9 +35,9 @@ DEFAULT_TARGETS = {
 
 #: Settings tried: bridge weight × popularity damping × tier-bound slack (None: no bounds).
 DEFAULT_GRID = {
-    "bridge_weight": (0.0, 0.5, 1.0, 2.0),
-    "degree_penalty": (0.0, 0.15, 0.3, 0.5),
-    "bound_tolerance": (None, 0.15, 0.05),
+    "bridge_weight": (0.0, 0.25, 0.5, 1.0, 1.5),
+    "degree_penalty": (0.0, 0.1, 0.2, 0.35),
+    "bound_tolerance": (None, 0.15),
 }
 
 

@@ -121,7 +121,23 @@ def evaluate_model(
         atkinson_epsilon=config.evaluation.atkinson_epsilon,
         plus_one_rows=model.reranker_.required_rows(np.arange(train.n_members)),
     )
+    if len(heldout):
+        metrics.update(_pool_recall(model, train, heldout, rows, seed=config.evaluation.seed))
     return Evaluation(metrics=metrics, tables=tables, slates=slates)
+
+
+def _pool_recall(model: IntroductionRecommender, train: Network, heldout: np.ndarray, rows: np.ndarray, *, seed: int, sample: int = 5000) -> dict[str, float]:
+    """Pool recall (the re-ranker's ceiling) on a seeded sample of the evaluated members."""
+    from recsys import heldout_matrix
+    from recsys._candidates import SOURCE_BITS
+    from recsys._evaluation import pool_recall
+
+    relevant_rows = rows[np.diff(heldout_matrix(heldout, train.n_members)[rows].indptr) > 0]
+    if len(relevant_rows) > sample:
+        relevant_rows = np.sort(np.random.default_rng(seed).choice(relevant_rows, sample, replace=False))
+    ids, bits = model.pool(relevant_rows)
+    relevant = heldout_matrix(heldout, train.n_members)[relevant_rows]
+    return pool_recall(ids, bits, relevant, sources={k: v for k, v in SOURCE_BITS.items() if k in model.sources_})
 
 
 def _with_sensitive(network: Network, sensitive: pd.DataFrame) -> Network:
