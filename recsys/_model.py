@@ -24,7 +24,7 @@ from recsys._communities import TIER_NAMES, network_size_tier_codes
 from recsys._rerank import SlateReranker, _gather_mask, _monotone, assign_with_capacity, top_k
 from recsys._split import heldout_matrix
 from recsys._tuning import DEFAULT_TARGETS, tune_reranker
-from recsys._scoring import FEATURE_NAMES, AcceptanceModel, PairFeatures
+from recsys._scoring import FEATURE_NAMES, AcceptanceModel, ConstrainedAcceptanceModel, PairFeatures
 from recsys._split import holdout_split
 
 __all__ = ["IntroductionRecommender"]
@@ -73,6 +73,10 @@ class IntroductionRecommender(BaseEstimator):
         connections to meet ``rerank_targets`` at the least loss of recall (see :func:`tune_reranker`).
     rerank_targets : dict, optional
         Overrides of :data:`DEFAULT_TARGETS`.
+    fairness : {"none", "tpr_parity", "equalized_odds"}
+        Train the acceptance model under a fairlearn reductions constraint across pair types
+        (same community / across communities; structural, no sensitive data), see
+        :class:`ConstrainedAcceptanceModel`.
     random_state : int
         Seed for every random step of ``fit``.
 
@@ -111,6 +115,7 @@ class IntroductionRecommender(BaseEstimator):
         capacity_multiple: float = 5.0,
         tune_rerank: bool = True,
         rerank_targets: dict | None = None,
+        fairness: Literal["none", "tpr_parity", "equalized_odds"] = "none",
         random_state: int = 0,
     ):
         self.pool_size = pool_size
@@ -135,6 +140,7 @@ class IntroductionRecommender(BaseEstimator):
         self.capacity_multiple = capacity_multiple
         self.tune_rerank = tune_rerank
         self.rerank_targets = rerank_targets
+        self.fairness = fairness
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fit
@@ -160,7 +166,13 @@ class IntroductionRecommender(BaseEstimator):
         inner_train, inner_val = holdout_split(network, fraction=self.validation_fraction, seed=self.random_state + 1)
         inner = self._build_ranking_state(inner_train, factors, interest_weights)
         features, labels, pools = self._training_pairs(inner, inner_train, inner_val)
-        self.acceptance_ = AcceptanceModel().fit(features, labels)
+        if self.fairness == "none":
+            self.acceptance_ = AcceptanceModel().fit(features, labels)
+        else:
+            pair_type = np.where(features[:, FEATURE_NAMES.index("same_community")] > 0, "same", "cross")
+            self.acceptance_ = ConstrainedAcceptanceModel(constraint=self.fairness).fit(
+                features, labels, sensitive_features=pair_type
+            )
         self.n_training_pairs_ = int(len(labels))
         self.n_training_positives_ = int(labels.sum())
         self.rerank_params_ = {

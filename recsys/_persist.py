@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from recsys._candidates import tfidf_interests
 from recsys._data import Network
 from recsys._model import IntroductionRecommender
-from recsys._scoring import AcceptanceModel
+from recsys._scoring import acceptance_from_dict
 
 __all__ = ["save_model", "load_model", "ModelFormatError", "FORMAT_VERSION", "verify_model_dir"]
 
@@ -169,7 +169,7 @@ def load_model(path: str | os.PathLike) -> IntroductionRecommender:
     factors = np.load(root / "member_factors.npy", allow_pickle=False)
     index_bytes = np.load(root / "als_index.npy", allow_pickle=False) if (root / "als_index.npy").exists() else None
     try:
-        acceptance = AcceptanceModel.from_dict(json.loads((root / "acceptance.json").read_text()))
+        acceptance = acceptance_from_dict(json.loads((root / "acceptance.json").read_text()))
     except (KeyError, ValueError) as err:
         raise ModelFormatError(f"{root}/acceptance.json: {err}") from None
 

@@ -15,7 +15,7 @@ from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 from recsys._candidates import hop_weights, lookup, walks3
 
-__all__ = ["PairFeatures", "FEATURE_NAMES", "AcceptanceModel", "reciprocal"]
+__all__ = ["PairFeatures", "FEATURE_NAMES", "AcceptanceModel", "ConstrainedAcceptanceModel", "acceptance_from_dict", "reciprocal"]
 
 logger = logging.getLogger(__name__)
 
@@ -261,3 +261,93 @@ def _power_pairs(powers: np.ndarray, n: int) -> np.ndarray:
         idx = np.repeat(np.arange(n), row)
         pairs[k, : len(idx)] = idx
     return pairs
+
+
+def _predict_labels(self: "AcceptanceModel", features: np.ndarray) -> np.ndarray:
+    return (self.decision_function(features) >= 0).astype(np.int64)
+
+
+AcceptanceModel.predict = _predict_labels  # hard labels: what fairlearn's reductions call
+AcceptanceModel.classes_ = np.array([0, 1])
+
+
+class ConstrainedAcceptanceModel(BaseEstimator):
+    """The acceptance model trained under a fairlearn reductions constraint.
+
+    ``fairlearn.reductions.ExponentiatedGradient`` (Agarwal et al. 2018) fits a weighted mixture
+    of :class:`AcceptanceModel` s so that, across pair types (same group / cross group), the rate
+    at which pairs that did connect are scored as accepted is equal (``tpr_parity``,
+    ``TruePositiveRateParity``), or both that and the false-positive rate (``equalized_odds``,
+    ``EqualizedOdds``), within ``eps``. The scorer then does not learn to under-rate pairs across
+    groups just because they connect less often. Ranking needs a score, not a randomised label,
+    so the mixture's probability is the weighted mean of its members' probabilities.
+
+    Parameters
+    ----------
+    constraint : {"tpr_parity", "equalized_odds"}
+    eps : float
+        Allowed constraint violation.
+    max_iter : int
+        Exponentiated-gradient iterations.
+    C, interactions : as in :class:`AcceptanceModel`.
+    """
+
+    def __init__(self, *, constraint: Literal["tpr_parity", "equalized_odds"] = "tpr_parity", eps: float = 0.01, max_iter: int = 30, C: float = 0.1, interactions: bool = True):
+        self.constraint = constraint
+        self.eps = eps
+        self.max_iter = max_iter
+        self.C = C
+        self.interactions = interactions
+
+    def fit(self, features: np.ndarray, labels: np.ndarray, *, sensitive_features: np.ndarray) -> "ConstrainedAcceptanceModel":
+        from fairlearn.reductions import EqualizedOdds, ExponentiatedGradient, TruePositiveRateParity
+
+        constraints = {"tpr_parity": TruePositiveRateParity, "equalized_odds": EqualizedOdds}
+        if self.constraint not in constraints:
+            raise ValueError(f"constraint must be one of {sorted(constraints)}, got {self.constraint!r}")
+        reduction = ExponentiatedGradient(
+            AcceptanceModel(C=self.C, interactions=self.interactions),
+            constraints=constraints[self.constraint](),
+            eps=self.eps,
+            max_iter=self.max_iter,
+        )
+        reduction.fit(np.asarray(features, dtype=np.float64), np.asarray(labels), sensitive_features=np.asarray(sensitive_features))
+        weights = np.asarray(reduction.weights_, dtype=np.float64)
+        keep = weights > 0
+        self.members_ = [p for p, w in zip(reduction.predictors_, keep) if w]
+        self.weights_ = weights[keep] / weights[keep].sum()
+        return self
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": "exponentiated_gradient_mixture",
+            "features": list(FEATURE_NAMES),
+            "constraint": self.constraint,
+            "eps": self.eps,
+            "weights": self.weights_.tolist(),
+            "members": [m.to_dict() for m in self.members_],
+        }
+
+    @classmethod
+    def from_dict(cls, stored: dict) -> "ConstrainedAcceptanceModel":
+        model = cls(constraint=stored["constraint"], eps=stored["eps"])
+        model.members_ = [AcceptanceModel.from_dict(m) for m in stored["members"]]
+        model.weights_ = np.asarray(stored["weights"], dtype=np.float64)
+        return model
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """(P,) float32: the mixture's probability of acceptance."""
+        out = np.zeros(len(features), dtype=np.float64)
+        for weight, member in zip(self.weights_, self.members_):
+            out += weight * member.predict_proba(features)
+        return out.astype(np.float32)
+
+    def reciprocal_score(self, features: np.ndarray, *, how: Literal["harmonic", "product", "none"] = "harmonic") -> np.ndarray:
+        return reciprocal(self.predict_proba(features), self.predict_proba(swap_direction(features)), how=how)
+
+
+def acceptance_from_dict(stored: dict) -> AcceptanceModel | ConstrainedAcceptanceModel:
+    """Rebuild whichever acceptance model :meth:`to_dict` wrote."""
+    if stored.get("kind") == "exponentiated_gradient_mixture":
+        return ConstrainedAcceptanceModel.from_dict(stored)
+    return AcceptanceModel.from_dict(stored)

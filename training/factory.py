@@ -25,6 +25,7 @@ def recommender_params(config: Config) -> dict:
         reciprocal=config.scoring.reciprocal,
         validation_fraction=config.scoring.validation_fraction,
         max_training_members=config.scoring.max_training_members,
+        fairness=config.scoring.fairness,
         rerank=config.rerank.enabled,
         bridge_weight=config.rerank.bridge_weight,
         degree_penalty=config.rerank.degree_penalty,
