@@ -21,7 +21,7 @@ from recsys._candidates import (
 from recsys._communities import detect_communities
 from recsys._data import Network
 from recsys._communities import TIER_NAMES, network_size_tier_codes
-from recsys._rerank import SlateReranker, _gather_mask, _monotone, assign_with_capacity, top_k
+from recsys._rerank import SlateReranker, _gather_mask, _monotone, assign_with_capacity, plus_one_quota, top_k
 from recsys._split import heldout_matrix
 from recsys._tuning import DEFAULT_TARGETS, tune_reranker
 from recsys._scoring import FEATURE_NAMES, AcceptanceModel, ConstrainedAcceptanceModel, PairFeatures
@@ -405,12 +405,7 @@ class IntroductionRecommender(BaseEstimator):
             ids[s : s + batch_size], sc[s : s + batch_size], out[s : s + batch_size] = prefs(rows[s : s + batch_size])
             if progress is not None:
                 progress(len(rows[s : s + batch_size]))
-        required = self.reranker_.required_rows(rows)
-        filled = (ids >= 0).sum(axis=1)
-        n_out = (out & (ids >= 0)).sum(axis=1)
-        slate = np.minimum(filled, k)
-        # +1 rows take at most floor(k/2) inside when the list has enough outside to fill the rest
-        max_inside = np.where(required, np.maximum(slate - np.minimum((slate + 1) // 2, n_out), 0), k)
+        max_inside = plus_one_quota(ids, out, self.reranker_.required_rows(rows), k)
         capacity = self._capacity(self.network_, n_slates=len(rows), k=k)
         got, got_scores = assign_with_capacity(ids, sc, capacity, k, inside=~out, max_inside=max_inside)
         return got, _monotone(got_scores)

@@ -379,6 +379,14 @@ class DecayingInboundCounter:
         return self._decayed(rows, now) >= self.capacity[rows]
 
 
+def plus_one_quota(ids: np.ndarray, outside: np.ndarray, required: np.ndarray, k: int) -> np.ndarray:
+    """(R,) most introductions within two hops a slate of ``k`` may take from preference lists
+    ``ids`` (R, M): ``floor(k/2)`` where +1 is required and enough outside candidates exist, else k."""
+    slate = np.minimum((ids >= 0).sum(axis=1), k)
+    n_outside = (outside & (ids >= 0)).sum(axis=1)
+    return np.where(required, np.maximum(slate - np.minimum((slate + 1) // 2, n_outside), 0), k)
+
+
 def _monotone(scores: np.ndarray) -> np.ndarray:
     """Scores made non-increasing along each slate, so they agree with the slate's order."""
     finite = np.where(np.isfinite(scores), scores, np.inf)

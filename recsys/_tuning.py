@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys import _metrics as m
-from recsys._rerank import _gather_mask, assign_with_capacity, top_k
+from recsys._rerank import _gather_mask, assign_with_capacity, plus_one_quota, top_k
 
 __all__ = ["DEFAULT_TARGETS", "DEFAULT_GRID", "tune_reranker", "slate_figures"]
 
@@ -138,9 +138,7 @@ def tune_reranker(
         reranker = make(params)
         ids, sc, _ = reranker.preferences(member_rows, pool_ids, scores, 2 * k)
         out = _gather_mask(pool_ids, outside, ids)
-        required = reranker.required_rows(member_rows)
-        slate = np.minimum((ids >= 0).sum(axis=1), k)
-        max_inside = np.where(required, np.maximum(slate - np.minimum((slate + 1) // 2, (out & (ids >= 0)).sum(axis=1)), 0), k)
+        max_inside = plus_one_quota(ids, out, reranker.required_rows(member_rows), k)
         got, _ = assign_with_capacity(ids, sc, capacity, k, inside=~out, max_inside=max_inside)
         figures = slate_figures(member_rows, got, **measure)
         shortfall = _shortfall(figures, base, targets)
