@@ -255,7 +255,7 @@ def plot_exposure_by_group(
     ax.set_title("exposure against population share", fontsize="medium")
     if recall_table is not None:
         rec = recall_table.set_index("group").reindex(shown["group"])
-        axes[1].barh(y, rec["mean_recall"].fillna(0.0), height=0.6, color="#2ca02c")
+        axes[1].barh(y, rec["mean_recall"], height=0.6, color="#2ca02c")  # NaN (suppressed): no bar
         axes[1].set_yticks(y, shown["group"].astype(str))
         axes[1].set_xlabel("mean held-out recall")
         axes[1].set_title("quality of service (recall)", fontsize="medium")
