@@ -18,9 +18,10 @@ and runs wrk four times, all ``GET /v1/members/{id}/introductions?k=20``:
 3. **working set, steady rate**: the same members from ``--rate-connections`` clients that
    pause ``--think-ms`` before each request (a steady offered rate, about
    connections / pause, rather than saturation);
-4. **hot reload**: the steady-rate traffic while the model directory is replaced by a new version
-   (re-saved beforehand, so a new manifest; swapped in by renames) a third of the way in; the
-   service, polling every second, must load, verify, warm and switch without a failed request.
+4. **hot reload**: the steady-rate traffic (``--reload-seconds``) while the model directory is
+   replaced by a new version (re-saved beforehand, so a new manifest; swapped in by renames)
+   ``--reload-at`` seconds in; the service, polling every second, must load, verify, warm and
+   switch without a failed request, and the new version must serve before the run ends.
 
 Prints a summary and writes it as JSON (``--json-out``).
 """
@@ -128,6 +129,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8791)
     parser.add_argument("--seconds", type=int, default=60, help="length of the working-set and reload runs")
     parser.add_argument("--cold-seconds", type=int, default=30)
+    parser.add_argument("--reload-seconds", type=int, default=150, help="length of the reload run (the switch waits for the warm-up)")
+    parser.add_argument("--reload-at", type=int, default=20, help="seconds into the reload run when the new version is put in place")
     parser.add_argument("--connections", type=int, default=8, help="connections of the saturation runs (no pause)")
     parser.add_argument("--rate-connections", type=int, default=20, help="connections of the steady-rate runs")
     parser.add_argument("--think-ms", type=int, default=30, help="pause before each request in the steady-rate runs")
@@ -226,13 +229,13 @@ def main() -> None:
         subprocess.run([sys.executable, "-c", code, str(served), str(staged)], check=True, cwd=ROOT, env=env)
 
         def replace_model() -> None:
-            time.sleep(args.seconds / 3)
+            time.sleep(args.reload_at)
             t0 = time.perf_counter()
             old = work / "old-model"
             os.replace(served, old)
             os.replace(staged, served)
             shutil.rmtree(old)
-            while time.perf_counter() - t0 < args.seconds:
+            while time.perf_counter() - t0 < args.reload_seconds:
                 _, body = http_json(f"{base}/readyz", timeout=10)
                 if body.get("model_version") not in (None, version_before):
                     reload_info["switched_after_s"] = round(time.perf_counter() - t0, 1)
@@ -242,10 +245,14 @@ def main() -> None:
 
         swapper = threading.Thread(target=replace_model)
         swapper.start()
-        results["reload_run"] = run_wrk(base, hot, lua, **steady)
+        results["reload_run"] = run_wrk(base, hot, lua, **{**steady, "seconds": args.reload_seconds})
         swapper.join()
         results["reload_run"].update(reload_info, old_version=version_before)
         _, results["readyz_after"] = http_json(f"{base}/readyz", timeout=10)
+        # the new version served inside the run only if it switched before the run ended
+        switched = reload_info.get("switched_after_s")
+        results["reload_run"]["switched_within_run"] = switched is not None and args.reload_at + switched < args.reload_seconds
+        results["reload_run"]["new_version_cache_hits"] = results["readyz_after"]["cache"]["hits"]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:

@@ -359,6 +359,7 @@ class _MlflowSource:
     def fetch(self, workdir: Path) -> tuple[Path, str | None]:
         import mlflow.artifacts
 
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a service log, not a terminal
         version = self._resolve_version()
         # download the resolved version, not the alias: the alias may move while we download
         uri = f"models:/{self.name}/{version}" if self.name is not None and version is not None else self.uri
