@@ -105,7 +105,7 @@ class IntroductionRecommender(BaseEstimator):
         als_alpha: float = 2.0,
         als_index: Literal["auto", "exact", "hnsw"] = "auto",
         reciprocal: Literal["harmonic", "product", "none"] = "harmonic",
-        validation_fraction: float = 0.1,
+        validation_fraction: float = 0.2,
         max_training_members: int = 20000,
         rerank: bool = True,
         bridge_weight: float = 0.5,

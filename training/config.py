@@ -75,7 +75,7 @@ class CandidatesConfig(_Section):
 class ScoringConfig(_Section):
     model: Literal["logistic"] = "logistic"
     reciprocal: Literal["harmonic", "product", "none"] = "harmonic"
-    validation_fraction: float = Field(0.1, gt=0, lt=1)
+    validation_fraction: float = Field(0.2, gt=0, lt=1)
     max_training_members: int = Field(20000, ge=10)
     fairness: Literal["none", "tpr_parity", "equalized_odds"] = "none"
     """Train the acceptance model under a fairlearn constraint across same/cross-community pairs."""
