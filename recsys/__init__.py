@@ -25,7 +25,14 @@ from recsys._evaluation import Slates, evaluate_slates, evaluation_members, rank
 from recsys._model import IntroductionRecommender
 from recsys._persist import ModelFormatError, load_model, save_model, verify_model_dir
 from recsys._rerank import BridgeBonusReranker, plus_one_select, top_k
-from recsys._scoring import FEATURE_NAMES, AcceptanceModel, PairFeatures, reciprocal
+from recsys._scoring import (
+    FEATURE_NAMES,
+    AcceptanceModel,
+    ConstrainedAcceptanceModel,
+    PairFeatures,
+    acceptance_from_dict,
+    reciprocal,
+)
 from recsys._split import heldout_matrix, holdout_split
 from recsys._synthetic import generate_tables, write_synthetic
 
@@ -48,6 +55,7 @@ def synthetic_network(n_members: int, *, seed: int = 0, **kwargs) -> Network:
 __all__ = [
     "ALSCandidates",
     "AcceptanceModel",
+    "ConstrainedAcceptanceModel",
     "AdamicAdarCandidates",
     "BridgeBonusReranker",
     "BrokerRanker",
@@ -62,6 +70,7 @@ __all__ = [
     "TooFewContactsError",
     "assign_pairs",
     "common_neighbour_broker_pairs",
+    "acceptance_from_dict",
     "detect_communities",
     "evaluate_broker",
     "evaluate_slates",
