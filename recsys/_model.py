@@ -186,7 +186,11 @@ class IntroductionRecommender(BaseEstimator):
             self.rerank_params_, self.rerank_report_ = self._tune(inner, inner_train, inner_val, pools)
 
         step("communities and sources")
-        state = self._build_ranking_state(network, factors, interest_weights)
+        # the interest embeddings are the same for both graphs: reuse the inner search index
+        als = inner["sources"].get("als")
+        state = self._build_ranking_state(
+            network, factors, interest_weights, index_bytes=als.index_bytes() if als is not None else None
+        )
         self._set_state(network, state)
         return self
 
