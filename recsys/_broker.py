@@ -693,8 +693,11 @@ def evaluate_broker(
     is the same with capacity shared by all brokers at once.
 
     The baseline ranks each broker's contact pairs by their number of common neighbours
-    (:func:`common_neighbour_broker_pairs`). ``acceptance_only`` is the broker ranking with no
-    bridge or small-network bonus.
+    (:func:`common_neighbour_broker_pairs`), under the same capacity rule. ``acceptance_only``
+    is the broker ranking with no bridge or small-network bonus; ``uncapped`` (ours and the
+    baseline's) the plain top ``k`` with no capacity at all. ``recall_at_K_ranked`` averages
+    over the brokers with more than ``k`` pairs of contacts only, where the ranking (not the
+    list's length) decides.
 
     With an ``introductions`` table (default: ``model.network_.introductions``), its brokered
     rows (``broker >= 0``) label (broker, A, B): accepted ones are positives, declined ones
@@ -717,25 +720,30 @@ def evaluate_broker(
     main, plain = ranker._candidate_lists(
         brokers, ranker._depth(k), "skip", 2 * k, [(ranker.bridge_weight, ranker.small_network_weight), (0.0, 0.0)]
     )
+    baseline = common_neighbour_broker_pairs(adjacency, brokers, ranker._depth(k), eligible=ranker.eligible_, random_state=random_state)
     k_rows = np.full(len(brokers), k)
     lists = {
         "": assign_pairs(*main, k_rows, ranker.capacity_, shared=False)[0],
         "acceptance_only/": assign_pairs(*plain, k_rows, ranker.capacity_, shared=False)[0],
+        "baseline/common_neighbours/": assign_pairs(*baseline, k_rows, ranker.capacity_, shared=False)[0],
+        "uncapped/": main[0][:, :k],
+        "acceptance_only/uncapped/": plain[0][:, :k],
+        "baseline/common_neighbours/uncapped/": baseline[0][:, :k],
         "shared_capacity/": assign_pairs(*main, k_rows, ranker.capacity_, shared=True)[0],
     }
-    lists["baseline/common_neighbours/"] = common_neighbour_broker_pairs(
-        adjacency, brokers, k, eligible=ranker.eligible_, random_state=random_state
-    )[0]
 
     relevant = _brokered_heldout(adjacency, heldout)  # (T, 3): broker, a, b
     relevant = relevant[np.isin(relevant[:, 0], brokers)]
     broker_pos = pd.Index(brokers)
     per_broker = np.bincount(broker_pos.get_indexer(relevant[:, 0]), minlength=len(brokers))
     with_heldout = per_broker > 0
+    # brokers with more than k pairs of contacts: where the ranking, not the list length, decides
+    ranked = with_heldout & (degrees[brokers].astype(np.int64) * (degrees[brokers] - 1) // 2 > k)
 
     metrics: dict[str, float] = {
         "broker/evaluated_brokers": float(len(brokers)),
         "broker/brokers_with_heldout": float(with_heldout.sum()),
+        "broker/ranked_brokers_with_heldout": float(ranked.sum()),
         "broker/candidate_pairs": float(_count_pairs(degrees[brokers])),
     }
     labelled = _brokered_introductions(model.network_.introductions if introductions is None else introductions)
@@ -744,8 +752,9 @@ def evaluate_broker(
         triples = np.column_stack([brokers[r], pairs[r, j, 0], pairs[r, j, 1]]).astype(np.int64)
         hit = _isin_rows(triples, relevant)
         hits = np.bincount(r[hit], minlength=len(brokers))
-        recall = hits[with_heldout] / per_broker[with_heldout]
-        metrics[f"broker/{prefix}recall_at_{k}"] = float(recall.mean()) if with_heldout.any() else float("nan")
+        recall = np.divide(hits, per_broker, out=np.zeros(len(brokers)), where=with_heldout)
+        metrics[f"broker/{prefix}recall_at_{k}"] = float(recall[with_heldout].mean()) if with_heldout.any() else float("nan")
+        metrics[f"broker/{prefix}recall_at_{k}_ranked"] = float(recall[ranked].mean()) if ranked.any() else float("nan")
         a, b = triples[:, 1], triples[:, 2]
         metrics[f"broker/{prefix}bridge_rate"] = float(np.mean(communities[a] != communities[b])) if len(a) else float("nan")
         metrics[f"broker/{prefix}small_network_share"] = float(np.mean(small[a] | small[b])) if len(a) else float("nan")
