@@ -327,9 +327,20 @@ class _DirectorySource:
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def fetch(self, workdir: Path) -> tuple[Path, str | None]:
+        """A private snapshot of the directory (hard links where possible, else copies).
+
+        Loading verifies the checksums and then reads the files again: from the live directory,
+        a new version renamed into place in between could mix two versions. The snapshot is one
+        version (or fails its checksums and is retried at the next poll).
+        """
         if not self.path.is_dir():
             raise ModelFormatError(f"{self.path}: no model directory there")
-        return self.path, None
+        target = workdir / "model"
+        try:
+            shutil.copytree(self.path, target, copy_function=_link_or_copy)
+        except (OSError, shutil.Error) as err:
+            raise ModelFormatError(f"{self.path}: could not read the model directory ({err})") from None
+        return target, None
 
 
 class _MlflowSource:
@@ -365,6 +376,15 @@ class _MlflowSource:
         uri = f"models:/{self.name}/{version}" if self.name is not None and version is not None else self.uri
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(workdir)))
         return _find_model_dir(local, self.uri), (f"{self.name}/{version}" if self.name and version else None)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    # save_model never rewrites a file in place (it renames a new directory in), so a hard link
+    # keeps this version's bytes at no cost; across file systems, copy
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _find_model_dir(root: Path, label: str) -> Path:
@@ -601,6 +621,10 @@ class Recommender:
                 how = "in a child process"
             except Exception as err:  # e.g. no process can be started here: warm in-process instead
                 logger.warning("warming in a child process failed (%s); warming in-process", _describe(err))
+            else:
+                if done is None:  # the directory already holds a newer version: the next poll brings it
+                    logger.info("version %s was replaced while warming; swapping it in unwarmed", snap.version)
+                    return
         if done is not None:
             for member_id, n, rows in done:
                 snap.slates.put((member_id, n), rows)
