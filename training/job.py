@@ -187,7 +187,7 @@ def train_job(config: Config, *, output_dir: str | os.PathLike, on_stage: Callab
             if group_dir.exists():
                 mlflow.log_artifacts(str(group_dir), artifact_path="groups")
             mlflow.log_artifacts(str(model_dir), artifact_path="model")
-            log_run_reports(mlflow, model=model, train=train, evaluation=evaluation, config=config, output_dir=output)
+            log_run_reports(mlflow, model=model, train=train, evaluation=evaluation, config=config, output_dir=output, heldout=heldout)
             run_id = mlflow.active_run().info.run_id
     return TrainResult(output_dir=output, model_dir=model_dir, metrics=metrics, run_id=run_id)
 
