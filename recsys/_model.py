@@ -51,8 +51,8 @@ class IntroductionRecommender(BaseEstimator):
     interest_max_df : float
         Interests liked by more than this share of members do not propose candidates.
     als_factors, als_iterations, als_regularization, als_alpha : ALS hyperparameters.
-    als_index : {"auto", "exact", "hnsw"}
-        Exact member-to-member search, a faiss HNSW index, or exact up to 50,000 members and HNSW above.
+    als_index : {"auto", "exact", "hnsw", "ivf"}
+        Exact member-to-member search, a faiss HNSW or IVF index, or exact up to 50,000 members and IVF above.
     reciprocal : {"harmonic", "product", "none"}
         How the two directions' acceptance probabilities combine.
     validation_fraction : float
@@ -103,7 +103,7 @@ class IntroductionRecommender(BaseEstimator):
         als_iterations: int = 15,
         als_regularization: float = 0.05,
         als_alpha: float = 2.0,
-        als_index: Literal["auto", "exact", "hnsw"] = "auto",
+        als_index: Literal["auto", "exact", "hnsw", "ivf"] = "auto",
         reciprocal: Literal["harmonic", "product", "none"] = "harmonic",
         validation_fraction: float = 0.2,
         max_training_members: int = 20000,

@@ -19,6 +19,7 @@ SOURCES = {
     "interests": lambda: InterestOverlapCandidates(max_df=0.2),
     "als_exact": lambda: ALSCandidates(factors=16, iterations=5, random_state=0),
     "als_hnsw": lambda: ALSCandidates(factors=16, iterations=5, index="hnsw", random_state=0),
+    "als_ivf": lambda: ALSCandidates(factors=16, iterations=5, index="ivf", random_state=0),
 }
 
 
@@ -118,9 +119,10 @@ def test_interest_candidates_share_community(small_network):
     assert same.mean() > base + 0.2
 
 
-def test_hnsw_agrees_with_exact_search(small_network):
-    exact = ALSCandidates(factors=16, iterations=5, random_state=0).fit(small_network)
-    approx = ALSCandidates(factors=16, iterations=5, index="hnsw", random_state=0).set_factors(small_network, exact.member_factors_)
+@pytest.mark.parametrize("index", ["hnsw", "ivf"])
+def test_ann_agrees_with_exact_search(small_network, index):
+    exact = ALSCandidates(factors=16, iterations=5, index="exact", random_state=0).fit(small_network)
+    approx = ALSCandidates(factors=16, iterations=5, index=index, random_state=0, ivf_probe_share=0.2).set_factors(small_network, exact.member_factors_)
     rows = np.arange(0, small_network.n_members, 4)
     e_ids, _ = exact.candidates(rows, 20)
     a_ids, _ = approx.candidates(rows, 20)

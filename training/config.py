@@ -61,7 +61,7 @@ class ALSConfig(_Section):
     iterations: int = Field(15, ge=1)
     regularization: float = Field(0.05, ge=0)
     alpha: float = Field(2.0, gt=0)
-    index: Literal["auto", "exact", "hnsw"] = "auto"
+    index: Literal["auto", "exact", "hnsw", "ivf"] = "auto"
     seed: int = 0
 
 
