@@ -309,13 +309,14 @@ class BrokerRanker(BaseEstimator):
         s = chunk.other_neighbours()
         st = s.T.tocsr()
         h = chunk.brokers[chunk.local]
-        common = chunk.gather(s @ st) + 1.0
+        common, aa, ra = chunk.common_neighbours(s, st, [None, self._aa_weight, self._ra_weight])
+        common += 1.0
         cols = {}
         cols["log_common_contacts"] = np.log1p(common)
         if "log_adamic_adar" in need:
-            cols["log_adamic_adar"] = np.log1p(chunk.gather(chunk.weighted(s, self._aa_weight) @ st) + self._aa_weight[h])
+            cols["log_adamic_adar"] = np.log1p(aa + self._aa_weight[h])
         if "log_resource_allocation" in need:
-            cols["log_resource_allocation"] = np.log1p((chunk.gather(chunk.weighted(s, self._ra_weight) @ st) + self._ra_weight[h]) * 10)
+            cols["log_resource_allocation"] = np.log1p((ra + self._ra_weight[h]) * 10)
         if "log_walks3" in need:
             cols["log_walks3"] = np.log1p(chunk.walks3(s, st))
         du = self.degrees_[a].astype(np.float32)
@@ -852,11 +853,17 @@ def _chunks(degrees: np.ndarray, max_pairs: int) -> list[np.ndarray]:
 @functools.lru_cache(maxsize=512)
 def _triu(d: int) -> tuple[np.ndarray, np.ndarray]:
     i, j = np.triu_indices(d, 1)
-    return i.astype(np.int64), j.astype(np.int64)
+    i, j = i.astype(np.int64), j.astype(np.int64)
+    i.flags.writeable = False  # shared by every call for this degree
+    j.flags.writeable = False
+    return i, j
 
 
 def _slot_pairs(d: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every pair of contact slots within each broker, ``si < sj``: one ``triu_indices`` per distinct degree."""
+    if len(d) == 1 and d[0] >= 2 and off[0] == 0:  # one broker: the cached triangle itself (read-only)
+        i, j = _triu(int(d[0]))
+        return i, j, np.zeros(len(i), dtype=np.int64)
     si, sj, local = [], [], []
     for g in np.unique(d[d >= 2]):  # distinct degrees, not brokers
         brokers = np.flatnonzero(d == g)
@@ -907,8 +914,24 @@ class _Chunk:
         self.cell = self._cells(self.si, self.sj)
 
     def _cells(self, a_slot: np.ndarray, b_slot: np.ndarray) -> np.ndarray:
+        if len(self.d) == 1:
+            return a_slot * self.d[0] + b_slot
         r = self.slot_broker[a_slot]
         return self.base[r] + (a_slot - self.off[r]) * self.d[r] + (b_slot - self.off[r])
+
+    def common_neighbours(self, s: sp.csr_matrix, st: sp.csr_matrix, weights: list[np.ndarray]) -> list[np.ndarray]:
+        """Per pair: ``Σ w[x]`` over the common neighbours x in ``S'`` (other than the broker), one array per weight vector.
+
+        Pairs of slots are generated within each neighbour's list of adjacent slots (the rows of
+        ``S'ᵀ``), which is cheaper than three ``S'·diag(w)·S'ᵀ`` products when most contacts
+        share only their broker.
+        """
+        counts = np.diff(st.indptr)
+        pi, pj, group = _slot_pairs(counts, st.indptr[:-1].astype(np.int64))
+        cells = self._cells(st.indices[pi].astype(np.int64), st.indices[pj].astype(np.int64))
+        size = int(self.base[-1])
+        members = self.members[group]
+        return [np.bincount(cells, weights=None if w is None else w[members], minlength=size)[self.cell].astype(np.float32) for w in weights]
 
     def keep(self, mask: np.ndarray) -> None:
         self.si, self.sj, self.local, self.cell = self.si[mask], self.sj[mask], self.local[mask], self.cell[mask]
