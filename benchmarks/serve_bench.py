@@ -129,7 +129,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8791)
     parser.add_argument("--seconds", type=int, default=60, help="length of the working-set and reload runs")
     parser.add_argument("--cold-seconds", type=int, default=30)
-    parser.add_argument("--reload-seconds", type=int, default=150, help="length of the reload run (the switch waits for the warm-up)")
+    parser.add_argument("--reload-seconds", type=int, default=240, help="length of the reload run (the switch waits for the warm-up)")
     parser.add_argument("--reload-at", type=int, default=20, help="seconds into the reload run when the new version is put in place")
     parser.add_argument("--connections", type=int, default=8, help="connections of the saturation runs (no pause)")
     parser.add_argument("--rate-connections", type=int, default=20, help="connections of the steady-rate runs")

@@ -324,7 +324,9 @@ class _DirectorySource:
             st = (self.path / "manifest.json").stat()
         except OSError:
             return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+        # ctime too: a restored copy (cp -a) keeps mtime and size and may reuse a freed inode,
+        # but its ctime is the moment it was written
+        return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
 
     def fetch(self, workdir: Path) -> tuple[Path, str | None]:
         """A private snapshot of the directory (hard links where possible, else copies).
@@ -831,6 +833,10 @@ def _rank_explained(model_dir: str, manifest_sha256: str, keys: list[tuple[str, 
     """The child's work (see :func:`_warm_in_child`): the same ranking and reasons as :meth:`Recommender.rank`."""
     from threadpoolctl import threadpool_limits
 
+    try:
+        os.nice(10)  # background work: requests (and everything else) go first
+    except OSError:
+        pass
     if _sha256_file(Path(model_dir) / "manifest.json") != manifest_sha256:
         return None
     model = load_model(model_dir)

@@ -505,7 +505,7 @@ def test_saved_model_holds_no_sensitive_values(models):
 
 def test_no_response_or_log_line_carries_a_sensitive_attribute(models, live_dir, reference, caplog):
     caplog.set_level(logging.DEBUG)
-    rec = Recommender.load(live_dir)
+    rec = Recommender.load(live_dir, warm_subprocess_min=10_000)  # warm in-process: its log lines are captured here
     c = TestClient(create_app(rec, admin_token=TOKEN))
     auth = {"Authorization": f"Bearer {TOKEN}"}
     bodies = []
