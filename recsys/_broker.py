@@ -324,10 +324,9 @@ class BrokerRanker(BaseEstimator):
         union = du + dv - common
         cols["jaccard"] = np.divide(common, union, out=np.zeros_like(common), where=union > 0)
         if need & {"log_shared_interests", "interest_cosine"}:
-            iw = chunk.keyed_rows(feats.interest_weights)
-            ib = sp.csr_matrix(((iw.data != 0).astype(np.float32), iw.indices, iw.indptr), shape=iw.shape)
-            cols["interest_cosine"] = chunk.gather(iw @ iw.T.tocsr())
-            cols["log_shared_interests"] = np.log1p(chunk.gather(ib @ ib.T.tocsr()))
+            cosine, shared = chunk.interest_overlaps(feats.interest_weights)
+            cols["interest_cosine"] = cosine
+            cols["log_shared_interests"] = np.log1p(shared)
         if "embedding_similarity" in need:
             factors = feats.member_factors
             if len(chunk.contacts) <= _DENSE_SLOTS:
@@ -961,6 +960,27 @@ class _Chunk:
         codes, uniques = pd.factorize(keys)
         return sp.csr_matrix((rows.data, codes, rows.indptr), shape=(rows.shape[0], max(len(uniques), 1)))
 
+    def interest_overlaps(self, interest_weights: sp.csr_matrix, *, dense_from: int = 16) -> tuple[np.ndarray, np.ndarray]:
+        """Per pair: cosine of the TF-IDF rows and the number of shared interests, two (P,) float32.
+
+        For one broker the interests held by many of the contacts (``dense_from`` or more) go
+        through one dense product: a few popular interests make most of a sparse product's work
+        (500 contacts of the synthetic network: 10 ms sparse, 4 ms split).
+        """
+        rows = self.keyed_rows(interest_weights)
+        if len(self.d) > 1 or len(self.contacts) > _DENSE_SLOTS:
+            pattern = sp.csr_matrix(((rows.data != 0).astype(np.float32), rows.indices, rows.indptr), shape=rows.shape)
+            return self.gather(rows @ rows.T.tocsr()), self.gather(pattern @ pattern.T.tocsr())
+        held = np.bincount(rows.indices, minlength=rows.shape[1])
+        columns = rows.tocsc()
+        heavy = columns[:, np.flatnonzero(held >= dense_from)].toarray()
+        light = columns[:, np.flatnonzero((held > 0) & (held < dense_from))].tocsr()
+        light_pattern = sp.csr_matrix((np.ones(light.nnz, dtype=np.float32), light.indices, light.indptr), shape=light.shape)
+        heavy_pattern = (heavy != 0).astype(np.float32)
+        cosine = heavy @ heavy.T + (light @ light.T.tocsr()).toarray()
+        shared = heavy_pattern @ heavy_pattern.T + (light_pattern @ light_pattern.T.tocsr()).toarray()
+        return cosine.ravel()[self.cell].astype(np.float32), shared.ravel()[self.cell].astype(np.float32)
+
     def other_neighbours(self) -> sp.csr_matrix:
         """``S'`` (D, K): each contact slot's neighbours other than their broker, keyed (broker, member)."""
         other = self.sub.indices != self.brokers[self.slot_broker[self.entry_slot]]
@@ -1109,8 +1129,9 @@ def _decisions(features: np.ndarray, form: dict) -> tuple[np.ndarray, np.ndarray
     n_pairs = xt.shape[1]
     fixed, moving = form["fixed_features"], form["moving"]
     f = np.empty((len(fixed) + 1, n_pairs), dtype=np.float32)  # the shared standardised rows, then the constant 1
-    np.subtract(xt[fixed], form["mean"][fixed], out=f[:-1])
-    f[:-1] /= form["scale"][fixed]
+    for row, k in enumerate(fixed):  # row by row: no temporary copy of the features
+        np.subtract(xt[k], form["mean"][k], out=f[row])
+        f[row] /= form["scale"][k]
     f[-1] = 1.0
     shared = np.einsum("ji,ji->i", form["q_ff"] @ f, f) + np.float32(form["const"])
     cross = form["q_mf"] @ f

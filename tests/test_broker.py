@@ -117,6 +117,21 @@ def test_block_path_equals_generic_features_and_scores(model, ranker, brokers):
         )
 
 
+def test_interest_overlaps_dense_and_sparse_parts_agree(model, ranker, brokers):
+    """One broker's popular interests go through a dense product: every split gives the generic features."""
+    from recsys._broker import _Chunk
+    from recsys._scoring import FEATURE_NAMES
+
+    c = brokers[np.argmax(ranker.degrees_[brokers])]
+    chunk = _Chunk(model.features_.adjacency, np.array([c]))
+    a, b = chunk.contacts[chunk.si], chunk.contacts[chunk.sj]
+    slow = model.features_.transform(a, b)
+    for dense_from in (1, 3, 10**9):
+        cosine, shared = chunk.interest_overlaps(model.features_.interest_weights, dense_from=dense_from)
+        np.testing.assert_allclose(cosine, slow[:, FEATURE_NAMES.index("interest_cosine")], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(np.log1p(shared), slow[:, FEATURE_NAMES.index("log_shared_interests")], rtol=1e-6)
+
+
 def test_matches_a_plain_reference(model, ranker, brokers):
     """itertools over each broker's contacts, the generic features and score, a greedy capacity pass."""
     net = model.network_
