@@ -208,6 +208,7 @@ def main() -> None:
     parser.add_argument("--time-singles", type=int, default=500, help="members timed one call each")
     parser.add_argument("--time-batch", type=int, default=2000, help="members in the timed batch")
     parser.add_argument("--time-pool", type=int, default=500, help="pool size for the timing")
+    parser.add_argument("--timing-only", action="store_true", help="only time the re-ranking (a second sample on a busy machine)")
     parser.add_argument("--json", default=None, help="also write the JSON here")
     parser.add_argument("--markdown", default=None, help="also write the Markdown table here")
     args = parser.parse_args()
@@ -223,6 +224,15 @@ def main() -> None:
     model, train, heldout, config = load(args.model, args.data)
     n = train.n_members
     log(f"{n} members, {len(train.connections)} training connections, {len(heldout)} held out; params {model.rerank_params_}")
+    if args.timing_only:
+        codes, labels, shares = attribute_codes(train.sensitive, train.sensitive.columns[0])
+        pc = minority_value(labels, shares)
+        reranker_all = _with_plus_one_all(model)
+        timing = time_rerank(model, model.reranker_, reranker_all, args, mtable(k, float(shares[pc]), args.alpha), float(shares[pc]), codes, pc, shares)
+        print(json.dumps(_jsonable(timing), indent=1))
+        if args.json:
+            Path(args.json).write_text(json.dumps(_jsonable(timing), indent=1))
+        return
     relevant_all = heldout_matrix(heldout, n)
     rows, scored = sample_rows(train, relevant_all, args.members, args.seed)
     relevant = relevant_all[rows]
@@ -286,9 +296,8 @@ def main() -> None:
     run("ours_no_capacity", lambda: model.reranker_.rerank(rows, ids, scores, k, outside=outside)[0])
     run("ours", lambda: model.rank_batch(rows, k)[0])
     default_plus_one, default_reranker = model.plus_one, model.reranker_
-    model.plus_one = "all"
-    model.reranker_ = model._make_reranker(model.network_, model.communities_, **model.rerank_params_)
-    reranker_all = model.reranker_
+    reranker_all = _with_plus_one_all(model)
+    model.plus_one, model.reranker_ = "all", reranker_all
     run("ours_plus_one_all", lambda: model.rank_batch(rows, k)[0])
     # rank_batch keeps the +1 balance within each member's preference list of 2k: where that
     # list holds too few outside candidates the balance cannot be met, even if the pool could
@@ -316,6 +325,12 @@ def main() -> None:
 
     for name in ("ours", "ours_plus_one_all"):
         results[name]["plus_one_balance_list_allows"] = m.plus_one_balance(rows, slates[name][:, :k], train.adjacency, mask=list_ok)
+    # each group's exposure share over its population share, per policy (the parts of exposure_ratio)
+    group_exposure = {}
+    for name, s in slates.items():
+        table = m.group_exposure_table(m.exposure_counts(s[:, :k], n_members=n), train.sensitive[attr].to_numpy(dtype=object),
+                                       min_group_size=config.data.min_group_size)
+        group_exposure[name] = dict(zip(table["group"].astype(str), table["ratio"]))
     names = ["unconstrained", "detconstsort", "fair", "linear_bonus", "ours", "ours_plus_one_all", "ours_no_capacity"]
 
     # where the recall goes: held-out hits of the unconstrained slates that a policy drops
@@ -337,6 +352,10 @@ def main() -> None:
         }
     hits_all = np.unique(base_hit)
     losses["unconstrained_hits"] = {"hits": int(len(hits_all)), "median_degree": float(np.median(train.degrees[hits_all % n])) if len(hits_all) else float("nan")}
+    # how much bridging the pool and the held-out connections offer at all
+    r_v, j_v = np.nonzero(valid)
+    pool_cross = float(np.mean(communities[rows[r_v]] != communities[ids[r_v, j_v]])) if len(r_v) else float("nan")
+    heldout_cross = float(np.mean(communities[heldout[:, 0]] != communities[heldout[:, 1]])) if len(heldout) else float("nan")
     rel_scored = relevant[np.flatnonzero(scored)]
     pool_hit = float(rel_scored.multiply(_pool_matrix(ids[scored], n)).sum() / max(rel_scored.sum(), 1))
 
@@ -351,7 +370,10 @@ def main() -> None:
         "k": k,
         "pool": {"width": int(ids.shape[1]), "mean_candidates": float(valid.sum(axis=1).mean()), "pool_recall": pool_hit,
                  "rows_whose_pool_allows_plus_one": float(outside_ok.mean()),
-                 "rows_whose_2k_list_allows_plus_one": float(list_ok.mean())},
+                 "rows_whose_2k_list_allows_plus_one": float(list_ok.mean()),
+                 "cross_community_share": pool_cross, "outside_share": float(outside[valid].mean())},
+        "heldout_cross_community_share": heldout_cross,
+        "communities": int(len(np.unique(communities))),
         "capacity": {"per_member": int(np.median(capacity)), "members_with_own_capacity": int((capacity != np.median(capacity)).sum())},
         "pledged_share_of_ranked": float(pledged[rows].mean()),
         "rerank_params": model.rerank_params_,
@@ -366,6 +388,7 @@ def main() -> None:
             for name, res in results.items()
         },
         "recall_losses": losses,
+        "group_exposure_ratio": group_exposure,
         "timing": timing,
         "targets": TARGETS,
         "targets_met": targets_met(results, timing, attrs=list(train.sensitive.columns), k=k),
@@ -378,6 +401,16 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(_jsonable(report), indent=1))
     if args.markdown:
         Path(args.markdown).write_text(table + "\n")
+
+
+def _with_plus_one_all(model):
+    """The model's own re-ranker (same tuned weights) built with ``plus_one="all"``."""
+    saved = model.plus_one
+    model.plus_one = "all"
+    try:
+        return model._make_reranker(model.network_, model.communities_, **model.rerank_params_)
+    finally:
+        model.plus_one = saved
 
 
 def _hits(slate_ids: np.ndarray, relevant, scored: np.ndarray) -> np.ndarray:
