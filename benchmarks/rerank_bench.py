@@ -453,7 +453,7 @@ def time_rerank(model, reranker, reranker_all, args, fair_table, p, codes, prote
     """Re-ranking alone on pools of ``--time-pool``: single-member calls and one batch."""
     from recsys import top_k
     from recsys._fair_ranking import fair_select
-    from recsys._rerank import _gather_mask, assign_with_capacity, prefix_bounds_select
+    from recsys._rerank import _gather_mask, assign_with_capacity, plus_one_quota, prefix_bounds_select
 
     k = args.k
     n = model.network_.n_members
@@ -476,9 +476,7 @@ def time_rerank(model, reranker, reranker_all, args, fair_table, p, codes, prote
         # what rank_batch does after scoring: preference lists of 2k, then the global assignment
         pid, psc, _ = rr.preferences(rows, ids, scores, 2 * k)
         out = _gather_mask(ids, outside, pid)
-        req = rr.required_rows(rows)
-        sl = np.minimum((pid >= 0).sum(axis=1), k)
-        max_inside = np.where(req, np.maximum(sl - np.minimum((sl + 1) // 2, (out & (pid >= 0)).sum(axis=1)), 0), k)
+        max_inside = plus_one_quota(pid, out, rr.required_rows(rows), k)
         return assign_with_capacity(pid, psc, capacity, k, inside=~out, max_inside=max_inside)
 
     policies = {
