@@ -291,14 +291,23 @@ class IntroductionRecommender(BaseEstimator):
     def _source_sizes(self) -> dict[str, int]:
         return {"adamic_adar": self.n_adamic_adar, "interests": self.n_interests, "als": self.n_als}
 
-    def _training_pairs(self, inner: dict, inner_train: Network, inner_val: np.ndarray):
+    def _training_pairs(self, inner: dict, inner_train: Network, inner_val: np.ndarray, *, batch_size: int = 2000):
         """Pools of members with split-off connections: pooled split-off pairs are positives."""
         rng = np.random.default_rng(self.random_state)
         members = np.unique(inner_val.ravel())
         if len(members) > self.max_training_members:
             members = np.sort(rng.choice(members, self.max_training_members, replace=False))
         members = members.astype(np.int64)
-        ids, _, walks = self._pool(inner, members)
+        ids_parts, feature_parts = [], []
+        for start in range(0, len(members), batch_size):  # batches bound the three-hop matrices
+            batch = members[start : start + batch_size]
+            batch_ids, _, walks = self._pool(inner, batch)
+            rb, jb = np.nonzero(batch_ids >= 0)
+            pair_walks = None if walks is None else lookup(walks, rb, batch_ids[rb, jb])
+            feature_parts.append(inner["features"].transform(batch[rb], batch_ids[rb, jb], walks=pair_walks))
+            ids_parts.append(batch_ids)
+        ids = np.vstack(ids_parts)
+        features = np.vstack(feature_parts)  # row-major over the batches: the order of np.nonzero(ids)
         r, j = np.nonzero(ids >= 0)
         u = members[r]
         v = ids[r, j].astype(np.int64)
@@ -312,8 +321,6 @@ class IntroductionRecommender(BaseEstimator):
             neg = rng.choice(neg, max_neg, replace=False)
         keep = np.sort(np.concatenate([np.flatnonzero(labels == 1), neg]))
         logger.info("acceptance model: %d pairs, %d positives", len(keep), int(labels[keep].sum()))
-        pair_walks = None if walks is None else lookup(walks, r, v)
-        features = inner["features"].transform(u, v, walks=pair_walks)
         pools = {"rows": members, "ids": ids, "features": features}
         return features[keep], labels[keep], pools
 
@@ -399,7 +406,7 @@ class IntroductionRecommender(BaseEstimator):
         def prefs(batch):
             pool_ids, _, walks = self._pool(self._state(), batch)
             scores, outside = self.score_pool(batch, pool_ids, walks=walks)
-            ids, sc, _ = self.reranker_.preferences(batch, pool_ids, scores, length)
+            ids, sc, _ = self.reranker_.preferences(batch, pool_ids, scores, length, outside=outside)
             return ids, sc, _gather_mask(pool_ids, outside, ids)
 
         ids = np.full((len(rows), length), -1, dtype=np.int32)

@@ -462,11 +462,33 @@ class SlateReranker(BaseEstimator):
         return self.bridge_.required_rows(member_rows)
 
     def preferences(
-        self, member_rows: np.ndarray, candidate_ids: np.ndarray, scores: np.ndarray, length: int
+        self,
+        member_rows: np.ndarray,
+        candidate_ids: np.ndarray,
+        scores: np.ndarray,
+        length: int,
+        *,
+        outside: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Ordered preference lists of ``length`` (bounded at every prefix) and their feasibility."""
+        """Ordered preference lists of ``length`` (bounded at every prefix) and their feasibility.
+
+        With ``outside`` (R, P), the lists of members who keep the +1 balance are drawn from
+        their best outside and best inside candidates in equal measure (as far as the pool
+        allows), so a slate cut from the list can be balanced.
+        """
         member_rows = np.asarray(member_rows, dtype=np.int64)
         adjusted = self.bridge_.adjusted_scores(member_rows, candidate_ids, scores)
+        if outside is not None and self.plus_one != "off":
+            required = self.required_rows(member_rows)
+            if required.any():
+                chosen, _ = plus_one_select(candidate_ids, adjusted, outside, required, length)
+                positions = np.broadcast_to(np.arange(candidate_ids.shape[1]), candidate_ids.shape)
+                where = _gather(candidate_ids, positions, chosen, fill=-1).astype(np.int64)
+                kept = np.zeros(candidate_ids.shape, dtype=bool)
+                r, j = np.nonzero(where >= 0)
+                kept[r, where[r, j]] = True
+                # a candidate stays in a required row's pool only if the balanced selection took it
+                candidate_ids = np.where(required[:, None] & ~kept, -1, candidate_ids)
         if self.bound_tolerance is None:
             ids, sc = top_k(candidate_ids, adjusted, length)
             return ids, sc, np.ones(len(ids), dtype=bool)
@@ -489,7 +511,7 @@ class SlateReranker(BaseEstimator):
         required = self.required_rows(member_rows)
         use_plus_one = outside is not None and required.any()
         length = min(candidate_ids.shape[1], 2 * k) if use_plus_one else k
-        ids, sc, _ = self.preferences(member_rows, candidate_ids, scores, length)
+        ids, sc, _ = self.preferences(member_rows, candidate_ids, scores, length, outside=outside if use_plus_one else None)
         if use_plus_one:
             out_sel = _gather_mask(candidate_ids, outside, ids)
             # position decides among the chosen, so the bounded order survives

@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
-from recsys._candidates import hop_weights, lookup, walks3
+from recsys._candidates import hop_weights, lookup, middle_edges, walks3
 
 __all__ = ["PairFeatures", "FEATURE_NAMES", "AcceptanceModel", "ConstrainedAcceptanceModel", "acceptance_from_dict", "reciprocal"]
 
@@ -105,7 +105,9 @@ class PairFeatures:
     def walks3_pairs(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         """``(A³)[u, v]`` per pair (walks of length three), from the rows of the distinct ``u``."""
         uniq, inv = np.unique(u, return_inverse=True)
-        return lookup(walks3(self.adjacency, uniq), inv, v)
+        if "_middle" not in self.__dict__:
+            object.__setattr__(self, "_middle", middle_edges(self.adjacency))
+        return lookup(walks3(self.adjacency, uniq, middle=self.__dict__["_middle"]), inv, v)
 
     def common_contacts(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         """Number of mutual contacts per pair, (P,) float32."""

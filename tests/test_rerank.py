@@ -196,3 +196,19 @@ def test_slate_reranker_privacy_by_default_reads_no_sensitive_attribute():
     # the default re-ranker is fitted from structural arrays alone: no sensitive input exists
     params = inspect.signature(SlateReranker.fit).parameters
     assert not any("sensitive" in p or "gender" in p for p in params)
+
+
+def test_pledged_preferences_hold_enough_outside_candidates():
+    # the best 4 of 8 are all inside; a pledged member's list of 4 still holds 2 outside
+    rr = SlateReranker(bridge_weight=0.0, degree_penalty=0.0, bound_tolerance=None, plus_one="all").fit(
+        communities=np.zeros(10, int), degrees=np.full(10, 8), member_spans_one_community=np.zeros(10, bool),
+        pledged=np.zeros(10, bool), group_codes=np.zeros(10, int), group_shares=np.array([1.0]),
+    )
+    ids = np.array([[1, 2, 3, 4, 5, 6, 7, 8]], np.int32)
+    scores = np.array([[0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2]], np.float32)
+    outside = np.array([[False] * 4 + [True] * 4])
+    prefs, _, _ = rr.preferences(np.array([0]), ids, scores, 4, outside=outside)
+    assert prefs.tolist() == [[1, 2, 5, 6]]
+    slate, sc = rr.rerank(np.array([0]), ids, scores, 2, outside=outside)
+    assert slate.tolist() == [[1, 5]]
+    assert (np.diff(sc[0]) <= 0).all()
