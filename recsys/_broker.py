@@ -37,6 +37,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from recsys import _candidates
 from recsys._candidates import hop_weights
 from recsys._scoring import FEATURE_NAMES, reciprocal, swap_direction
 
@@ -173,7 +174,11 @@ class BrokerRanker(BaseEstimator):
         self._aa_weight = hop_weights(self.degrees_)
         self._ra_weight = hop_weights(self.degrees_, weighting="resource_allocation")
         self._has_interests = np.diff(feats.member_interests.indptr) > 0
-        self._upper = None  # the training graph's upper triangle, built on first use (walks of length three)
+        # walks of length three skip middle members with more connections than the candidate
+        # sources' bound (recsys._candidates.MAX_MIDDLE_DEGREE), as PairFeatures does
+        limit = getattr(_candidates, "MAX_MIDDLE_DEGREE", None)
+        self._middle = np.ones(self.n_members_, dtype=bool) if limit is None else self.degrees_ <= limit
+        self._upper = None  # the upper triangle of the edges between such members, built on first use
         self._interest_df = None
         self._swap = swap_direction(np.arange(len(FEATURE_NAMES), dtype=np.float32)[None, :])[0].astype(np.int64)
         self.quadratic_scoring_ = False
@@ -286,8 +291,10 @@ class BrokerRanker(BaseEstimator):
         if not adjacency.has_sorted_indices:  # contacts in member order make every pair (a, b) with a < b
             adjacency = adjacency.sorted_indices()
         if self._upper is None and "log_walks3" in FEATURE_NAMES:
-            self._upper = sp.triu(adjacency, k=1, format="csr")
-        chunk = _Chunk(adjacency, brokers, upper=self._upper)
+            upper = sp.triu(adjacency, k=1).tocoo()
+            keep = self._middle[upper.row] & self._middle[upper.col]
+            self._upper = sp.csr_matrix((upper.data[keep], (upper.row[keep], upper.col[keep])), shape=adjacency.shape)
+        chunk = _Chunk(adjacency, brokers, upper=self._upper, middle=self._middle)
         # open to introductions with capacity left, and not connected yet
         keep = self.eligible_[chunk.contacts[chunk.si]] & self.eligible_[chunk.contacts[chunk.sj]] & ~chunk.connected()
         chunk.keep(keep)
@@ -886,9 +893,10 @@ class _Chunk:
     the flat array of all the brokers' ``d_r × d_r`` blocks (a scatter and a gather, no sort).
     """
 
-    def __init__(self, adjacency: sp.csr_matrix, brokers: np.ndarray, *, upper: sp.csr_matrix | None = None):
+    def __init__(self, adjacency: sp.csr_matrix, brokers: np.ndarray, *, upper: sp.csr_matrix | None = None, middle: np.ndarray | None = None):
         self.adjacency = adjacency
-        self.upper = upper
+        self.upper = upper  # upper triangle of the edges walks of length three may use in the middle
+        self.middle = np.ones(adjacency.shape[0], dtype=bool) if middle is None else middle
         self.n = adjacency.shape[0]
         self.brokers = brokers
         indptr = adjacency.indptr
@@ -908,7 +916,9 @@ class _Chunk:
         at = np.minimum(np.searchsorted(contact_keys, self.entry_keys), max(n_slots - 1, 0))
         self.entry_is_contact = contact_keys[at] == self.entry_keys if n_slots else np.zeros(0, bool)
         self.entry_at = at
-        self.inside = np.bincount(self.entry_slot[self.entry_is_contact], minlength=n_slots)  # |N(a) ∩ C|
+        # |N(a) ∩ C| counting only contacts who may be the middle of a walk of length three
+        middle_contact = self.entry_is_contact & self.middle[self.sub.indices]
+        self.inside = np.bincount(self.entry_slot[middle_contact], minlength=n_slots)
         self.si, self.sj, self.local = _slot_pairs(d, off)
         self.cell = self._cells(self.si, self.sj)
 
@@ -996,14 +1006,16 @@ class _Chunk:
         return sp.csr_matrix((member_weights[self.members[s.indices]].astype(np.float32), s.indices, s.indptr), shape=s.shape)
 
     def walks3(self, s: sp.csr_matrix, st: sp.csr_matrix) -> np.ndarray:
-        """``(A³)[a, b]`` for every pair: walks ``a → x → y → b`` of length three, (P,) float32.
+        """Walks ``a → x → y → b`` of length three for every pair, (P,) float32: ``(A M A M A)[a, b]``.
 
-        ``S·A·Sᵀ`` with ``A`` whole builds every walk of length two from every contact (800,000
-        for 500 contacts of the synthetic network) before the third step. Here the walks through
-        the broker ``h`` are counted directly (``x = h`` gives ``|N(b) ∩ C|``, ``y = h`` gives
-        ``|N(a) ∩ C|``, C the broker's contacts) and the rest is ``S'·A_U·S'ᵀ``, with ``A_U`` the
-        edges among the contacts' other neighbours ``U``; as ``A_U`` is symmetric, only its upper
-        triangle ``T`` is multiplied: ``S'·A_U·S'ᵀ = V + Vᵀ`` with ``V = S'·T·S'ᵀ``.
+        ``M`` keeps the middle members with few enough connections (``middle``; see
+        :func:`recsys._candidates.walks3`). ``S·A·Sᵀ`` with ``A`` whole builds every walk of length
+        two from every contact (800,000 for 500 contacts of the synthetic network) before the third
+        step. Here the walks through the broker ``h`` are counted directly (``x = h`` gives
+        ``|N(b) ∩ C|``, ``y = h`` gives ``|N(a) ∩ C|``, C the broker's contacts, when ``h`` may be a
+        middle member) and the rest is ``S'·A_U·S'ᵀ``, with ``A_U`` the middle edges among the
+        contacts' other neighbours ``U``; as ``A_U`` is symmetric, only its upper triangle ``T``
+        is multiplied: ``S'·A_U·S'ᵀ = V + Vᵀ`` with ``V = S'·T·S'ᵀ``.
         """
         upper = self._upper_edges()
         if len(self.d) == 1 and len(self.contacts) <= _DENSE_SLOTS:  # one broker: (T S'ᵀ) dense, then a sparse-dense product
@@ -1012,23 +1024,23 @@ class _Chunk:
         else:
             v = ((s @ upper) @ st).tocsr()
             walks = self.gather(v + v.T)
-        return (walks + self.inside[self.si] + self.inside[self.sj]).astype(np.float32)
+        through_broker = (self.inside[self.si] + self.inside[self.sj]) * self.middle[self.brokers[self.local]]
+        return (walks + through_broker).astype(np.float32)
 
     def _upper_edges(self) -> sp.csr_matrix:
         """The upper triangle of ``A_U`` (K, K): the connections among the neighbours of one broker's contacts."""
         width = max(len(self.keys), 1)
         if len(self.keys) == 0:
             return sp.csr_matrix((width, width), dtype=np.float32)
-        if len(self.d) == 1:  # members are sorted: the upper triangle of A restricted is A's upper triangle restricted
-            upper = self.upper if self.upper is not None else sp.triu(self.adjacency, k=1, format="csr")
-            return upper[self.members][:, self.members]
+        if len(self.d) == 1 and self.upper is not None:  # members are sorted: the triangle restricted is the restricted triangle
+            return self.upper[self.members][:, self.members]
         indptr, indices = self.adjacency.indptr, self.adjacency.indices
         ux, ur = self.members, self.keys // self.n
         deg = (indptr[ux + 1] - indptr[ux]).astype(np.int64)
         ex = np.repeat(np.arange(len(ux)), deg)
         wanted = ur[ex] * self.n + indices[_ranges(indptr[ux].astype(np.int64), deg)]
         ey = np.minimum(np.searchsorted(self.keys, wanted), len(self.keys) - 1)
-        hit = (self.keys[ey] == wanted) & (ey > ex)
+        hit = (self.keys[ey] == wanted) & (ey > ex) & self.middle[ux[ex]] & self.middle[self.members[ey]]
         return sp.csr_matrix((np.ones(int(hit.sum()), dtype=np.float32), (ex[hit], ey[hit])), shape=(width, width))
 
 

@@ -117,6 +117,26 @@ def test_block_path_equals_generic_features_and_scores(model, ranker, brokers):
         )
 
 
+def test_walks_skip_busy_middle_members_as_the_features_do(model, brokers, monkeypatch):
+    """Walks of length three skip middle members above the candidate sources' degree bound: so does the block path."""
+    import dataclasses
+
+    from recsys import _candidates
+    from recsys._scoring import FEATURE_NAMES
+
+    if "log_walks3" not in FEATURE_NAMES or not hasattr(_candidates, "MAX_MIDDLE_DEGREE"):
+        pytest.skip("no bounded walks of length three in this build")
+    monkeypatch.setattr(_candidates, "MAX_MIDDLE_DEGREE", 12)
+    monkeypatch.setitem(_candidates.middle_edges.__kwdefaults__, "max_middle_degree", 12)
+    monkeypatch.setattr(model, "features_", dataclasses.replace(model.features_))  # no cached middle edges
+    ranker = BrokerRanker().fit(model)
+    assert ranker.block_features_ and (~ranker._middle).any()
+    busy = brokers[ranker.degrees_[brokers] > 12][:1]  # a broker who is too busy to be a middle member
+    for chunk in (busy, brokers[:40]):
+        a, b, _, fast = ranker._pairs_and_features(chunk)
+        np.testing.assert_allclose(fast, model.features_.transform(a, b), rtol=1e-5, atol=1e-5)
+
+
 def test_interest_overlaps_dense_and_sparse_parts_agree(model, ranker, brokers):
     """One broker's popular interests go through a dense product: every split gives the generic features."""
     from recsys._broker import _Chunk
