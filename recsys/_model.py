@@ -21,7 +21,7 @@ from recsys._candidates import (
 from recsys._communities import detect_communities
 from recsys._data import Network
 from recsys._communities import TIER_NAMES, network_size_tier_codes
-from recsys._rerank import SlateReranker, _gather_mask, _monotone, assign_with_capacity, plus_one_quota, top_k
+from recsys._rerank import PREFERENCE_DEPTH, SlateReranker, _gather_mask, _monotone, assign_with_capacity, plus_one_quota, top_k
 from recsys._split import heldout_matrix
 from recsys._tuning import DEFAULT_TARGETS, tune_reranker
 from recsys._scoring import FEATURE_NAMES, AcceptanceModel, ConstrainedAcceptanceModel, PairFeatures
@@ -393,7 +393,7 @@ class IntroductionRecommender(BaseEstimator):
     def rank_batch(self, member_rows, k: int = 20, *, batch_size: int = 2000, progress=None) -> tuple[np.ndarray, np.ndarray]:
         """Slates for many members at once, with recipient capacity held across all of them.
 
-        Each member's pool is re-ranked into a preference list of ``2k``; then one global
+        Each member's pool is re-ranked into a preference list of ``PREFERENCE_DEPTH × k``; then one global
         assignment (:func:`assign_with_capacity`) fills the slates so that no member appears in
         more slates than their capacity, and members who keep the +1 balance take no more
         introductions within two hops than beyond. Without re-ranking this is :meth:`rank`.
@@ -401,7 +401,8 @@ class IntroductionRecommender(BaseEstimator):
         rows = self._check_rows(member_rows)
         if not self.rerank:
             return self._in_batches(rows, k, batch_size, progress, lambda b: self.rank(b, k))
-        length = 2 * k
+        # deep enough that members whose first choices are full still fill their slates
+        length = PREFERENCE_DEPTH * k
 
         def prefs(batch):
             pool_ids, _, walks = self._pool(self._state(), batch)

@@ -10,6 +10,11 @@ from sklearn.base import BaseEstimator
 __all__ = ["BridgeBonusReranker", "top_k", "plus_one_select"]
 
 
+#: Batch ranking keeps this many times k candidates per member for the capacity assignment, so
+#: members whose first choices are at capacity still fill their slates.
+PREFERENCE_DEPTH = 4
+
+
 def top_k(candidate_ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The k best of each row, best first; ties by candidate id; padding (-1) stays last.
 

@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys import _metrics as m
-from recsys._rerank import _gather_mask, assign_with_capacity, plus_one_quota, top_k
+from recsys._rerank import PREFERENCE_DEPTH, _gather_mask, assign_with_capacity, plus_one_quota, top_k
 
 __all__ = ["DEFAULT_TARGETS", "DEFAULT_GRID", "tune_reranker", "slate_figures"]
 
@@ -136,7 +136,7 @@ def tune_reranker(
     for values in itertools.product(*grid.values()):
         params = dict(zip(grid.keys(), values))
         reranker = make(params)
-        ids, sc, _ = reranker.preferences(member_rows, pool_ids, scores, 2 * k, outside=outside)
+        ids, sc, _ = reranker.preferences(member_rows, pool_ids, scores, PREFERENCE_DEPTH * k, outside=outside)
         out = _gather_mask(pool_ids, outside, ids)
         max_inside = plus_one_quota(ids, out, reranker.required_rows(member_rows), k)
         got, _ = assign_with_capacity(ids, sc, capacity, k, inside=~out, max_inside=max_inside)
