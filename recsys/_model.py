@@ -166,6 +166,9 @@ class IntroductionRecommender(BaseEstimator):
         inner_train, inner_val = holdout_split(network, fraction=self.validation_fraction, seed=self.random_state + 1)
         inner = self._build_ranking_state(inner_train, factors, interest_weights)
         features, labels, pools = self._training_pairs(inner, inner_train, inner_val)
+        extra = _introduction_pairs(network, inner["features"])
+        if extra is not None:
+            features, labels = np.vstack([features, extra[0]]), np.concatenate([labels, extra[1]])
         if self.fairness == "none":
             self.acceptance_ = AcceptanceModel().fit(features, labels)
         else:
@@ -490,3 +493,23 @@ def _spans_one_community(adjacency, communities: np.ndarray) -> np.ndarray:
     np.maximum.at(hi, coo.row, c)
     return (hi <= lo) | (hi < 0)
 
+
+
+def _introduction_pairs(network: Network, features: PairFeatures) -> tuple[np.ndarray, np.ndarray] | None:
+    """Past introductions as extra training pairs: accepted ones positive, declined ones negative.
+
+    An accepted introduction counts only when its pair is a connection of the training network:
+    one that is not may be in the evaluation hold-out, which nothing fitted may see.
+    """
+    intro = network.introductions
+    if intro is None or len(intro) == 0:
+        return None
+    a = intro["member_a"].to_numpy(dtype=np.int64)
+    b = intro["member_b"].to_numpy(dtype=np.int64)
+    accepted = intro["accepted"].to_numpy(dtype=np.int8)
+    connected = np.asarray(network.adjacency[a, b]).ravel() > 0
+    use = (accepted == 0) | connected
+    if not use.any():
+        return None
+    logger.info("acceptance model: %d past introductions (%d accepted)", int(use.sum()), int(accepted[use].sum()))
+    return features.transform(a[use], b[use]), accepted[use].astype(np.int8)

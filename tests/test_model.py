@@ -131,3 +131,31 @@ def test_save_is_atomic_on_failure(fitted, tmp_path, monkeypatch):
     assert json.loads((path / "manifest.json").read_text()) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
     load_model(path)
+
+
+def test_past_introductions_train_the_acceptance_model_without_leaking(small_network):
+    import pandas as pd
+
+    from recsys import IntroductionRecommender, holdout_split
+    from recsys._model import _introduction_pairs
+
+    train, heldout = holdout_split(small_network, fraction=0.1, seed=3)
+    rng = np.random.default_rng(0)
+    kept = train.connections[rng.choice(len(train.connections), 40, replace=False)]
+    declined = rng.integers(0, train.n_members, size=(40, 2))
+    declined = declined[declined[:, 0] != declined[:, 1]]
+    intro = pd.DataFrame({
+        "member_a": np.concatenate([kept[:, 0], declined[:, 0], heldout[:10, 0]]).astype(np.int32),
+        "member_b": np.concatenate([kept[:, 1], declined[:, 1], heldout[:10, 1]]).astype(np.int32),
+        "accepted": np.concatenate([np.ones(40), np.zeros(len(declined)), np.ones(10)]).astype(np.int8),
+        "created_at": np.nan,
+        "broker": -1,
+    })
+    from dataclasses import replace
+
+    with_intro = replace(train, introductions=intro)
+    model = IntroductionRecommender(pool_size=60, als_iterations=2, tune_rerank=False)
+    model.fit(with_intro)
+    features, labels = _introduction_pairs(with_intro, model.features_)
+    # the 10 accepted introductions that are held-out connections never become labels
+    assert len(labels) == 40 + len(declined) and labels.sum() == 40
