@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 FORMAT_NAME = "plusone-model"
 FORMAT_VERSION = 1
 #: Member columns a saved model keeps: what ranking needs, never a sensitive attribute.
-OPERATIONAL_COLUMNS = ("open_to_intros", "plus_one", "capacity")
+OPERATIONAL_COLUMNS = ("open_to_intros", "plus_one", "capacity", "pledge_per_month")
 
 
 class ModelFormatError(ValueError):
