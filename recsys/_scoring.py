@@ -251,6 +251,13 @@ class AcceptanceModel(BaseEstimator):
         """(P,) float32 probability of acceptance."""
         return (1.0 / (1.0 + np.exp(-self.decision_function(features)))).astype(np.float32)
 
+    #: Both labels, as scikit-learn classifiers expose them (fairlearn's reductions read it).
+    classes_ = np.array([0, 1])
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """(P,) int64 hard labels: what fairlearn's reductions call."""
+        return (self.decision_function(features) >= 0).astype(np.int64)
+
     def reciprocal_score(self, features: np.ndarray, *, how: Literal["harmonic", "product", "none"] = "harmonic") -> np.ndarray:
         """Both directions scored and combined with :func:`reciprocal`; (P,) float32."""
         return reciprocal(self.predict_proba(features), self.predict_proba(swap_direction(features)), how=how)
@@ -264,13 +271,6 @@ def _power_pairs(powers: np.ndarray, n: int) -> np.ndarray:
         pairs[k, : len(idx)] = idx
     return pairs
 
-
-def _predict_labels(self: "AcceptanceModel", features: np.ndarray) -> np.ndarray:
-    return (self.decision_function(features) >= 0).astype(np.int64)
-
-
-AcceptanceModel.predict = _predict_labels  # hard labels: what fairlearn's reductions call
-AcceptanceModel.classes_ = np.array([0, 1])
 
 
 class ConstrainedAcceptanceModel(BaseEstimator):
