@@ -20,6 +20,7 @@ from recsys._candidates import (
 )
 from recsys._communities import detect_communities
 from recsys._data import Network
+from recsys._evaluation import rank_all
 from recsys._communities import TIER_NAMES, network_size_tier_codes
 from recsys._rerank import PREFERENCE_DEPTH, SlateReranker, _gather_mask, _monotone, assign_with_capacity, plus_one_quota, top_k
 from recsys._split import heldout_matrix
@@ -403,7 +404,8 @@ class IntroductionRecommender(BaseEstimator):
         """
         rows = self._check_rows(member_rows)
         if not self.rerank:
-            return self._in_batches(rows, k, batch_size, progress, lambda b: self.rank(b, k))
+            slates = rank_all(self.rank, rows, k=k, batch_size=batch_size, progress=progress)
+            return slates.ids, slates.scores
         # deep enough that members whose first choices are full still fill their slates
         length = PREFERENCE_DEPTH * k
 
@@ -424,18 +426,6 @@ class IntroductionRecommender(BaseEstimator):
         capacity = self._capacity(self.network_, n_slates=len(rows), k=k)
         got, got_scores = assign_with_capacity(ids, sc, capacity, k, inside=~out, max_inside=max_inside)
         return got, _monotone(got_scores)
-
-    def _in_batches(self, rows, k, batch_size, progress, fn):
-        ids, scores = [], []
-        for s in range(0, len(rows), batch_size):
-            i, sc = fn(rows[s : s + batch_size])
-            ids.append(i)
-            scores.append(sc)
-            if progress is not None:
-                progress(len(i))
-        if not ids:
-            return np.empty((0, k), np.int32), np.empty((0, k), np.float32)
-        return np.vstack(ids), np.vstack(scores)
 
     def _check_rows(self, member_rows) -> np.ndarray:
         rows = np.atleast_1d(np.asarray(member_rows))

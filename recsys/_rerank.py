@@ -542,7 +542,6 @@ def _gather(candidate_ids: np.ndarray, values: np.ndarray, chosen: np.ndarray, *
     order = np.argsort(candidate_ids, axis=1, kind="stable")
     sorted_ids = np.take_along_axis(candidate_ids, order, axis=1)
     sorted_vals = np.take_along_axis(values, order, axis=1)
-    pos = np.empty(chosen.shape, dtype=np.int64)
     for_rows = np.arange(len(chosen))[:, None]
     # vectorised per-row search: offset each row's ids into its own range
     span = int(max(candidate_ids.max(initial=0), chosen.max(initial=0))) + 2

@@ -109,15 +109,6 @@ class PairFeatures:
             object.__setattr__(self, "_middle", middle_edges(self.adjacency))
         return lookup(walks3(self.adjacency, uniq, middle=self.__dict__["_middle"]), inv, v)
 
-    def common_contacts(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """Number of mutual contacts per pair, (P,) float32."""
-        return _rowwise_dot(self.adjacency[np.asarray(u)], self.adjacency[np.asarray(v)])
-
-
-def _rowwise_dot(a: sp.csr_matrix, b: sp.csr_matrix) -> np.ndarray:
-    """``(a[i] · b[i])`` for every row i of two equally shaped sparse matrices."""
-    return np.asarray(a.multiply(b).sum(axis=1)).ravel().astype(np.float32)
-
 
 def _row_sums(matrix: sp.csr_matrix, column_weights: np.ndarray | None) -> np.ndarray:
     """Per row: Σ_j w[j] over the stored columns j (``column_weights`` given), else Σ of the stored values."""
