@@ -406,25 +406,45 @@ class IntroductionRecommender(BaseEstimator):
         if not self.rerank:
             slates = rank_all(self.rank, rows, k=k, batch_size=batch_size, progress=progress)
             return slates.ids, slates.scores
+        ids, sc, out = self.preference_lists(rows, k, batch_size=batch_size, progress=progress)
+        return self.assign(rows, ids, sc, out, k)
+
+    def preference_lists(self, member_rows, k: int = 20, *, batch_size: int = 2000, progress=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The first half of :meth:`rank_batch`: each member's re-ranked preference list.
+
+        Returns ``(ids, scores, outside)`` of shape ``(len(member_rows), PREFERENCE_DEPTH × k)``:
+        candidate rows (-1 padded), their scores, and whether each lies beyond two hops. Lists
+        depend only on the member, so they can be computed in any partition of the members
+        (the Spark engine does) and joined before :meth:`assign`.
+        """
+        rows = self._check_rows(member_rows)
         # deep enough that members whose first choices are full still fill their slates
         length = PREFERENCE_DEPTH * k
-
-        def prefs(batch):
-            pool_ids, _, walks = self._pool(self._state(), batch)
-            scores, outside = self.score_pool(batch, pool_ids, walks=walks)
-            ids, sc, _ = self.reranker_.preferences(batch, pool_ids, scores, length, outside=outside)
-            return ids, sc, _gather_mask(pool_ids, outside, ids)
-
         ids = np.full((len(rows), length), -1, dtype=np.int32)
         sc = np.full((len(rows), length), -np.inf, dtype=np.float32)
         out = np.zeros((len(rows), length), dtype=bool)
         for s in range(0, len(rows), batch_size):
-            ids[s : s + batch_size], sc[s : s + batch_size], out[s : s + batch_size] = prefs(rows[s : s + batch_size])
+            batch = rows[s : s + batch_size]
+            pool_ids, _, walks = self._pool(self._state(), batch)
+            scores, outside = self.score_pool(batch, pool_ids, walks=walks)
+            got, got_scores, _ = self.reranker_.preferences(batch, pool_ids, scores, length, outside=outside)
+            ids[s : s + len(batch)], sc[s : s + len(batch)] = got, got_scores
+            out[s : s + len(batch)] = _gather_mask(pool_ids, outside, got)
             if progress is not None:
-                progress(len(rows[s : s + batch_size]))
-        max_inside = plus_one_quota(ids, out, self.reranker_.required_rows(rows), k)
+                progress(len(batch))
+        return ids, sc, out
+
+    def assign(self, member_rows, ids: np.ndarray, scores: np.ndarray, outside: np.ndarray, k: int = 20) -> tuple[np.ndarray, np.ndarray]:
+        """The second half of :meth:`rank_batch`: one global assignment of the preference lists.
+
+        No member appears in more slates than their capacity (:func:`assign_with_capacity`),
+        and members who keep the +1 balance take no more introductions within two hops than
+        beyond. ``member_rows`` must be the whole set being ranked: capacity is shared by all.
+        """
+        rows = self._check_rows(member_rows)
+        max_inside = plus_one_quota(ids, outside, self.reranker_.required_rows(rows), k)
         capacity = self._capacity(self.network_, n_slates=len(rows), k=k)
-        got, got_scores = assign_with_capacity(ids, sc, capacity, k, inside=~out, max_inside=max_inside)
+        got, got_scores = assign_with_capacity(ids, scores, capacity, k, inside=~outside, max_inside=max_inside)
         return got, _monotone(got_scores)
 
     def _check_rows(self, member_rows) -> np.ndarray:
