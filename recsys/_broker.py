@@ -717,7 +717,6 @@ def evaluate_broker(
     """
     ranker = ranker if ranker is not None else BrokerRanker().fit(model)
     adjacency = model.features_.adjacency
-    n = adjacency.shape[0]
     degrees = np.diff(adjacency.indptr)
     brokers = np.flatnonzero(degrees >= 2).astype(np.int64) if broker_rows is None else np.asarray(broker_rows, np.int64)
     communities = model.communities_
@@ -1009,7 +1008,7 @@ class _Chunk:
         """Walks ``a → x → y → b`` of length three for every pair, (P,) float32: ``(A M A M A)[a, b]``.
 
         ``M`` keeps the middle members with few enough connections (``middle``; see
-        :func:`recsys._candidates.walks3`). ``S·A·Sᵀ`` with ``A`` whole builds every walk of length
+        :class:`recsys.PairFeatures`). ``S·A·Sᵀ`` with ``A`` whole builds every walk of length
         two from every contact (800,000 for 500 contacts of the synthetic network) before the third
         step. Here the walks through the broker ``h`` are counted directly (``x = h`` gives
         ``|N(b) ∩ C|``, ``y = h`` gives ``|N(a) ∩ C|``, C the broker's contacts, when ``h`` may be a

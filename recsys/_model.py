@@ -6,7 +6,6 @@ import logging
 from typing import Literal
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
 from recsys._candidates import (
@@ -14,7 +13,6 @@ from recsys._candidates import (
     ALSCandidates,
     InterestOverlapCandidates,
     fit_als_factors,
-    lookup,
     merge_pools,
     tfidf_interests,
 )
@@ -305,10 +303,9 @@ class IntroductionRecommender(BaseEstimator):
         ids_parts, feature_parts = [], []
         for start in range(0, len(members), batch_size):  # batches bound the three-hop matrices
             batch = members[start : start + batch_size]
-            batch_ids, _, walks = self._pool(inner, batch)
+            batch_ids, _ = self._pool(inner, batch)
             rb, jb = np.nonzero(batch_ids >= 0)
-            pair_walks = None if walks is None else lookup(walks, rb, batch_ids[rb, jb])
-            feature_parts.append(inner["features"].transform(batch[rb], batch_ids[rb, jb], walks=pair_walks))
+            feature_parts.append(inner["features"].transform(batch[rb], batch_ids[rb, jb]))
             ids_parts.append(batch_ids)
         ids = np.vstack(ids_parts)
         features = np.vstack(feature_parts)  # row-major over the batches: the order of np.nonzero(ids)
@@ -329,40 +326,28 @@ class IntroductionRecommender(BaseEstimator):
         return features[keep], labels[keep], pools
 
     # ------------------------------------------------------------------ rank
-    def _pool(self, state: dict, member_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix | None]:
-        """Merged pool (ids, source bits) and the batch's rows of ``A³`` when the graph source made them."""
+    def _pool(self, state: dict, member_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Merged pool: ids and source bits."""
         sizes = self._source_sizes()
-        found, walks = {}, None
-        for name, src in state["sources"].items():
-            if name == "adamic_adar":
-                scores, walks = src.score_matrices(member_rows)
-                found[name] = src.candidates_from(member_rows, scores, sizes[name])
-            else:
-                found[name] = src.candidates(member_rows, sizes[name])
-        ids, bits = merge_pools(found, pool_size=self.pool_size)
-        return ids, bits, walks
+        found = {name: src.candidates(member_rows, sizes[name]) for name, src in state["sources"].items()}
+        return merge_pools(found, pool_size=self.pool_size)
 
     def pool(self, member_rows) -> tuple[np.ndarray, np.ndarray]:
         """Merged candidate pool: ``ids`` (R, pool_size) int32 and ``source_bits`` (R, pool_size) uint8."""
         rows = self._check_rows(member_rows)
-        ids, bits, _ = self._pool(self._state(), rows)
-        return ids, bits
+        return self._pool(self._state(), rows)
 
     def _state(self) -> dict:
         return {"sources": self.sources_, "features": self.features_, "communities": self.communities_}
 
-    def score_pool(self, member_rows, pool_ids: np.ndarray, *, walks: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Reciprocal acceptance score (R, P) float32 (-inf at padding) and the outside mask (R, P) bool.
-
-        ``walks`` are the batch's rows of ``A³`` if already computed (see :meth:`pool`).
-        """
+    def score_pool(self, member_rows, pool_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Reciprocal acceptance score (R, P) float32 (-inf at padding) and the outside mask (R, P) bool."""
         rows = self._check_rows(member_rows)
         scores = np.full(pool_ids.shape, -np.inf, dtype=np.float32)
         outside = np.zeros(pool_ids.shape, dtype=bool)
         r, j = np.nonzero(pool_ids >= 0)
         if len(r):
-            pair_walks = None if walks is None else lookup(walks, r, pool_ids[r, j])
-            feats = self.features_.transform(rows[r], pool_ids[r, j], walks=pair_walks)
+            feats = self.features_.transform(rows[r], pool_ids[r, j])
             scores[r, j] = self.acceptance_.reciprocal_score(feats, how=self.reciprocal)
             # a pool never holds existing connections, so "no mutual contact" means beyond two hops
             outside[r, j] = feats[:, FEATURE_NAMES.index("log_common_contacts")] == 0
@@ -387,8 +372,8 @@ class IntroductionRecommender(BaseEstimator):
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         rows = self._check_rows(member_rows)
-        pool_ids, _, walks = self._pool(self._state(), rows)
-        scores, outside = self.score_pool(rows, pool_ids, walks=walks)
+        pool_ids, _ = self._pool(self._state(), rows)
+        scores, outside = self.score_pool(rows, pool_ids)
         use_rerank = self.rerank if rerank is None else rerank
         if not use_rerank:
             return top_k(pool_ids, scores, k)
@@ -425,8 +410,8 @@ class IntroductionRecommender(BaseEstimator):
         out = np.zeros((len(rows), length), dtype=bool)
         for s in range(0, len(rows), batch_size):
             batch = rows[s : s + batch_size]
-            pool_ids, _, walks = self._pool(self._state(), batch)
-            scores, outside = self.score_pool(batch, pool_ids, walks=walks)
+            pool_ids, _ = self._pool(self._state(), batch)
+            scores, outside = self.score_pool(batch, pool_ids)
             got, got_scores, _ = self.reranker_.preferences(batch, pool_ids, scores, length, outside=outside)
             ids[s : s + len(batch)], sc[s : s + len(batch)] = got, got_scores
             out[s : s + len(batch)] = _gather_mask(pool_ids, outside, got)

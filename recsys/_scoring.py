@@ -13,7 +13,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
-from recsys._candidates import hop_weights, lookup, middle_edges, walks3
+from recsys import _kernels
+from recsys._candidates import hop_weights, middle_members
 
 __all__ = ["PairFeatures", "FEATURE_NAMES", "AcceptanceModel", "ConstrainedAcceptanceModel", "acceptance_from_dict", "reciprocal"]
 
@@ -60,40 +61,34 @@ class PairFeatures:
     def __post_init__(self) -> None:
         degrees = np.diff(self.adjacency.indptr)
         object.__setattr__(self, "degrees", degrees.astype(np.int32))
-        object.__setattr__(self, "_aa_weight", hop_weights(degrees))
-        object.__setattr__(self, "_ra_weight", hop_weights(degrees, weighting="resource_allocation"))
+        object.__setattr__(self, "_aa_weight", hop_weights(degrees).astype(np.float64))
+        object.__setattr__(self, "_ra_weight", hop_weights(degrees, weighting="resource_allocation").astype(np.float64))
         object.__setattr__(self, "_n_interests", np.diff(self.member_interests.indptr))
 
-    def transform(self, u: np.ndarray, v: np.ndarray, *, walks: np.ndarray | None = None, chunk: int = 200_000) -> np.ndarray:
+    def transform(self, u: np.ndarray, v: np.ndarray, *, chunk: int = 1_000_000) -> np.ndarray:
         """Features for pairs ``(u[i], v[i])`` seen from ``u``; shape (P, len(FEATURE_NAMES)) float32.
 
-        ``walks`` may pass ``(A³)[u, v]`` per pair when the caller already has it.
+        Pairs sharing a ``u`` are cheapest together: each distinct ``u``'s neighbourhood is walked once.
         """
         u = np.asarray(u, dtype=np.int64)
         v = np.asarray(v, dtype=np.int64)
         out = np.empty((len(u), len(FEATURE_NAMES)), dtype=np.float32)
         for start in range(0, len(u), chunk):
-            su, sv = u[start : start + chunk], v[start : start + chunk]
-            sw = None if walks is None else walks[start : start + chunk]
-            out[start : start + chunk] = self._transform(su, sv, sw)
+            out[start : start + chunk] = self._transform(u[start : start + chunk], v[start : start + chunk])
         return out
 
-    def _transform(self, u: np.ndarray, v: np.ndarray, walks: np.ndarray | None) -> np.ndarray:
-        # one elementwise product per matrix gives every overlap feature: its non-zeros are the
-        # common contacts (resp. shared interests) of each pair, weighted as each feature needs
-        common_m = self.adjacency[u].multiply(self.adjacency[v]).tocsr()
-        common = np.diff(common_m.indptr).astype(np.float32)
-        aa = _row_sums(common_m, self._aa_weight)
-        ra = _row_sums(common_m, self._ra_weight)
-        du = self.degrees[u].astype(np.float32)
-        dv = self.degrees[v].astype(np.float32)
-        if walks is None:
-            walks = self.walks3_pairs(u, v)
+    def _transform(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        if "_middle" not in self.__dict__:  # read when first needed, so the bound can be changed in tests
+            object.__setattr__(self, "_middle", middle_members(self.degrees))
+            tfidf = self.interest_weights.tocsr()
+            object.__setattr__(self, "_tfidf", tfidf if tfidf.has_sorted_indices else tfidf.sorted_indices())
+        aa, ra, common, walks, shared, cosine = _kernels.pair_overlaps(
+            u, v, self.adjacency, self._aa_weight, self._ra_weight, self.__dict__["_middle"], self.__dict__["_tfidf"]
+        ).T
+        du = self.degrees[u].astype(np.float64)
+        dv = self.degrees[v].astype(np.float64)
         union = du + dv - common
         jaccard = np.divide(common, union, out=np.zeros_like(common), where=union > 0)
-        shared_m = self.interest_weights[u].multiply(self.interest_weights[v]).tocsr()
-        shared = np.diff(shared_m.indptr).astype(np.float32)
-        cosine = _row_sums(shared_m, None)
         embed = np.einsum("ij,ij->i", self.member_factors[u], self.member_factors[v])
         same = (self.communities[u] == self.communities[v]).astype(np.float32)
         both = ((self._n_interests[u] > 0) & (self._n_interests[v] > 0)).astype(np.float32)
@@ -101,20 +96,6 @@ class PairFeatures:
             [np.log1p(aa), np.log1p(ra * 10), np.log1p(common), np.log1p(walks), jaccard, np.log1p(shared), cosine, embed,
              same, both, np.log1p(du), np.log1p(dv)]
         ).astype(np.float32)
-
-    def walks3_pairs(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """``(A³)[u, v]`` per pair (walks of length three), from the rows of the distinct ``u``."""
-        uniq, inv = np.unique(u, return_inverse=True)
-        if "_middle" not in self.__dict__:
-            object.__setattr__(self, "_middle", middle_edges(self.adjacency))
-        return lookup(walks3(self.adjacency, uniq, middle=self.__dict__["_middle"]), inv, v)
-
-
-def _row_sums(matrix: sp.csr_matrix, column_weights: np.ndarray | None) -> np.ndarray:
-    """Per row: Σ_j w[j] over the stored columns j (``column_weights`` given), else Σ of the stored values."""
-    values = matrix.data if column_weights is None else column_weights[matrix.indices]
-    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-    return np.bincount(rows, weights=values, minlength=matrix.shape[0]).astype(np.float32)
 
 
 def swap_direction(features: np.ndarray) -> np.ndarray:

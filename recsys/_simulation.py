@@ -18,7 +18,7 @@ Pure library code: no MLflow, no files; ``experiments/simulate.py`` runs it as a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np

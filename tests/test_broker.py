@@ -127,7 +127,6 @@ def test_walks_skip_busy_middle_members_as_the_features_do(model, brokers, monke
     if "log_walks3" not in FEATURE_NAMES or not hasattr(_candidates, "MAX_MIDDLE_DEGREE"):
         pytest.skip("no bounded walks of length three in this build")
     monkeypatch.setattr(_candidates, "MAX_MIDDLE_DEGREE", 12)
-    monkeypatch.setitem(_candidates.middle_edges.__kwdefaults__, "max_middle_degree", 12)
     monkeypatch.setattr(model, "features_", dataclasses.replace(model.features_))  # no cached middle edges
     ranker = BrokerRanker().fit(model)
     assert ranker.block_features_ and (~ranker._middle).any()
