@@ -450,3 +450,74 @@ def _cached(kind: str, n: int, make):
 
 def _length(got) -> int:
     return len(got[0]) if isinstance(got, tuple) else len(got)
+
+
+# ------------------------------------------------------------------ prefix-bounded selection
+@njit(cache=True, nogil=True)
+def prefix_bounds_rows(candidate_ids, scores, groups, shares, k, tolerance, out_ids, out_scores, feasible):
+    """The loop of :func:`recsys._rerank.prefix_bounds_select`, one row at a time (see there).
+
+    ``shares`` is (R, G); outputs are filled in place. Within a group candidates go best score
+    first, ties by pool position; among groups the first best-scored wins a tie."""
+    n_rows, width = candidate_ids.shape
+    n_groups = shares.shape[1]
+    for r in range(n_rows):
+        # candidates of each group, best first: a stable sort by descending score within the group
+        counts_g = np.zeros(n_groups + 1, np.int64)
+        for j in range(width):
+            if candidate_ids[r, j] >= 0:
+                counts_g[groups[r, j] + 1] += 1
+        start = np.cumsum(counts_g)[:n_groups].copy()  # start[g] = candidates in groups < g
+        end = start.copy()
+        sorted_pos = np.empty(counts_g.sum(), np.int64)
+        for j in range(width):
+            if candidate_ids[r, j] >= 0:
+                g = groups[r, j]
+                sorted_pos[end[g]] = j
+                end[g] += 1
+        for g in range(n_groups):
+            seg = sorted_pos[start[g] : end[g]]
+            if len(seg) > 1:
+                key = np.empty(len(seg), np.float64)
+                for t in range(len(seg)):
+                    key[t] = -scores[r, seg[t]]
+                sorted_pos[start[g] : end[g]] = seg[np.argsort(key, kind="mergesort")]
+        ptr = start.copy()
+        taken = np.zeros(n_groups, np.int64)
+        ok = True
+        for i in range(1, k + 1):
+            choice_min, best_min = -1, -np.inf
+            choice_max, best_max = -1, -np.inf
+            choice_any, best_any = -1, -np.inf
+            short = False
+            for g in range(n_groups):
+                lower = np.floor((shares[r, g] - tolerance) * i + 1e-9)
+                upper = np.ceil((shares[r, g] + tolerance) * i - 1e-9)
+                if ptr[g] < end[g]:
+                    s = scores[r, sorted_pos[ptr[g]]]
+                    if taken[g] < lower and (choice_min < 0 or s > best_min):
+                        choice_min, best_min = g, s
+                    if taken[g] < upper and (choice_max < 0 or s > best_max):
+                        choice_max, best_max = g, s
+                    if choice_any < 0 or s > best_any:
+                        choice_any, best_any = g, s
+                elif taken[g] < lower:
+                    short = True
+            if choice_min >= 0:
+                choice = choice_min
+            elif choice_max >= 0:
+                choice = choice_max
+            else:
+                choice = choice_any
+                if choice >= 0:
+                    ok = False  # candidates left, but every group is at its maximum
+            if short:
+                ok = False
+            if choice < 0:
+                continue  # the pool is used up
+            j = sorted_pos[ptr[choice]]
+            out_ids[r, i - 1] = candidate_ids[r, j]
+            out_scores[r, i - 1] = scores[r, j]
+            ptr[choice] += 1
+            taken[choice] += 1
+        feasible[r] = ok
