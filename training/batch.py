@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from recsys import IntroductionRecommender
 
-__all__ = ["write_batch_ranking", "slates_frame"]
+__all__ = ["write_batch_ranking", "slates_frame", "write_slates_file"]
 
 
 def slates_frame(model: IntroductionRecommender, member_rows: np.ndarray, ids: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
@@ -35,7 +35,13 @@ def write_batch_ranking(model: IntroductionRecommender, member_rows: np.ndarray,
     atomically; returns the number of rows."""
     with tqdm(total=len(member_rows), unit="members", disable=not sys.stderr.isatty(), leave=False) as bar:
         ids, scores = model.rank_batch(member_rows, k, batch_size=batch_size, progress=bar.update)
-    frame = slates_frame(model, member_rows, ids, scores)
+    return write_slates_file(slates_frame(model, member_rows, ids, scores), output)
+
+
+def write_slates_file(frame: pd.DataFrame, output: Path) -> int:
+    """Write a :func:`slates_frame` table as CSV or Parquet (by ``output``'s extension), atomically:
+    a temporary sibling renamed into place, so a failure leaves no half-written file. Returns the
+    number of rows. Both engines (local and Spark) write through here."""
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
     os.close(fd)
