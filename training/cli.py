@@ -42,8 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=20, help="slate size (default 20)")
     p.add_argument("--json", action="store_true", help="print JSON (single member)")
     p.add_argument("--output", help="CSV or Parquet file for batch ranking")
-    p.add_argument("--engine", choices=("local", "spark"), default="local")
-    p.add_argument("--spark-master", default=None)
+    p.add_argument("--engine", choices=("local", "spark"), default="local",
+                   help="batch ranking in this process (default) or distributed on Spark (pip install 'plusone[spark]', Java 17+)")
+    p.add_argument("--spark-master", default=None, metavar="URL",
+                   help="Spark master for --engine spark, e.g. spark://host:7077 (default: spark-submit's, else local[*])")
+    p.add_argument("--metrics", action="store_true",
+                   help="with --engine spark: reach and equity metrics of the output, computed on Spark and logged to MLflow")
+    p.add_argument("--data", help="with --metrics: input-layout directory whose member table holds the sensitive attributes (default: the model's data)")
 
     p = sub.add_parser("broker", help="introductions a member could make between their own contacts, with reasons")
     p.add_argument("--model", required=True, help="saved-model directory")
@@ -161,8 +166,19 @@ def _rank(args) -> int:
 
     if args.k < 1:
         raise CliError(f"--k must be a positive whole number, got {args.k}")
+    if args.engine == "spark" and args.member is not None:
+        raise CliError("--engine spark ranks many members (--members FILE or all); one member's slate is ranked locally")
+    if args.engine != "spark" and (args.spark_master or args.metrics):
+        raise CliError(f"{'--spark-master' if args.spark_master else '--metrics'} goes with --engine spark")
+    if args.data and not args.metrics:
+        raise CliError("--data goes with --metrics")
     if args.engine == "spark":
-        raise CliError("--engine spark is not available in this build; use --engine local")
+        from training.spark_engine import SparkUnavailableError, require_pyspark
+
+        try:
+            require_pyspark()
+        except SparkUnavailableError as err:
+            raise CliError(str(err)) from None
     model = load_model(args.model)
     net = model.network_
     if args.member is not None:
@@ -205,10 +221,30 @@ def _rank(args) -> int:
         if (rows < 0).any():
             i = int(np.flatnonzero(rows < 0)[0])
             raise CliError(f"{args.members}, line {i + 1}: unknown member {wanted[i]!r}")
+    if args.engine == "spark":
+        return _rank_on_spark(args, model, rows, out)
     from training.batch import write_batch_ranking
 
     n = write_batch_ranking(model, rows, k=args.k, output=out)
     print(f"wrote {n:,} introductions for {len(rows):,} members to {out}")
+    return 0
+
+
+def _rank_on_spark(args, model, rows, out: Path) -> int:
+    from training.spark_engine import SparkUnavailableError, spark_batch_job
+
+    try:
+        result = spark_batch_job(model, args.model, rows, k=args.k, output=out, master=args.spark_master,
+                                 metrics=args.metrics, data_dir=args.data)
+    except SparkUnavailableError as err:
+        raise CliError(str(err)) from None
+    rate = result.members / max(result.seconds, 1e-9)
+    print(f"wrote {result.rows_written:,} introductions for {result.members:,} members to {out} "
+          f"(ranked on Spark in {result.seconds:.1f} s, {rate:,.0f} members/s)")
+    if result.metrics is not None:
+        print(format_metrics_table(result.metrics, title=f"batch output {out}"))
+        if result.run_id:
+            print(f"mlflow:  run {result.run_id}")
     return 0
 
 

@@ -63,6 +63,12 @@ class ALSConfig(_Section):
     alpha: float = Field(2.0, gt=0)
     index: Literal["auto", "exact", "hnsw", "ivf"] = "auto"
     seed: int = 0
+    engine: Literal["implicit", "spark"] = "implicit"
+    """Who fits the member embeddings: implicit's ALS in this process, or Spark MLlib's ALS
+    (implicit preferences, seeded by ``seed``) for interest matrices past one machine."""
+    spark_master: str | None = None
+    """Spark master for ``engine: spark`` (e.g. ``spark://host:7077``); ``None``: the master
+    ``spark-submit`` gave, else ``local[*]``."""
 
 
 class CandidatesConfig(_Section):

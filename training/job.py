@@ -31,7 +31,7 @@ from recsys import (
     save_model,
 )
 from training.config import Config, config_to_yaml
-from training.factory import build_recommender
+from training.factory import fit_recommender
 from training.reports import log_run_reports
 from training.tracking import log_metrics, tracked_run
 
@@ -162,8 +162,7 @@ def train_job(config: Config, *, output_dir: str | os.PathLike, on_stage: Callab
         logger.info("%d members, %d connections, %d interests", network.n_members, len(network.connections), network.n_interests)
         stage("holding out connections")
         train, heldout = holdout_split(network, fraction=config.split.holdout_fraction, seed=config.split.seed)
-        model = build_recommender(config)
-        model.fit(train, progress=lambda name: stage(f"fitting: {name}"))
+        model = fit_recommender(config, train, progress=lambda name: stage(f"fitting: {name}"))
         stage("evaluating")
         evaluation = evaluate_model(model, train, heldout, config)
         metrics, tables = evaluation.metrics, evaluation.tables
