@@ -8,6 +8,7 @@ which is renamed into place only once complete.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -118,9 +119,7 @@ def save_model(model: IntroductionRecommender, path: str | os.PathLike, *, confi
     return target
 
 
-def verify_model_dir(path: str | os.PathLike) -> dict[str, Any]:
-    """Check a model directory's manifest and checksums; return the manifest or raise ModelFormatError."""
-    root = Path(path)
+def _read_manifest(root: Path) -> dict[str, Any]:
     manifest_path = root / "manifest.json"
     if not root.is_dir():
         raise ModelFormatError(f"{root}: no model directory there")
@@ -136,6 +135,28 @@ def verify_model_dir(path: str | os.PathLike) -> dict[str, Any]:
         raise ModelFormatError(
             f"{manifest_path}: format version {manifest.get('format_version')} is not supported (this build reads {FORMAT_VERSION})"
         )
+    return manifest
+
+
+def _verified_bytes(root: Path, manifest: dict[str, Any], name: str) -> bytes:
+    """A listed file's bytes, checked against the manifest's checksum: what is parsed is exactly
+    what was verified, even if the directory is replaced while a model loads."""
+    expected = manifest.get("files", {}).get(name)
+    if expected is None:
+        raise ModelFormatError(f"{root}: {name} is not listed in the manifest")
+    try:
+        data = (root / name).read_bytes()
+    except FileNotFoundError:
+        raise ModelFormatError(f"{root}: file {name} listed in the manifest is missing") from None
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise ModelFormatError(f"{root}: checksum mismatch for {name}: the model is corrupt or was modified; refusing to load it")
+    return data
+
+
+def verify_model_dir(path: str | os.PathLike) -> dict[str, Any]:
+    """Check a model directory's manifest and checksums; return the manifest or raise ModelFormatError."""
+    root = Path(path)
+    manifest = _read_manifest(root)
     for name, expected in manifest.get("files", {}).items():
         file = root / name
         if not file.is_file():
@@ -160,16 +181,21 @@ def load_model(path: str | os.PathLike) -> IntroductionRecommender:
     True
     """
     root = Path(path)
-    manifest = verify_model_dir(root)
+    manifest = _read_manifest(root)
+    for name in manifest.get("files", {}):
+        if not (root / name).is_file():  # a clear error before reading anything large
+            raise ModelFormatError(f"{root}: file {name} listed in the manifest is missing")
+    # every file is read once, checked against its checksum and parsed from those same bytes
+    read = lambda name: io.BytesIO(_verified_bytes(root, manifest, name))  # noqa: E731
     params = manifest["params"]
-    members = pd.read_parquet(root / "members.parquet")
-    interests = pd.read_parquet(root / "interests.parquet")
-    adjacency = _load_csr(root / "adjacency.npz")
-    member_interests = _load_csr(root / "member_interests.npz")
-    factors = np.load(root / "member_factors.npy", allow_pickle=False)
-    index_bytes = np.load(root / "als_index.npy", allow_pickle=False) if (root / "als_index.npy").exists() else None
+    members = pd.read_parquet(read("members.parquet"))
+    interests = pd.read_parquet(read("interests.parquet"))
+    adjacency = _load_csr(read("adjacency.npz"))
+    member_interests = _load_csr(read("member_interests.npz"))
+    factors = np.load(read("member_factors.npy"), allow_pickle=False)
+    index_bytes = np.load(read("als_index.npy"), allow_pickle=False) if "als_index.npy" in manifest.get("files", {}) else None
     try:
-        acceptance = acceptance_from_dict(json.loads((root / "acceptance.json").read_text()))
+        acceptance = acceptance_from_dict(json.loads(_verified_bytes(root, manifest, "acceptance.json")))
     except (KeyError, ValueError) as err:
         raise ModelFormatError(f"{root}/acceptance.json: {err}") from None
 

@@ -108,6 +108,24 @@ def test_corrupt_model_is_refused(fitted, tmp_path):
         load_model(path)
 
 
+def test_a_file_replaced_while_loading_is_refused(fitted, tmp_path, monkeypatch):
+    """The bytes parsed are the bytes checked: a file swapped after the manifest was read fails its checksum."""
+    from recsys import _persist
+
+    path = save_model(fitted[0], tmp_path / "model")
+    real = _persist._read_manifest
+
+    def then_replace(root):
+        manifest = real(root)
+        factors = np.load(path / "member_factors.npy")
+        np.save(path / "member_factors.npy", factors * 2)  # a writer replaces the file mid-load
+        return manifest
+
+    monkeypatch.setattr(_persist, "_read_manifest", then_replace)
+    with pytest.raises(ModelFormatError, match="checksum mismatch for member_factors.npy"):
+        load_model(path)
+
+
 def test_missing_or_foreign_model_is_refused(tmp_path):
     with pytest.raises(ModelFormatError, match="no model directory"):
         load_model(tmp_path / "nope")
