@@ -453,16 +453,18 @@ class SlateReranker(BaseEstimator):
         member_rows = np.asarray(member_rows, dtype=np.int64)
         adjusted = self.bridge_.adjusted_scores(member_rows, candidate_ids, scores)
         if outside is not None and self.plus_one != "off":
-            required = self.required_rows(member_rows)
-            if required.any():
-                chosen, _ = plus_one_select(candidate_ids, adjusted, outside, required, length)
-                positions = np.broadcast_to(np.arange(candidate_ids.shape[1]), candidate_ids.shape)
-                where = _gather(candidate_ids, positions, chosen, fill=-1).astype(np.int64)
-                kept = np.zeros(candidate_ids.shape, dtype=bool)
+            req = np.flatnonzero(self.required_rows(member_rows))
+            if len(req):  # only the rows that keep the balance: the others' pools stay as they are
+                sub_ids = candidate_ids[req]
+                chosen, _ = plus_one_select(sub_ids, adjusted[req], outside[req], np.ones(len(req), dtype=bool), length)
+                positions = np.broadcast_to(np.arange(sub_ids.shape[1]), sub_ids.shape)
+                where = _gather(sub_ids, positions, chosen, fill=-1).astype(np.int64)
+                kept = np.zeros(sub_ids.shape, dtype=bool)
                 r, j = np.nonzero(where >= 0)
                 kept[r, where[r, j]] = True
                 # a candidate stays in a required row's pool only if the balanced selection took it
-                candidate_ids = np.where(required[:, None] & ~kept, -1, candidate_ids)
+                candidate_ids = candidate_ids.copy()
+                candidate_ids[req] = np.where(kept, sub_ids, -1)
         if self.bound_tolerance is None:
             ids, sc = top_k(candidate_ids, adjusted, length)
             return ids, sc, np.ones(len(ids), dtype=bool)
@@ -487,12 +489,17 @@ class SlateReranker(BaseEstimator):
         length = min(candidate_ids.shape[1], 2 * k) if use_plus_one else k
         ids, sc, _ = self.preferences(member_rows, candidate_ids, scores, length, outside=outside if use_plus_one else None)
         if use_plus_one:
-            out_sel = _gather_mask(candidate_ids, outside, ids)
+            req = np.flatnonzero(required)
+            # rows without the pledge keep the first k of their bounded list
+            got_ids, got_sc = ids[:, :k].copy(), sc[:, :k].copy()
+            sub_ids = ids[req]
+            out_sel = _gather_mask(candidate_ids[req], outside[req], sub_ids)
             # position decides among the chosen, so the bounded order survives
-            position = np.where(ids >= 0, -np.arange(ids.shape[1], dtype=np.float32)[None, :], -np.inf)
-            chosen, _ = plus_one_select(ids, position, out_sel, required, k)
-            sc = _gather_scores(ids, sc, chosen)
-            ids = chosen
+            position = np.where(sub_ids >= 0, -np.arange(sub_ids.shape[1], dtype=np.float32)[None, :], -np.inf)
+            chosen, _ = plus_one_select(sub_ids, position, out_sel, np.ones(len(req), dtype=bool), k)
+            got_sc[req] = _gather_scores(sub_ids, sc[req], chosen)
+            got_ids[req] = chosen
+            ids, sc = got_ids, got_sc
         else:
             ids, sc = ids[:, :k], sc[:, :k]
         return ids, _monotone(sc)
