@@ -291,11 +291,17 @@ def rank_on_spark(
         raise ValueError(f"k must be at least 1, got {k}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    rows = model._check_rows(member_rows)
+    rows = np.atleast_1d(np.asarray(member_rows))
+    if rows.ndim != 1 or (rows.size and not np.issubdtype(rows.dtype, np.integer)):
+        raise TypeError("member_rows must be a 1-d array of integer member rows")
+    rows = rows.astype(np.int64)
     n = len(rows)
     if n == 0:
         return np.empty((0, k), np.int32), np.empty((0, k), np.float32)
-    model_dir = str(Path(model_dir).resolve()) if "://" not in str(model_dir) else str(model_dir)
+    if rows.min() < 0 or rows.max() >= model.network_.n_members:
+        bad = rows[(rows < 0) | (rows >= model.network_.n_members)][0]
+        raise IndexError(f"member row {int(bad)} is outside 0..{model.network_.n_members - 1}")
+    model_dir = str(Path(model_dir).resolve())  # executors open the same path: shared storage on a cluster
     sha = _manifest_sha(model_dir)
     if np.array_equal(rows, np.arange(n)):  # --members all: nothing to ship from the driver
         members = spark.range(n).select(F.col("id").alias("position"), F.col("id").alias("member_row"))
@@ -650,8 +656,9 @@ def spark_batch_job(
     from training.tracking import log_metrics, tracked_run
 
     config = Config.from_dict(getattr(model, "manifest_", {}).get("config") or {}, source=f"{model_dir}/manifest.json")
-    with spark_session(master, app_name="plusone-rank") as spark:
-        run = tracked_run(config, run_name=f"{dataset_name(config)}-batch-spark", tags={"dataset": dataset_name(config), "engine": "spark", "job": "batch_ranking"}) if metrics else contextlib.nullcontext()
+    tags = {"dataset": dataset_name(config), "engine": "spark", "job": "batch_ranking"}
+    with spark_session(master, app_name="plusone-rank", conf=conf) as spark:
+        run = tracked_run(config, run_name=f"{tags['dataset']}-batch-spark", tags=tags) if metrics else contextlib.nullcontext()
         with run as mlflow:
             started = time.perf_counter()
             ids, scores = rank_on_spark(spark, model, model_dir, member_rows, k=k, batch_size=batch_size)
@@ -672,8 +679,6 @@ def spark_batch_job(
 
 def _output_metrics(spark, model, member_rows, output: Path, *, config, data_dir, attributes) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
     """Metrics of the written batch output, read back with Spark."""
-    from pyspark.sql import functions as F
-
     from recsys import generate_tables
 
     path = str(Path(output).resolve())
@@ -691,7 +696,7 @@ def _output_metrics(spark, model, member_rows, output: Path, *, config, data_dir
         labels = None
     members = model_members_on_spark(spark, model, labels).cache()
     try:
-        if len(member_rows) == model.network_.n_members:  # every member (rows are unique)
+        if len(np.unique(member_rows)) == model.network_.n_members:  # every member
             ranked = members
         else:
             ranked = spark.createDataFrame(pa.table({"row": np.asarray(member_rows, dtype=np.int64)})).join(members, on="row")
