@@ -55,7 +55,7 @@ logger = logging.getLogger(__name__)
 #: Features the block path computes; any other name in FEATURE_NAMES sends scoring down the generic path.
 _BLOCK_FEATURES = frozenset(
     {
-        "log_adamic_adar", "log_resource_allocation", "log_common_contacts", "log_walks3", "jaccard",
+        "log_adamic_adar", "log_resource_allocation", "log_common_contacts", "log_walks3", "walks3_l3", "jaccard",
         "log_shared_interests", "interest_cosine", "embedding_similarity", "same_community",
         "both_have_interests", "log_degree_self", "log_degree_other",
     }
@@ -173,6 +173,7 @@ class BrokerRanker(BaseEstimator):
         self.eligible_ = net.bool_attribute("open_to_intros", default=True) & (self.capacity_ > 0)
         self._aa_weight = hop_weights(self.degrees_)
         self._ra_weight = hop_weights(self.degrees_, weighting="resource_allocation")
+        self._l3_weight = 1.0 / np.sqrt(np.maximum(self.degrees_, 1).astype(np.float64))
         self._has_interests = np.diff(feats.member_interests.indptr) > 0
         # walks of length three skip middle members with more connections than the candidate
         # sources' bound (recsys._candidates.MAX_MIDDLE_DEGREE), as PairFeatures does
@@ -290,7 +291,7 @@ class BrokerRanker(BaseEstimator):
         adjacency = feats.adjacency
         if not adjacency.has_sorted_indices:  # contacts in member order make every pair (a, b) with a < b
             adjacency = adjacency.sorted_indices()
-        if self._upper is None and "log_walks3" in FEATURE_NAMES:
+        if self._upper is None and ("log_walks3" in FEATURE_NAMES or "walks3_l3" in FEATURE_NAMES):
             upper = sp.triu(adjacency, k=1).tocoo()
             keep = self._middle[upper.row] & self._middle[upper.col]
             self._upper = sp.csr_matrix((upper.data[keep], (upper.row[keep], upper.col[keep])), shape=adjacency.shape)
@@ -326,6 +327,8 @@ class BrokerRanker(BaseEstimator):
             cols["log_resource_allocation"] = np.log1p((ra + self._ra_weight[h]) * 10)
         if "log_walks3" in need:
             cols["log_walks3"] = np.log1p(chunk.walks3(s, st))
+        if "walks3_l3" in need:
+            cols["walks3_l3"] = chunk.walks3(s, st, weights=self._l3_weight)
         du = self.degrees_[a].astype(np.float32)
         dv = self.degrees_[b].astype(np.float32)
         union = du + dv - common
@@ -1004,8 +1007,9 @@ class _Chunk:
         """``S'`` with each column weighted by its member's weight."""
         return sp.csr_matrix((member_weights[self.members[s.indices]].astype(np.float32), s.indices, s.indptr), shape=s.shape)
 
-    def walks3(self, s: sp.csr_matrix, st: sp.csr_matrix) -> np.ndarray:
-        """Walks ``a → x → y → b`` of length three for every pair, (P,) float32: ``(A M A M A)[a, b]``.
+    def walks3(self, s: sp.csr_matrix, st: sp.csr_matrix, *, weights: np.ndarray | None = None) -> np.ndarray:
+        """Walks ``a → x → y → b`` of length three for every pair, (P,) float32: ``(A M A M A)[a, b]``;
+        with per-member ``weights`` each walk counts ``weights[x] · weights[y]`` (``1/√deg`` gives L3).
 
         ``M`` keeps the middle members with few enough connections (``middle``; see
         :class:`recsys.PairFeatures`). ``S·A·Sᵀ`` with ``A`` whole builds every walk of length
@@ -1017,13 +1021,20 @@ class _Chunk:
         is multiplied: ``S'·A_U·S'ᵀ = V + Vᵀ`` with ``V = S'·T·S'ᵀ``.
         """
         upper = self._upper_edges()
+        inside, through = self.inside, self.middle[self.brokers[self.local]].astype(np.float64)
+        if weights is not None:
+            s = self.weighted(s, weights)
+            st = s.T.tocsr()
+            middle_contact = self.entry_is_contact & self.middle[self.sub.indices]
+            inside = np.bincount(self.entry_slot[middle_contact], weights=weights[self.sub.indices[middle_contact]], minlength=len(self.inside))
+            through = through * weights[self.brokers[self.local]]
         if len(self.d) == 1 and len(self.contacts) <= _DENSE_SLOTS:  # one broker: (T S'ᵀ) dense, then a sparse-dense product
             v = np.asarray(s @ (upper @ st).toarray())
             walks = (v + v.T).ravel()[self.cell]
         else:
             v = ((s @ upper) @ st).tocsr()
             walks = self.gather(v + v.T)
-        through_broker = (self.inside[self.si] + self.inside[self.sj]) * self.middle[self.brokers[self.local]]
+        through_broker = (inside[self.si] + inside[self.sj]) * through
         return (walks + through_broker).astype(np.float32)
 
     def _upper_edges(self) -> sp.csr_matrix:

@@ -261,16 +261,17 @@ def merge_rrf(cands: np.ndarray, weight: np.ndarray, bit: np.ndarray, n_members:
 
 # ------------------------------------------------------------------ pair overlaps (features)
 #: Columns of :func:`pair_overlaps`.
-OVERLAP_COLUMNS = ("adamic_adar", "resource_allocation", "common_contacts", "walks3", "shared_interests", "interest_cosine")
+OVERLAP_COLUMNS = ("adamic_adar", "resource_allocation", "common_contacts", "walks3", "shared_interests", "interest_cosine", "walks3_l3")
 
 
 @njit(cache=True, nogil=True)
 def _overlap_one(u, vs, out, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data,
-                 acc_aa, acc_ra, acc_cc, paths, seen, touched, iacc, iseen):
+                 acc_aa, acc_ra, acc_cc, paths, paths_w, seen, touched, iacc, iseen):
     nt = 0
     for a in range(indptr[u], indptr[u + 1]):
         x = indices[a]
         x_ok = middle_ok[x]
+        x_w = 1.0 / np.sqrt(indptr[x + 1] - indptr[x])
         for b in range(indptr[x], indptr[x + 1]):
             y = indices[b]
             nt = _touch(y, seen, touched, nt)
@@ -279,6 +280,7 @@ def _overlap_one(u, vs, out, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t
             acc_cc[y] += 1.0
             if x_ok and middle_ok[y]:
                 paths[y] += 1.0
+                paths_w[y] += x_w
     for a in range(t_indptr[u], t_indptr[u + 1]):
         iacc[t_indices[a]] = t_data[a]
         iseen[t_indices[a]] = True
@@ -290,11 +292,14 @@ def _overlap_one(u, vs, out, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t
             out[p, 2] = acc_cc[v]
         # walks u–x–y–v end at v's contacts y: Σ over them of the allowed two-step walks u–x–y
         walks = 0.0
+        walks_w = 0.0
         for a in range(indptr[v], indptr[v + 1]):
             y = indices[a]
             if seen[y] and middle_ok[y]:
                 walks += paths[y]
+                walks_w += paths_w[y] / np.sqrt(indptr[y + 1] - indptr[y])
         out[p, 3] = walks
+        out[p, 6] = walks_w
         shared = 0.0
         cosine = 0.0
         for a in range(t_indptr[v], t_indptr[v + 1]):
@@ -310,6 +315,7 @@ def _overlap_one(u, vs, out, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t
         acc_ra[v] = 0.0
         acc_cc[v] = 0.0
         paths[v] = 0.0
+        paths_w[v] = 0.0
         seen[v] = False
     for a in range(t_indptr[u], t_indptr[u + 1]):
         iacc[t_indices[a]] = 0.0
@@ -318,11 +324,11 @@ def _overlap_one(u, vs, out, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t
 
 @njit(cache=True, nogil=True)
 def _overlap_range(g0, g1, groups, starts, vs, out, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data,
-                   acc_aa, acc_ra, acc_cc, paths, seen, touched, iacc, iseen):
+                   acc_aa, acc_ra, acc_cc, paths, paths_w, seen, touched, iacc, iseen):
     for g in range(g0, g1):
         s, e = starts[g], starts[g + 1]
         _overlap_one(groups[g], vs[s:e], out[s:e], indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data,
-                     acc_aa, acc_ra, acc_cc, paths, seen, touched, iacc, iseen)
+                     acc_aa, acc_ra, acc_cc, paths, paths_w, seen, touched, iacc, iseen)
 
 
 @njit(cache=True, parallel=True)
@@ -334,18 +340,20 @@ def _overlap_parallel(groups, starts, vs, out, indptr, indices, aa_w, ra_w, midd
         acc_ra = np.zeros(n, dtype=np.float64)
         acc_cc = np.zeros(n, dtype=np.float64)
         paths = np.zeros(n, dtype=np.float64)
+        paths_w = np.zeros(n, dtype=np.float64)
         seen = np.zeros(n, dtype=np.bool_)
         touched = np.empty(n, dtype=np.int64)
         iacc = np.zeros(n_items, dtype=np.float64)
         iseen = np.zeros(n_items, dtype=np.bool_)
         _overlap_range(t * step, min(len(groups), (t + 1) * step), groups, starts, vs, out, indptr, indices, aa_w, ra_w,
-                       middle_ok, t_indptr, t_indices, t_data, acc_aa, acc_ra, acc_cc, paths, seen, touched, iacc, iseen)
+                       middle_ok, t_indptr, t_indices, t_data, acc_aa, acc_ra, acc_cc, paths, paths_w, seen, touched, iacc, iseen)
 
 
 def pair_overlaps(u, v, adjacency, aa_w, ra_w, middle_ok, tfidf):
     """For pairs ``(u[i], v[i])``: Adamic-Adar, resource allocation, common contacts, walks of
-    length three through middles with ``middle_ok``, shared interests and the cosine of the
-    (L2-normalised) ``tfidf`` rows — (P, 6) float64 in :data:`OVERLAP_COLUMNS` order.
+    length three through middles with ``middle_ok``, shared interests, the cosine of the
+    (L2-normalised) ``tfidf`` rows, and the walks of length three weighted by
+    ``1/√(deg x · deg y)`` of their middle members (Kovács et al.'s L3) — (P, 7) float64 in :data:`OVERLAP_COLUMNS` order.
     Each distinct ``u`` is traversed once, so pairs should come grouped by ``u`` (any order works)."""
     u = np.asarray(u, dtype=np.int64)
     v = np.asarray(v, dtype=np.int64)
@@ -362,7 +370,7 @@ def pair_overlaps(u, v, adjacency, aa_w, ra_w, middle_ok, tfidf):
     elif len(groups):
         acc, seen, touched = _scratch(n)
         extra = _scratch_overlap(n, n_items)
-        _overlap_range(0, len(groups), groups, starts, vs, out_sorted, *args, acc, *extra[:3], seen, touched, *extra[3:])
+        _overlap_range(0, len(groups), groups, starts, vs, out_sorted, *args, acc, *extra[:4], seen, touched, *extra[4:])
     out = np.empty_like(out_sorted)
     out[order] = out_sorted
     return out
@@ -432,8 +440,8 @@ def _scratch_bits(n: int):
 
 
 def _scratch_overlap(n: int, n_items: int):
-    """Three more float64 rows of ``n`` and (float64, bool) rows of ``n_items``, all clear."""
-    more = _cached("overlap", n, lambda size: (np.zeros(size), np.zeros(size), np.zeros(size)))
+    """Four more float64 rows of ``n`` and (float64, bool) rows of ``n_items``, all clear."""
+    more = _cached("overlap", n, lambda size: (np.zeros(size), np.zeros(size), np.zeros(size), np.zeros(size)))
     items = _cached("items", n_items, lambda size: (np.zeros(size), np.zeros(size, np.bool_)))
     return (*more, *items)
 

@@ -27,6 +27,7 @@ FEATURE_NAMES = (
     "log_resource_allocation",
     "log_common_contacts",
     "log_walks3",
+    "walks3_l3",
     "jaccard",
     "log_shared_interests",
     "interest_cosine",
@@ -82,7 +83,7 @@ class PairFeatures:
             object.__setattr__(self, "_middle", middle_members(self.degrees))
             tfidf = self.interest_weights.tocsr()
             object.__setattr__(self, "_tfidf", tfidf if tfidf.has_sorted_indices else tfidf.sorted_indices())
-        aa, ra, common, walks, shared, cosine = _kernels.pair_overlaps(
+        aa, ra, common, walks, shared, cosine, l3 = _kernels.pair_overlaps(
             u, v, self.adjacency, self._aa_weight, self._ra_weight, self.__dict__["_middle"], self.__dict__["_tfidf"]
         ).T
         du = self.degrees[u].astype(np.float64)
@@ -93,7 +94,7 @@ class PairFeatures:
         same = (self.communities[u] == self.communities[v]).astype(np.float32)
         both = ((self._n_interests[u] > 0) & (self._n_interests[v] > 0)).astype(np.float32)
         return np.column_stack(
-            [np.log1p(aa), np.log1p(ra * 10), np.log1p(common), np.log1p(walks), jaccard, np.log1p(shared), cosine, embed,
+            [np.log1p(aa), np.log1p(ra * 10), np.log1p(common), np.log1p(walks), l3, jaccard, np.log1p(shared), cosine, embed,
              same, both, np.log1p(du), np.log1p(dv)]
         ).astype(np.float32)
 

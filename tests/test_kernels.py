@@ -96,6 +96,9 @@ def test_pair_overlaps_match_dense_counts(net, monkeypatch):
     t = tfidf.toarray()
     np.testing.assert_array_equal(got[:, 4], ((t[u] > 0) & (t[v] > 0)).sum(axis=1))
     np.testing.assert_allclose(got[:, 5], (t[u] * t[v]).sum(axis=1), rtol=1e-5, atol=1e-7)
+    inv_sqrt = np.diag((net.degrees <= 15) / np.sqrt(np.maximum(net.degrees, 1)))
+    l3 = a @ inv_sqrt @ a @ inv_sqrt @ a
+    np.testing.assert_allclose(got[:, 6], l3[u, v], rtol=1e-9, atol=1e-12)
 
 
 def test_merge_matches_reciprocal_rank_fusion():
