@@ -452,17 +452,23 @@ class IntroductionRecommender(BaseEstimator):
         """
         net = self.network_
         others = np.asarray(other_rows, dtype=np.int64)
-        mine_i = net.member_interests[member_row]
-        mine_c = net.adjacency[member_row]
-        weights = self.features_.interest_weights
+        # plain slices of the CSR arrays: scipy's row and element indexing cost ~0.3 ms per reason
+        interests, adjacency, weights = net.member_interests, net.adjacency, self.features_.interest_weights
+        row = lambda m, r: m.indices[m.indptr[r] : m.indptr[r + 1]]  # noqa: E731
+        mine_i = row(interests, member_row)
+        mine_c = row(adjacency, member_row)
         reasons = []
         for other in others:  # a slate is at most a few dozen members: this loop is per reason, not per member
-            shared = np.intersect1d(mine_i.indices, net.member_interests[other].indices, assume_unique=True)
+            shared = np.intersect1d(mine_i, row(interests, other), assume_unique=True)
             # the most telling interests are the rarest: highest TF-IDF weight on the other side
             if len(shared):
-                w = np.asarray(weights[other, shared].todense()).ravel()
+                cols = row(weights, other)
+                vals = weights.data[weights.indptr[other] : weights.indptr[other + 1]]
+                order = np.argsort(cols, kind="stable")
+                pos = np.minimum(np.searchsorted(cols, shared, sorter=order), max(len(cols) - 1, 0))
+                w = np.where(cols[order[pos]] == shared, vals[order[pos]], 0.0) if len(cols) else np.zeros(len(shared))
                 shared = shared[np.argsort(-w, kind="stable")]
-            mutual = np.intersect1d(mine_c.indices, net.adjacency[other].indices, assume_unique=True)
+            mutual = np.intersect1d(mine_c, row(adjacency, other), assume_unique=True)
             if len(mutual):
                 mutual = mutual[np.argsort(-net.degrees[mutual], kind="stable")]
             reasons.append(
