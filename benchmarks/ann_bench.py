@@ -1,6 +1,7 @@
 """Recall of the faiss member indexes (IVF, HNSW) against exact search, on a saved model's ALS factors.
 
-    .venv/bin/python benchmarks/ann_bench.py --model /tmp/bench-1m/model [--queries 2000] [--n 100]
+    .venv/bin/python benchmarks/ann_bench.py --model /tmp/bench-1m/model [--queries 2000] [--n 100] \
+        [--probe-shares 0.01,0.02,0.04]
 
 Prints JSON per index: recall@n of its neighbours against exact inner-product search for random
 members with interests, build time, and the time per query of both.
@@ -22,6 +23,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--ef-search", type=int, default=128)
     parser.add_argument("--indexes", default="ivf,hnsw")
+    parser.add_argument("--probe-shares", default=None, help="also time the IVF index at these shares of cells probed")
     args = parser.parse_args()
 
     from pathlib import Path
@@ -64,6 +66,18 @@ def main() -> None:
             "build_seconds": round(build_s, 1),
             "ms_per_query": round(ann_s / len(rows) * 1e3, 3),
         }
+        if kind == "ivf" and args.probe_shares:
+            for share in (float(x) for x in args.probe_shares.split(",")):
+                ann.index_.nprobe = max(8, int(np.ceil(share * ann.index_.nlist)))  # as ALSCandidates sets it
+                t = time.perf_counter()
+                a_ids, _ = ann.candidates(rows, args.n)
+                ann_s = time.perf_counter() - t
+                hits = sum(len(np.intersect1d(e[e >= 0], a[a >= 0])) for e, a in zip(e_ids, a_ids))
+                out[f"ivf_probe_{share}"] = {
+                    "cells_probed": int(ann.index_.nprobe), "cells": int(ann.index_.nlist),
+                    "recall_vs_exact": round(hits / max(int((e_ids >= 0).sum()), 1), 4),
+                    "ms_per_query": round(ann_s / len(rows) * 1e3, 3),
+                }
     print(json.dumps(out, indent=1))
 
 
