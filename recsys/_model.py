@@ -143,22 +143,33 @@ class IntroductionRecommender(BaseEstimator):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fit
-    def fit(self, network: Network, *, progress=None) -> "IntroductionRecommender":
-        """Learn everything from ``network`` (the training graph). ``progress(step)`` is called per stage."""
+    def fit(self, network: Network, *, progress=None, member_factors: np.ndarray | None = None) -> "IntroductionRecommender":
+        """Learn everything from ``network`` (the training graph). ``progress(step)`` is called per stage.
+
+        ``member_factors`` (n_members, als_factors) replaces implicit's ALS with embeddings fitted
+        elsewhere (MLlib ALS on Spark: ``candidates.als.engine: spark``).
+        """
         step = progress or (lambda name: None)
         if self.pool_size < 1:
             raise ValueError("pool_size must be at least 1")
         if self.n_adamic_adar + self.n_interests + self.n_als == 0:
             raise ValueError("at least one candidate source needs n > 0")
         step("embeddings")
-        factors = fit_als_factors(
-            network.member_interests,
-            factors=self.als_factors,
-            iterations=self.als_iterations,
-            regularization=self.als_regularization,
-            alpha=self.als_alpha,
-            random_state=self.random_state,
-        )
+        if member_factors is not None:
+            factors = np.ascontiguousarray(member_factors, dtype=np.float32)
+            if factors.shape != (network.n_members, self.als_factors):
+                raise ValueError(
+                    f"member_factors has shape {factors.shape}; this network and model need ({network.n_members}, {self.als_factors})"
+                )
+        else:
+            factors = fit_als_factors(
+                network.member_interests,
+                factors=self.als_factors,
+                iterations=self.als_iterations,
+                regularization=self.als_regularization,
+                alpha=self.als_alpha,
+                random_state=self.random_state,
+            )
         interest_weights = tfidf_interests(network.member_interests)
 
         step("acceptance model")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Callable
 
@@ -71,27 +70,4 @@ def fit_recommender(config: Config, network: Network, *, progress: Callable[[str
 
 def _fit_with_factors(model: IntroductionRecommender, network: Network, factors: np.ndarray, *, progress) -> IntroductionRecommender:
     """``model.fit`` with precomputed member embeddings instead of implicit's ALS."""
-    if "member_factors" in inspect.signature(model.fit).parameters:
-        return model.fit(network, progress=progress, member_factors=factors)
-    # Stand-in until IntroductionRecommender.fit takes ``member_factors``: for the duration of
-    # this one fit, the library's ALS step returns the given factors. Checked afterwards, so
-    # a change in the library cannot make it silently fit implicit's ALS instead.
-    import recsys._model as impl
-
-    if factors.shape != (network.n_members, model.als_factors):
-        raise ValueError(f"member factors have shape {factors.shape}; the model needs ({network.n_members}, {model.als_factors})")
-    library_als = impl.fit_als_factors
-
-    def given_factors(member_interests, **params):
-        if member_interests.shape[0] != factors.shape[0]:
-            raise ValueError(f"precomputed factors are for {factors.shape[0]} members, the network has {member_interests.shape[0]}")
-        return factors
-
-    impl.fit_als_factors = given_factors
-    try:
-        model.fit(network, progress=progress)
-    finally:
-        impl.fit_als_factors = library_als
-    if not np.array_equal(model.member_factors_, factors):
-        raise RuntimeError("IntroductionRecommender.fit did not use the Spark ALS factors; training/factory.py needs updating")
-    return model
+    return model.fit(network, progress=progress, member_factors=factors)
