@@ -466,6 +466,7 @@ class IntroductionRecommender(BaseEstimator):
         # plain slices of the CSR arrays: scipy's row and element indexing cost ~0.3 ms per reason
         interests, adjacency, weights = net.member_interests, net.adjacency, self.features_.interest_weights
         row = lambda m, r: m.indices[m.indptr[r] : m.indptr[r + 1]]  # noqa: E731
+        degrees = self.features_.degrees  # computed once per model, unlike Network.degrees
         mine_i = row(interests, member_row)
         mine_c = row(adjacency, member_row)
         reasons = []
@@ -481,7 +482,7 @@ class IntroductionRecommender(BaseEstimator):
                 shared = shared[np.argsort(-w, kind="stable")]
             mutual = np.intersect1d(mine_c, row(adjacency, other), assume_unique=True)
             if len(mutual):
-                mutual = mutual[np.argsort(-net.degrees[mutual], kind="stable")]
+                mutual = mutual[np.argsort(-degrees[mutual], kind="stable")]
             reasons.append(
                 {
                     "shared_interests": [str(x) for x in net.interest_names[shared[:max_interests]]],
