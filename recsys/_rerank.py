@@ -374,9 +374,11 @@ class SlateReranker(BaseEstimator):
     1. :class:`BridgeBonusReranker` adjusts the reciprocal score (cross-community bonus, doubled
        for small or single-community networks; popularity damping).
     2. :func:`prefix_bounds_select` keeps each group's share of every prefix within
-       ``target ± bound_tolerance``. The groups are structural by default — the candidate's
-       network-size tier — so serving never reads a sensitive attribute; with
-       ``exposure_groups="sensitive"`` (opt-in) they are the codes of a consented attribute.
+       ``target ± bound_tolerance`` for whatever ``group_codes`` :meth:`fit` is given.
+       :class:`recsys.IntroductionRecommender` passes structural groups — the candidate's
+       network-size tier — so serving never reads a sensitive attribute. Bounds on a consented
+       sensitive attribute (codes and population shares of that attribute) work the same way
+       here, but no configuration key selects them yet.
     3. :func:`plus_one_select` gives slates that must keep the +1 balance at least as many
        introductions beyond two hops as within, keeping the bounded order otherwise.
 
