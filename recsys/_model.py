@@ -50,6 +50,8 @@ class IntroductionRecommender(BaseEstimator):
     interest_max_df : float
         Interests liked by more than this share of members do not propose candidates.
     als_factors, als_iterations, als_regularization, als_alpha : ALS hyperparameters.
+    als_seed : int, optional
+        Seed of the ALS fit (default: ``random_state``).
     als_index : {"auto", "exact", "hnsw", "ivf"}
         Exact member-to-member search, a faiss HNSW or IVF index, or exact up to 50,000 members and IVF above.
     reciprocal : {"harmonic", "product", "none"}
@@ -103,6 +105,7 @@ class IntroductionRecommender(BaseEstimator):
         als_regularization: float = 0.05,
         als_alpha: float = 2.0,
         als_index: Literal["auto", "exact", "hnsw", "ivf"] = "auto",
+        als_seed: int | None = None,
         reciprocal: Literal["harmonic", "product", "none"] = "harmonic",
         validation_fraction: float = 0.2,
         max_training_members: int = 20000,
@@ -127,6 +130,7 @@ class IntroductionRecommender(BaseEstimator):
         self.als_iterations = als_iterations
         self.als_regularization = als_regularization
         self.als_alpha = als_alpha
+        self.als_seed = als_seed
         self.als_index = als_index
         self.reciprocal = reciprocal
         self.validation_fraction = validation_fraction
@@ -168,7 +172,7 @@ class IntroductionRecommender(BaseEstimator):
                 iterations=self.als_iterations,
                 regularization=self.als_regularization,
                 alpha=self.als_alpha,
-                random_state=self.random_state,
+                random_state=self.random_state if self.als_seed is None else self.als_seed,
             )
         interest_weights = tfidf_interests(network.member_interests)
 

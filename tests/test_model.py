@@ -177,3 +177,14 @@ def test_past_introductions_train_the_acceptance_model_without_leaking(small_net
     features, labels = _introduction_pairs(with_intro, model.features_)
     # the 10 accepted introductions that are held-out connections never become labels
     assert len(labels) == 40 + len(declined) and labels.sum() == 40
+
+
+def test_als_seed_seeds_the_embeddings_only():
+    """``candidates.als.seed`` reaches implicit's ALS: another seed, other factors; the default follows random_state."""
+    from recsys import IntroductionRecommender, synthetic_network
+
+    net = synthetic_network(300, seed=0)
+    fit = lambda **kw: IntroductionRecommender(pool_size=30, als_iterations=2, tune_rerank=False, random_state=3, **kw).fit(net)  # noqa: E731
+    default, same, other = fit(), fit(als_seed=3), fit(als_seed=4)
+    np.testing.assert_array_equal(default.member_factors_, same.member_factors_)
+    assert not np.allclose(default.member_factors_, other.member_factors_)

@@ -63,6 +63,7 @@ class ALSConfig(_Section):
     alpha: float = Field(2.0, gt=0)
     index: Literal["auto", "exact", "hnsw", "ivf"] = "auto"
     seed: int = 0
+    """Seed of the embedding fit, for either engine."""
     engine: Literal["implicit", "spark"] = "implicit"
     """Who fits the member embeddings: implicit's ALS in this process, or Spark MLlib's ALS
     (implicit preferences, seeded by ``seed``) for interest matrices past one machine."""

@@ -29,6 +29,7 @@ def recommender_params(config: Config) -> dict:
         als_regularization=c.als.regularization,
         als_alpha=c.als.alpha,
         als_index=c.als.index,
+        als_seed=c.als.seed,
         reciprocal=config.scoring.reciprocal,
         validation_fraction=config.scoring.validation_fraction,
         max_training_members=config.scoring.max_training_members,
