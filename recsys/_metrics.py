@@ -974,16 +974,31 @@ def group_exposure_table(
     x = _as_values(exposure)
     labels = _as_labels(groups, n=x.shape[0])
     frame = _by_group(x, labels, {"members": _group_count, "exposure": _group_sum})
-    members = frame["members"].to_numpy(dtype=np.int64)
-    total = float(x.sum())
+    return exposure_table_from_sums(
+        frame.index.to_numpy(dtype=object).astype(str),
+        frame["members"].to_numpy(dtype=np.int64),
+        frame["exposure"].to_numpy(dtype=np.float64),
+        n_members=x.shape[0],
+        total=float(x.sum()),
+        min_group_size=min_group_size,
+    )
+
+
+def exposure_table_from_sums(
+    groups: np.ndarray, members: np.ndarray, exposure: np.ndarray, *, n_members: int, total: float, min_group_size: int
+) -> pd.DataFrame:
+    """The table of :func:`group_exposure_table` from per-group sums already aggregated elsewhere
+    (e.g. on Spark): ``groups`` labels (sorted), their ``members`` counts and ``exposure`` sums,
+    the number of members ``n_members`` and the total exposure ``total``."""
+    members = np.asarray(members, dtype=np.int64)
     suppressed = members < min_group_size
     with np.errstate(invalid="ignore", divide="ignore"):
-        population_share = members / x.shape[0]
-        exposure_share = frame["exposure"].to_numpy(dtype=np.float64) / total
+        population_share = members / n_members
+        exposure_share = np.asarray(exposure, dtype=np.float64) / total
         ratio = exposure_share / population_share
     table = pd.DataFrame(
         {
-            "group": frame.index.to_numpy(dtype=object).astype(str),
+            "group": np.asarray(groups, dtype=object),
             "members": pd.array(members, dtype="Int64"),
             "population_share": population_share,
             "exposure_share": exposure_share,

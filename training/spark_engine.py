@@ -48,6 +48,7 @@ import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
 from recsys import IntroductionRecommender, load_model
+from recsys._metrics import exposure_table_from_sums
 
 if TYPE_CHECKING:  # pyspark is an optional extra
     from pyspark.sql import DataFrame, SparkSession
@@ -377,25 +378,14 @@ def _atkinson_from_histogram(values: np.ndarray, counts: np.ndarray, *, epsilon:
 def _exposure_table(figures: pd.DataFrame, *, n_members: int, total: float, min_group_size: int) -> pd.DataFrame:
     """Per-group ``members, exposure`` sums → the table of :func:`recsys._metrics.group_exposure_table`."""
     figures = figures.sort_values("group").reset_index(drop=True)
-    members = figures["members"].to_numpy(dtype=np.int64)
-    suppressed = members < min_group_size
-    with np.errstate(invalid="ignore", divide="ignore"):
-        population_share = members / n_members
-        exposure_share = figures["exposure"].to_numpy(dtype=np.float64) / total
-        ratio = exposure_share / population_share
-    table = pd.DataFrame(
-        {
-            "group": figures["group"].astype(str).to_numpy(dtype=object),
-            "members": pd.array(members, dtype="Int64"),
-            "population_share": population_share,
-            "exposure_share": exposure_share,
-            "ratio": ratio,
-            "suppressed": suppressed,
-        }
+    return exposure_table_from_sums(
+        figures["group"].astype(str).to_numpy(dtype=object),
+        figures["members"].to_numpy(dtype=np.int64),
+        figures["exposure"].to_numpy(dtype=np.float64),
+        n_members=n_members,
+        total=total,
+        min_group_size=min_group_size,
     )
-    table.loc[suppressed, ["population_share", "exposure_share", "ratio"]] = np.nan
-    table["members"] = table["members"].mask(suppressed)
-    return table
 
 
 def _min_over_max(ratios: np.ndarray) -> float:
