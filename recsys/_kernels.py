@@ -155,14 +155,8 @@ def graph_topn(rows, indptr, indices, hop_w, middle_ok, eligible, eps: float, n:
     members. Returns ``(ids int32, scores float32)`` of shape (R, n), -1 / -inf padded."""
     ids, scores = _outputs(len(rows), n)
     if len(rows) and n:
-        rows = np.ascontiguousarray(rows, dtype=np.int64)
         args = (indptr, indices, hop_w, middle_ok, eligible, float(eps))
-        if _parallel(len(rows)):
-            with _PARALLEL_LOCK:
-                _graph_parallel(rows, *args, numba.get_num_threads(), ids, scores)
-        else:
-            acc, seen, touched = _scratch(len(eligible))
-            _graph_serial(rows, *args, acc, _scratch_paths(len(eligible)), seen, touched, ids, scores)
+        run(_graph_serial, _graph_parallel, rows, args, len(eligible), ids, scores, extra_scratch=lambda n: (_scratch_paths(n),))
     return ids, scores.astype(np.float32)
 
 
@@ -411,15 +405,17 @@ def _outputs(n_rows: int, n: int):
     return np.full((n_rows, n), -1, dtype=np.int32), np.full((n_rows, n), -np.inf, dtype=np.float64)
 
 
-def run(serial, parallel, rows, args, n_members: int, ids, scores) -> None:
-    """Serial with this thread's scratch for a few members, else parallel over chunks."""
+def run(serial, parallel, rows, args, n_members: int, ids, scores, *, extra_scratch=None) -> None:
+    """Serial with this thread's scratch for a few members, else parallel over chunks (which
+    allocate their own). ``extra_scratch(n)`` gives the serial kernel's rows after ``acc``."""
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     if _parallel(len(rows)):
         with _PARALLEL_LOCK:
             parallel(rows, *args, numba.get_num_threads(), ids, scores)
     else:
         acc, seen, touched = _scratch(n_members)
-        serial(rows, *args, acc, seen, touched, ids, scores)
+        extra = extra_scratch(n_members) if extra_scratch is not None else ()
+        serial(rows, *args, acc, *extra, seen, touched, ids, scores)
 
 
 def _scratch(n: int):
