@@ -242,7 +242,7 @@ def main() -> None:
     valid = ids >= 0
     log(f"pools built: {ids.shape[1]} wide, {valid.sum(axis=1).mean():.0f} candidates per member on average")
     communities = model.communities_
-    capacity = model._capacity(train, n_slates=len(rows), k=k)
+    capacity = model.slate_capacity(train, n_slates=len(rows), k=k)
     pledged = train.bool_attribute("plus_one", default=False)
     slate = np.minimum(valid.sum(axis=1), k)
     outside_ok = (outside & valid).sum(axis=1) >= (slate + 1) // 2
@@ -470,7 +470,7 @@ def time_rerank(model, reranker, reranker_all, args, fair_table, p, codes, prote
     valid = ids >= 0
     cand_codes = codes[np.where(valid, ids, 0)]
     prot = (cand_codes == protected_code) & valid
-    capacity = model._capacity(model.network_, n_slates=len(rows), k=k)
+    capacity = model.slate_capacity(model.network_, n_slates=len(rows), k=k)
 
     def batch_path(rr):
         # what rank_batch does after scoring: preference lists of 2k, then the global assignment

@@ -232,7 +232,7 @@ class IntroductionRecommender(BaseEstimator):
             relevant=relevant,
             communities=inner["communities"],
             sensitive=inner_train.sensitive,
-            capacity=self._capacity(inner_train, n_slates=len(rows), k=20),
+            capacity=self.slate_capacity(inner_train, n_slates=len(rows), k=20),
             k=20,
             targets={**DEFAULT_TARGETS, **(self.rerank_targets or {})},
             start={"bridge_weight": self.bridge_weight, "degree_penalty": self.degree_penalty, "bound_tolerance": self.bound_tolerance},
@@ -295,7 +295,7 @@ class IntroductionRecommender(BaseEstimator):
             group_shares=shares,
         )
 
-    def _capacity(self, network: Network, *, n_slates: int, k: int) -> np.ndarray:
+    def slate_capacity(self, network: Network, *, n_slates: int, k: int) -> np.ndarray:
         """Slates each member may appear in, for a batch of ``n_slates`` slates of ``k``."""
         mean_exposure = k * n_slates / max(network.n_members, 1)
         cap = np.full(network.n_members, max(1, int(np.ceil(self.capacity_multiple * mean_exposure))), dtype=np.int64)
@@ -368,7 +368,9 @@ class IntroductionRecommender(BaseEstimator):
             outside[r, j] = feats[:, FEATURE_NAMES.index("log_common_contacts")] == 0
         return scores, outside
 
-    def rank(self, member_rows, k: int = 20, *, rerank: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def rank(
+        self, member_rows, k: int = 20, *, rerank: bool | None = None, unavailable: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Slates for a batch of members.
 
         Parameters
@@ -378,6 +380,9 @@ class IntroductionRecommender(BaseEstimator):
             Slate size.
         rerank : bool, optional
             Override the ``rerank`` parameter for this call.
+        unavailable : ndarray (n_members,) bool, optional
+            Members taken out of every pool before scoring and re-ranking (serving passes those
+            whose recent inbound introductions reached their capacity).
 
         Returns
         -------
@@ -388,6 +393,14 @@ class IntroductionRecommender(BaseEstimator):
             raise ValueError(f"k must be at least 1, got {k}")
         rows = self._check_rows(member_rows)
         pool_ids, _ = self._pool(self._state(), rows)
+        if unavailable is not None:
+            unavailable = np.asarray(unavailable)
+            if unavailable.dtype != bool or unavailable.shape != (self.network_.n_members,):
+                raise ValueError(
+                    f"unavailable must be a boolean array of one entry per member ({self.network_.n_members}), "
+                    f"got {unavailable.dtype} of shape {unavailable.shape}"
+                )
+            pool_ids = _without(pool_ids, unavailable)
         scores, outside = self.score_pool(rows, pool_ids)
         use_rerank = self.rerank if rerank is None else rerank
         if not use_rerank:
@@ -443,7 +456,7 @@ class IntroductionRecommender(BaseEstimator):
         """
         rows = self._check_rows(member_rows)
         max_inside = plus_one_quota(ids, outside, self.reranker_.required_rows(rows), k)
-        capacity = self._capacity(self.network_, n_slates=len(rows), k=k)
+        capacity = self.slate_capacity(self.network_, n_slates=len(rows), k=k)
         got, got_scores = assign_with_capacity(ids, scores, capacity, k, inside=~outside, max_inside=max_inside)
         return got, _monotone(got_scores)
 
@@ -497,6 +510,15 @@ class IntroductionRecommender(BaseEstimator):
                 }
             )
         return reasons
+
+
+def _without(pool_ids: np.ndarray, unavailable: np.ndarray) -> np.ndarray:
+    """``pool_ids`` with the ``unavailable`` members dropped, the rest kept in order and -1 padded at the end."""
+    drop = (pool_ids < 0) | unavailable[np.maximum(pool_ids, 0)]
+    if not drop.any():
+        return pool_ids
+    order = np.argsort(drop, axis=1, kind="stable")
+    return np.where(np.take_along_axis(drop, order, axis=1), -1, np.take_along_axis(pool_ids, order, axis=1)).astype(pool_ids.dtype)
 
 
 def _spans_one_community(adjacency, communities: np.ndarray) -> np.ndarray:

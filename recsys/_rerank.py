@@ -343,14 +343,23 @@ class DecayingInboundCounter:
         return self.counts[rows] * np.exp2(-(now - self.stamp[rows]) / self.half_life)
 
     def record(self, rows: np.ndarray, now: float) -> None:
-        rows = np.unique(np.asarray(rows, dtype=np.int64))
-        self.counts[rows] = self._decayed(rows, now) + 1.0
+        """Count one showing per entry of ``rows`` (a member listed twice was shown twice)."""
+        rows, times = np.unique(np.asarray(rows, dtype=np.int64), return_counts=True)
+        self.counts[rows] = self._decayed(rows, now) + times
         self.stamp[rows] = now
 
     def over(self, rows: np.ndarray, now: float) -> np.ndarray:
-        """(len(rows),) bool: the member has reached capacity."""
+        """(len(rows),) bool: the member has reached capacity (one more showing would take the count above it).
+
+        Compared as ``count > capacity - 1`` rather than ``count >= capacity``: counts decay from the
+        moment they are recorded, so a member just filled would otherwise read as a hair below.
+        """
         rows = np.asarray(rows, dtype=np.int64)
-        return self._decayed(rows, now) >= self.capacity[rows]
+        return self._decayed(rows, now) > self.capacity[rows] - 1
+
+    def over_all(self, now: float) -> np.ndarray:
+        """(n,) bool: every member who has reached capacity."""
+        return self.over(np.arange(len(self.capacity)), now)
 
 
 def plus_one_quota(ids: np.ndarray, outside: np.ndarray, required: np.ndarray, k: int) -> np.ndarray:

@@ -188,3 +188,21 @@ def test_als_seed_seeds_the_embeddings_only():
     default, same, other = fit(), fit(als_seed=3), fit(als_seed=4)
     np.testing.assert_array_equal(default.member_factors_, same.member_factors_)
     assert not np.allclose(default.member_factors_, other.member_factors_)
+
+
+def test_unavailable_members_leave_every_pool(fitted):
+    model = fitted[0]
+    rows = np.arange(40)
+    ids, scores = model.rank(rows, k=8)
+    none = np.zeros(model.network_.n_members, dtype=bool)
+    same_ids, same_scores = model.rank(rows, k=8, unavailable=none)
+    np.testing.assert_array_equal(ids, same_ids)
+    np.testing.assert_array_equal(scores, same_scores)
+    # take out each slate's first choice: none of them comes back, and the slates still fill
+    gone = np.zeros_like(none)
+    gone[ids[:, 0][ids[:, 0] >= 0]] = True
+    got, _ = model.rank(rows, k=8, unavailable=gone)
+    assert not gone[got[got >= 0]].any()
+    assert (got >= 0).sum() >= (ids >= 0).sum() - len(rows)  # a pool deeper than the slate refills it
+    with pytest.raises(ValueError, match="one entry per member"):
+        model.rank(rows, k=8, unavailable=none[:-1])

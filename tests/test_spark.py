@@ -119,7 +119,7 @@ def test_blocks_ranked_in_separate_partitions_equal_rank_batch(saved, spark):
     np.testing.assert_array_equal(ids, want_ids)
     np.testing.assert_allclose(scores, want_scores, rtol=1e-6)
     # the assignment did bind: a per-partition assignment could not have known the others' load
-    capacity = model._capacity(model.network_, n_slates=len(rows), k=8)
+    capacity = model.slate_capacity(model.network_, n_slates=len(rows), k=8)
     assert (np.bincount(ids[ids >= 0], minlength=train.n_members) <= capacity).all()
 
 

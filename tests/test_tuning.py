@@ -39,7 +39,7 @@ def test_batch_ranking_holds_capacity(fitted):
     model, train, _ = fitted
     rows = np.arange(train.n_members)
     ids, scores = model.rank_batch(rows, k=10)
-    cap = model._capacity(train, n_slates=len(rows), k=10)
+    cap = model.slate_capacity(train, n_slates=len(rows), k=10)
     counts = np.bincount(ids[ids >= 0], minlength=train.n_members)
     assert (counts <= cap).all()
     for row_ids, row_scores in zip(ids, scores):
