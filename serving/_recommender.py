@@ -34,9 +34,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from recsys import IntroductionRecommender, ModelFormatError, load_model
+from recsys._rerank import DecayingInboundCounter
 
 __all__ = [
     "Introduction",
@@ -267,6 +269,18 @@ class _SlateCache:
             while len(self._data) > self.maxsize:
                 self._data.popitem(last=False)
 
+    def put_new(self, key: tuple[str, int], value: tuple[_Row, ...]) -> bool:
+        """Put ``value`` unless ``key`` is there already (it stays as it is); True when put."""
+        if not self.maxsize:
+            return False
+        with self._lock:
+            if key in self._data:
+                return False
+            self._data[key] = value
+            while len(self._data) > self.maxsize:
+                self._data.popitem(last=False)
+            return True
+
     def hottest(self, n: int) -> list[tuple[str, int]]:
         """The ``n`` most recently used keys, most recent first."""
         with self._lock:
@@ -277,13 +291,73 @@ class _SlateCache:
         return {"size": len(self._data), "max_size": self.maxsize, "hits": self.hits, "misses": self.misses}
 
 
+class _InboundLimit:
+    """Recipient capacity while serving: an inbound counter that decays over time.
+
+    Every slate ranked afresh (and every precomputed one taken into the cache) records its
+    members in a :class:`recsys.DecayingInboundCounter` whose counts halve every ``half_life``
+    seconds. A member whose count has reached their capacity is taken out of the pools of the
+    slates ranked after that, until the count decays below it. Capacity is the model's batch
+    capacity for one slate per member (:meth:`recsys.IntroductionRecommender.slate_capacity`
+    with ``k`` = 20), per half-life: a member's ``capacity`` column where the data has one, else
+    ``capacity_multiple`` times the average. A cached slate shown again is not counted again.
+    """
+
+    #: seconds between full recomputations of who is at capacity; members reaching it are added at once
+    REFRESH_SECONDS = 1.0
+
+    def __init__(self, model: IntroductionRecommender, half_life: float):
+        net = model.network_
+        self.member_ids = net.member_ids
+        self.counter = DecayingInboundCounter(model.slate_capacity(net, n_slates=net.n_members, k=20), half_life=half_life)
+        self._lock = threading.Lock()
+        self._mask = np.zeros(net.n_members, dtype=bool)
+        self._mask_at = -np.inf
+
+    def unavailable(self, now: float) -> np.ndarray:
+        """(n_members,) bool: who is at capacity now (read-only; shared with other requests)."""
+        with self._lock:
+            if now - self._mask_at >= self.REFRESH_SECONDS:
+                self._mask = self.counter.over_all(now)  # a new array: readers keep the one they have
+                self._mask_at = now
+            return self._mask
+
+    def record(self, rows: np.ndarray, now: float) -> None:
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) == 0:
+            return
+        with self._lock:
+            self.counter.record(rows, now)
+            full = rows[self.counter.over(rows, now)]
+            if len(full) and not self._mask[full].all():
+                mask = self._mask.copy()
+                mask[full] = True
+                self._mask = mask
+
+    def carry_over(self, previous: _InboundLimit) -> None:
+        """Start from ``previous``'s counts, matched by member id (a new version keeps who was shown lately)."""
+        rows = pd.Index(self.member_ids).get_indexer(previous.member_ids)
+        known = rows >= 0
+        with previous._lock:
+            counts, stamps = previous.counter.counts[known], previous.counter.stamp[known]
+        with self._lock:
+            self.counter.counts[rows[known]] = counts
+            self.counter.stamp[rows[known]] = stamps
+            self._mask_at = -np.inf
+
+    def stats(self) -> dict[str, Any]:
+        mask = self._mask
+        return {"half_life_seconds": self.counter.half_life, "members_at_capacity": int(mask.sum())}
+
+
 class _Snapshot:
     """One loaded model version. The model and version never change; it is replaced whole on reload."""
 
-    __slots__ = ("model", "version", "manifest_sha256", "source", "fingerprint", "loaded_at", "registry_version", "slates", "_interests")
+    __slots__ = ("model", "version", "manifest_sha256", "source", "fingerprint", "loaded_at", "registry_version", "slates",
+                 "inbound", "precompute", "_interests")
 
     def __init__(self, *, model: IntroductionRecommender, version: str, manifest_sha256: str, source: str,
-                 fingerprint: Any, registry_version: str | None, cache_size: int):
+                 fingerprint: Any, registry_version: str | None, cache_size: int, inbound: _InboundLimit | None):
         self.model = model
         self.version = version
         self.manifest_sha256 = manifest_sha256
@@ -292,6 +366,8 @@ class _Snapshot:
         self.loaded_at = time.time()
         self.registry_version = registry_version
         self.slates = _SlateCache(cache_size)
+        self.inbound = inbound
+        self.precompute: dict[str, Any] | None = None  # progress of the background slate table, when one is built
         self._interests: tuple[dict[str, int], np.ndarray] | None = None
 
     @property
@@ -440,6 +516,20 @@ class Recommender:
         cache.
     warm_subprocess_min : int
         From this many slates on, the warm-up ranks in a child process, off this interpreter.
+    precompute : int or "all"
+        After each version starts serving, a niced child process ranks the slates of this many
+        members (the best-connected first; ``"all"``: every member) at length ``precompute_k``
+        in one batch with recipient capacity held across them (as ``recsys rank --members all``
+        does), and they go into the cache as they are explained; the cache grows by that many
+        entries. Until a member's slate arrives it is ranked on request. 0 (the default) builds
+        no table: the table costs the batch's time and about 10 kB of memory per member.
+    precompute_k : int
+        Slate length of the precomputed table (requests for another ``k``, or with ``exclude``,
+        are ranked on request).
+    capacity_half_life : float or None
+        Recipient capacity in serving: members shown in their capacity of slates lately (counts
+        halve every this many seconds) are left out of the slates ranked next (see
+        ``_InboundLimit``). ``None`` switches it off; models without re-ranking have none.
 
     Examples
     --------
@@ -455,14 +545,30 @@ class Recommender:
     """
 
     def __init__(
-        self, source: str | os.PathLike, *, cache_size: int = 20_000, warm_on_reload: int = 2_000, warm_subprocess_min: int = 64
+        self,
+        source: str | os.PathLike,
+        *,
+        cache_size: int = 20_000,
+        warm_on_reload: int = 2_000,
+        warm_subprocess_min: int = 64,
+        precompute: int | Literal["all"] = 0,
+        precompute_k: int = 20,
+        capacity_half_life: float | None = 86_400.0,
     ):
         if cache_size < 0 or warm_on_reload < 0:
             raise ValueError("cache_size and warm_on_reload must be at least 0")
+        if precompute != "all" and (isinstance(precompute, bool) or not isinstance(precompute, int) or precompute < 0):
+            raise ValueError(f"precompute must be a number of members (at least 0) or 'all', got {precompute!r}")
+        _check_k(precompute_k)
+        if capacity_half_life is not None and not capacity_half_life > 0:
+            raise ValueError(f"capacity_half_life must be a positive number of seconds or None, got {capacity_half_life!r}")
         self.source = os.fspath(source)
         self.cache_size = int(cache_size)
         self.warm_on_reload = int(warm_on_reload)
         self.warm_subprocess_min = int(warm_subprocess_min)
+        self.precompute = precompute
+        self.precompute_k = int(precompute_k)
+        self.capacity_half_life = capacity_half_life
         self._source = _open_source(source)
         self._snapshot: _Snapshot | None = None
         self._reload_lock = threading.Lock()
@@ -507,6 +613,8 @@ class Recommender:
             "n_members": snap.n_members if snap else None,
             "loaded_at": _iso(snap.loaded_at) if snap else None,
             "cache": snap.slates.stats() if snap else None,
+            "precompute": dict(snap.precompute) if snap and snap.precompute else None,
+            "inbound": snap.inbound.stats() if snap and snap.inbound else None,
             "last_reload_error": None if err is None else {"message": err.message, "at": _iso(err.at)},
         }
 
@@ -544,6 +652,7 @@ class Recommender:
                 if self._last_error is not None and fingerprint == self._failed_fingerprint:
                     return unchanged
             workdir = Path(tempfile.mkdtemp(prefix="plusone-serve-"))
+            keep_workdir = False
             try:
                 try:
                     snap, model_dir = self._load_snapshot(fingerprint, workdir, unchanged_from=None if force else previous)
@@ -556,11 +665,15 @@ class Recommender:
                 self._failed_fingerprint = None
                 if snap is previous:  # same content (e.g. the manifest was only touched): nothing to swap
                     return unchanged
+                if previous is not None and previous.inbound is not None and snap.inbound is not None:
+                    snap.inbound.carry_over(previous.inbound)
                 if previous is not None and self.warm_on_reload:
                     self._warm(snap, model_dir, previous.slates.hottest(self.warm_on_reload))
+                self._snapshot = snap  # the atomic swap
+                keep_workdir = self._start_precompute(snap, model_dir, workdir)
             finally:
-                shutil.rmtree(workdir, ignore_errors=True)  # downloads only; the model is in memory
-            self._snapshot = snap  # the atomic swap
+                if not keep_workdir:
+                    shutil.rmtree(workdir, ignore_errors=True)  # downloads only; the model is in memory
             logger.info(
                 "serving model version %s from %s (%d members)%s",
                 snap.version, self._source.label, snap.n_members, f", replacing {prev_version}" if prev_version else "",
@@ -594,6 +707,8 @@ class Recommender:
         if model.network_.n_members == 0:
             raise ModelFormatError(f"{model_dir}: the model has no members")
         model.rank(np.zeros(1, dtype=np.int64), k=1)  # a trial ranking: fail here, not on a request
+        inbound = _InboundLimit(model, self.capacity_half_life) if self.capacity_half_life and model.rerank else None
+        n_table = self._precompute_count(model.network_.n_members)
         snap = _Snapshot(
             model=model,
             version=registry_version or manifest_sha[:12],
@@ -601,7 +716,8 @@ class Recommender:
             source=self._source.label,
             fingerprint=fingerprint,
             registry_version=registry_version,
-            cache_size=self.cache_size,
+            cache_size=self.cache_size + n_table,
+            inbound=inbound,
         )
         return snap, model_dir
 
@@ -617,9 +733,10 @@ class Recommender:
         started = time.perf_counter()
         how = "in-process"
         done = None
+        unavailable = snap.inbound.unavailable(time.time()) if snap.inbound is not None else None
         if len(keys) >= self.warm_subprocess_min:
             try:
-                done = _warm_in_child(model_dir, snap.manifest_sha256, keys)
+                done = _warm_in_child(model_dir, snap.manifest_sha256, keys, unavailable)
                 how = "in a child process"
             except Exception as err:  # e.g. no process can be started here: warm in-process instead
                 logger.warning("warming in a child process failed (%s); warming in-process", _describe(err))
@@ -641,6 +758,62 @@ class Recommender:
                     time.sleep(time.perf_counter() - t)  # rest as long as it worked: requests keep the interpreter
         logger.info("warmed %d slates of version %s %s in %.1fs", len(keys), snap.version, how, time.perf_counter() - started)
 
+    # ------------------------------------------------------------------ precomputed table
+    def _precompute_count(self, n_members: int) -> int:
+        return n_members if self.precompute == "all" else min(int(self.precompute), n_members)
+
+    def _start_precompute(self, snap: _Snapshot, model_dir: Path, workdir: Path) -> bool:
+        """Start building ``snap``'s slate table in the background; True when the thread now owns ``workdir``."""
+        total = self._precompute_count(snap.n_members)
+        if not total:
+            return False
+        snap.precompute = {"state": "ranking", "slates": 0, "of": total, "k": self.precompute_k, "seconds": 0.0}
+        thread = threading.Thread(
+            target=self._precompute_table, args=(snap, model_dir, workdir), name="plusone-precompute", daemon=True
+        )
+        thread.start()
+        return True
+
+    def _precompute_table(self, snap: _Snapshot, model_dir: Path, workdir: Path, chunk: int = 1_000) -> None:
+        """Rank the table's slates in a child process, then take them into ``snap``'s cache chunk by chunk.
+
+        Stops when another version replaces ``snap``. A slate already ranked on request is kept
+        (it was shown); the others record their members in the inbound counter as they arrive.
+        """
+        import concurrent.futures
+        import multiprocessing
+
+        progress = snap.precompute
+        started = time.perf_counter()
+        k = self.precompute_k
+        try:
+            ctx = multiprocessing.get_context("spawn")  # never fork: this process runs threads
+            with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+                total = pool.submit(_table_rank, str(model_dir), snap.manifest_sha256, progress["of"], k).result()
+                if total is None:
+                    progress["state"] = "stopped: the source holds a newer version"
+                    return
+                progress["state"] = "explaining"
+                for start in range(0, total, chunk):
+                    if self._snapshot is not snap:
+                        progress["state"] = "stopped: replaced by a newer version"
+                        return
+                    taken = []
+                    for member_id, rows, others in pool.submit(_table_explain, start, start + chunk).result():
+                        if snap.slates.put_new((member_id, k), rows):
+                            taken.append(others)
+                    if snap.inbound is not None and taken:
+                        snap.inbound.record(np.concatenate(taken), time.time())
+                    progress["slates"] = min(start + chunk, total)
+                    progress["seconds"] = round(time.perf_counter() - started, 1)
+            progress["state"] = "done"
+            logger.info("precomputed %d slates of version %s in %.1fs", total, snap.version, time.perf_counter() - started)
+        except Exception as err:  # the table is an optimisation: requests are still ranked as they come
+            progress["state"] = f"failed: {_describe(err)}"
+            logger.error("precomputing the slates of version %s failed: %s", snap.version, _describe(err))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
     # ------------------------------------------------------------------ ranking
     def _explained(self, snap: _Snapshot, member_ids: Sequence[str], n: int) -> list[tuple[_Row, ...] | None]:
         """Explained top-``n`` slates of ``member_ids`` from the snapshot's cache, ranking the misses in one call.
@@ -656,10 +829,14 @@ class Recommender:
         todo = [(i, int(r)) for i, r in zip(missing, rows) if r >= 0]
         if not todo:
             return out
-        ids, scores = snap.model.rank(np.array([r for _, r in todo], dtype=np.int64), k=n)
+        now = time.time()
+        unavailable = snap.inbound.unavailable(now) if snap.inbound is not None else None
+        ids, scores = snap.model.rank(np.array([r for _, r in todo], dtype=np.int64), k=n, unavailable=unavailable)
+        keep = (ids >= 0) & np.isfinite(scores)
+        if snap.inbound is not None:
+            snap.inbound.record(ids[keep], now)
         for j, (i, row) in enumerate(todo):
-            keep = (ids[j] >= 0) & np.isfinite(scores[j])
-            rows_j = _explain_rows(snap.model, row, ids[j][keep], scores[j][keep])
+            rows_j = _explain_rows(snap.model, row, ids[j][keep[j]], scores[j][keep[j]])
             snap.slates.put((member_ids[i], n), rows_j)
             out[i] = rows_j
         return out
@@ -814,7 +991,7 @@ class Recommender:
         return introductions_to_make(snap.model, str(member_id), k, version=snap.version)
 
 # ---------------------------------------------------------------------------------- warm-up child
-def _warm_in_child(model_dir: Path, manifest_sha256: str, keys: list[tuple[str, int]]) -> list | None:
+def _warm_in_child(model_dir: Path, manifest_sha256: str, keys: list[tuple[str, int]], unavailable: np.ndarray | None) -> list | None:
     """Rank and explain ``keys`` with the model in ``model_dir`` in a fresh child process.
 
     Returns ``[(member_id, n, rows), ...]``, or ``None`` when the
@@ -826,37 +1003,82 @@ def _warm_in_child(model_dir: Path, manifest_sha256: str, keys: list[tuple[str, 
     # spawn, never fork: this process runs threads (the server, the poller)
     ctx = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-        return pool.submit(_rank_explained, str(model_dir), manifest_sha256, keys).result()
+        return pool.submit(_rank_explained, str(model_dir), manifest_sha256, keys, unavailable).result()
 
 
-def _rank_explained(model_dir: str, manifest_sha256: str, keys: list[tuple[str, int]], chunk: int = 64) -> list | None:
-    """The child's work (see :func:`_warm_in_child`): the same ranking and reasons as :meth:`Recommender.rank`."""
+def _child_model(model_dir: str, manifest_sha256: str) -> IntroductionRecommender | None:
+    """In a background child: lower its priority and keep it to one core, then load the model (``None`` if replaced)."""
     from threadpoolctl import threadpool_limits
 
     try:
         os.nice(10)  # background work: requests (and everything else) go first
     except OSError:
         pass
+    threadpool_limits(1)  # one core: the other is serving
+    try:
+        import numba
+
+        numba.set_num_threads(1)
+    except (ImportError, ValueError):
+        pass
     if _sha256_file(Path(model_dir) / "manifest.json") != manifest_sha256:
         return None
-    model = load_model(model_dir)
+    return load_model(model_dir)
+
+
+def _rank_explained(
+    model_dir: str, manifest_sha256: str, keys: list[tuple[str, int]], unavailable: np.ndarray | None, chunk: int = 64
+) -> list | None:
+    """The child's work (see :func:`_warm_in_child`): the same ranking and reasons as :meth:`Recommender.rank`."""
+    model = _child_model(model_dir, manifest_sha256)
+    if model is None:
+        return None
     net = model.network_
     out = []
     by_length: dict[int, list[str]] = {}
     for member_id, n in keys:
         by_length.setdefault(n, []).append(member_id)
-    with threadpool_limits(1):  # one core: the other is serving
-        for n, members in by_length.items():
-            for start in range(0, len(members), chunk):
-                part = members[start : start + chunk]
-                rows = net.rows_of(part)
-                known = [(m, int(r)) for m, r in zip(part, rows) if r >= 0]
-                if not known:
-                    continue
-                ids, scores = model.rank(np.array([r for _, r in known], dtype=np.int64), k=n)
-                for j, (member_id, row) in enumerate(known):
-                    keep = (ids[j] >= 0) & np.isfinite(scores[j])
-                    out.append((member_id, n, _explain_rows(model, row, ids[j][keep], scores[j][keep])))
+    for n, members in by_length.items():
+        for start in range(0, len(members), chunk):
+            part = members[start : start + chunk]
+            rows = net.rows_of(part)
+            known = [(m, int(r)) for m, r in zip(part, rows) if r >= 0]
+            if not known:
+                continue
+            ids, scores = model.rank(np.array([r for _, r in known], dtype=np.int64), k=n, unavailable=unavailable)
+            for j, (member_id, row) in enumerate(known):
+                keep = (ids[j] >= 0) & np.isfinite(scores[j])
+                out.append((member_id, n, _explain_rows(model, row, ids[j][keep], scores[j][keep])))
+    return out
+
+
+#: The precompute child's state between its calls (one model, its batch of slates).
+_TABLE: dict[str, Any] = {}
+
+
+def _table_rank(model_dir: str, manifest_sha256: str, limit: int, k: int) -> int | None:
+    """In the precompute child: rank the ``limit`` best-connected members' slates in one batch
+    (:meth:`recsys.IntroductionRecommender.rank_batch`, capacity held across them); returns how many."""
+    _TABLE.clear()
+    model = _child_model(model_dir, manifest_sha256)
+    if model is None:
+        return None
+    degrees = np.diff(model.network_.adjacency.indptr)
+    rows = np.argsort(-degrees, kind="stable")[:limit].astype(np.int64)
+    ids, scores = model.rank_batch(rows, k=k)
+    _TABLE.update(model=model, rows=rows, ids=ids, scores=scores)
+    return len(rows)
+
+
+def _table_explain(start: int, stop: int) -> list[tuple[str, tuple[_Row, ...], np.ndarray]]:
+    """In the precompute child: ``(member_id, explained rows, member rows in the slate)`` for slates ``start:stop``."""
+    model, rows, ids, scores = _TABLE["model"], _TABLE["rows"], _TABLE["ids"], _TABLE["scores"]
+    names = model.network_.member_ids
+    out = []
+    for j in range(start, min(stop, len(rows))):
+        keep = (ids[j] >= 0) & np.isfinite(scores[j])
+        others = ids[j][keep]
+        out.append((str(names[rows[j]]), _explain_rows(model, int(rows[j]), others, scores[j][keep]), others))
     return out
 
 

@@ -128,6 +128,19 @@ class CacheOut(BaseModel):
     misses: int
 
 
+class PrecomputeOut(BaseModel):
+    state: str = Field(description="ranking, explaining, done, stopped: ..., or failed: ...")
+    slates: int = Field(description="Slates taken into the cache so far")
+    of: int = Field(description="Slates the table will hold")
+    k: int = Field(description="Their length")
+    seconds: float
+
+
+class InboundOut(BaseModel):
+    half_life_seconds: float
+    members_at_capacity: int = Field(description="Members left out of new slates until their recent introductions decay")
+
+
 class ReadyOut(BaseModel):
     status: str = Field(description="ready or not_ready")
     source: str
@@ -137,6 +150,8 @@ class ReadyOut(BaseModel):
     n_members: int | None
     loaded_at: str | None
     cache: CacheOut | None = Field(description="The slate cache of the version serving now")
+    precompute: PrecomputeOut | None = Field(None, description="The precomputed slate table of that version, when one is built")
+    inbound: InboundOut | None = Field(None, description="Recipient capacity in serving, when on")
     last_reload_error: ReloadErrorOut | None
 
 
@@ -158,6 +173,7 @@ def create_app(
     admin_token: str | None = None,
     cache_size: int = 20_000,
     warm_on_reload: int = 2_000,
+    precompute: int | str = 0,
 ) -> FastAPI:
     """The FastAPI application serving ``model_source`` (a model directory, an MLflow model URI or a Recommender).
 
@@ -165,12 +181,13 @@ def create_app(
     answers 503 and keeps looking for it every ``poll_seconds``. With ``poll_seconds > 0`` a
     background thread (started with the app's lifespan) follows the source and swaps in new
     versions. ``admin_token`` (default: the ``PLUSONE_ADMIN_TOKEN`` environment variable) enables
-    ``POST /admin/reload``. ``cache_size`` and ``warm_on_reload``: see :class:`serving.Recommender`.
+    ``POST /admin/reload``. ``cache_size``, ``warm_on_reload`` and ``precompute``: see
+    :class:`serving.Recommender`.
     """
     if isinstance(model_source, Recommender):
         recommender = model_source
     else:
-        recommender = Recommender(model_source, cache_size=cache_size, warm_on_reload=warm_on_reload)
+        recommender = Recommender(model_source, cache_size=cache_size, warm_on_reload=warm_on_reload, precompute=precompute)
         recommender.reload()  # a failure is logged and shows in /readyz; the poller keeps trying
     token = admin_token if admin_token is not None else os.environ.get(ADMIN_TOKEN_ENV) or None
 
@@ -395,6 +412,7 @@ POLL_SECONDS_ENV = "PLUSONE_POLL_SECONDS"
 WORKERS_ENV = "PLUSONE_WORKERS"
 CACHE_SIZE_ENV = "PLUSONE_CACHE_SIZE"
 WARM_ENV = "PLUSONE_WARM_ON_RELOAD"
+PRECOMPUTE_ENV = "PLUSONE_PRECOMPUTE"
 ACCESS_LOG_ENV = "PLUSONE_ACCESS_LOG"
 
 
@@ -449,7 +467,18 @@ def _app_kwargs() -> dict[str, Any]:
     return {
         "cache_size": int(os.environ.get(CACHE_SIZE_ENV, "20000")),
         "warm_on_reload": int(os.environ.get(WARM_ENV, "2000")),
+        "precompute": parse_precompute(os.environ.get(PRECOMPUTE_ENV, "0"), PRECOMPUTE_ENV),
     }
+
+
+def parse_precompute(text: str, where: str) -> int | str:
+    """``all`` or a whole number of members, as ``--precompute`` and ``PLUSONE_PRECOMPUTE`` take it."""
+    text = text.strip().lower()
+    if text == "all":
+        return "all"
+    if not text.isdigit():
+        raise ValueError(f"{where}: expected 'all' or a whole number of members, got {text!r}")
+    return int(text)
 
 
 def app_from_env() -> FastAPI:
@@ -476,7 +505,8 @@ def serve(
     ``workers`` (default: ``PLUSONE_WORKERS`` or 1) processes each load the model and follow the
     source on their own. ``access_log`` (default: ``PLUSONE_ACCESS_LOG``, on unless ``0``) logs
     one line per request (method, path, status). ``PLUSONE_CACHE_SIZE`` and
-    ``PLUSONE_WARM_ON_RELOAD`` set the slate cache (see :class:`serving.Recommender`).
+    ``PLUSONE_WARM_ON_RELOAD`` set the slate cache, ``PLUSONE_PRECOMPUTE`` (``all`` or a number
+    of members) the precomputed slate table (see :class:`serving.Recommender`).
     """
     import uvicorn
 

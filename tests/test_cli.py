@@ -137,3 +137,8 @@ def test_failed_training_leaves_no_model_and_a_failed_run(tmp_path, capsys):
 def test_unknown_set_key_is_an_error(tmp_path, capsys):
     assert main(["train", "--output", str(tmp_path / "o"), "--set", "rerank.nope=1"]) == 2
     assert "rerank.nope: unknown key" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_bad_precompute_before_starting(capsys):
+    assert main(["serve", "--model", "nowhere", "--precompute", "most"]) == 2
+    assert "--precompute: expected 'all' or a whole number of members, got 'most'" in capsys.readouterr().err

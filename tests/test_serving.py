@@ -529,3 +529,71 @@ def test_no_response_or_log_line_carries_a_sensitive_attribute(models, live_dir,
     assert not leaked
     assert all(SECRET not in r.getMessage().replace(f"/{SECRET}_X/", "") for r in caplog.records)
     assert "gender" not in json.dumps([json.loads(b) for b in bodies])
+
+
+# ---------------------------------------------------------------------------------- capacity and the precomputed table
+@pytest.fixture(scope="module")
+def capacity_one(models, tmp_path_factory):
+    """Version a with a capacity of one slate per member (capacity_multiple × k = 1)."""
+    model = recsys.load_model(models["a"])
+    model.set_params(capacity_multiple=0.05)
+    return recsys.save_model(model, tmp_path_factory.mktemp("capacity") / "model")
+
+
+def _appearances(rec: Recommender, members: list[str], k: int) -> pd.Series:
+    shown = [i.member_id for m in members for i in rec.rank(m, k=k).introductions]
+    return pd.Series(shown, dtype=object).value_counts()
+
+
+def _capacity_of(model_dir: Path, shown: pd.Series) -> np.ndarray:
+    model = recsys.load_model(model_dir)
+    net = model.network_
+    return model.slate_capacity(net, n_slates=net.n_members, k=20)[net.rows_of(list(shown.index))]
+
+
+def test_serving_holds_recipient_capacity_with_a_decaying_counter(capacity_one, reference):
+    members = [str(m) for m in reference.network_.member_ids[:200]]
+    free = _appearances(Recommender.load(capacity_one, cache_size=0, capacity_half_life=None), members, k=5)
+    assert (free.to_numpy() > _capacity_of(capacity_one, free)).sum() > 10  # without the counter many are over
+    rec = Recommender.load(capacity_one, cache_size=0)
+    held = _appearances(rec, members, k=5)
+    cap = _capacity_of(capacity_one, held)
+    assert (held.to_numpy() <= cap).all()  # one fresh slate each, a mentor's `capacity` column where given
+    assert rec.status()["inbound"]["members_at_capacity"] == (held.to_numpy() == cap).sum() > 100
+    # a cached slate shown again is not counted again
+    cached = Recommender.load(capacity_one)
+    first = cached.rank(members[0], k=5)
+    assert cached.rank(members[0], k=5) == first and cached.status()["inbound"]["members_at_capacity"] == len(first.introductions)
+
+
+def test_precomputed_table_is_the_batch_assignment_and_answers_every_member(capacity_one, reference):
+    rec = Recommender.load(capacity_one, precompute="all", precompute_k=5, warm_subprocess_min=1)
+    deadline = time.time() + 120
+    while rec.status()["precompute"]["state"] not in ("done",) and time.time() < deadline:
+        assert not rec.status()["precompute"]["state"].startswith(("failed", "stopped")), rec.status()["precompute"]
+        time.sleep(0.2)
+    status = rec.status()
+    n = reference.network_.n_members
+    assert status["precompute"] == {**status["precompute"], "state": "done", "slates": n, "of": n, "k": 5}
+    # the table is rank_batch over the best-connected members first: capacity held across all slates
+    model = recsys.load_model(capacity_one)
+    rows = np.argsort(-np.diff(model.network_.adjacency.indptr), kind="stable")
+    ids, _ = model.rank_batch(rows, k=5)
+    names = model.network_.member_ids
+    before = rec.status()["cache"]
+    for j in range(0, n, 37):
+        got = [i.member_id for i in rec.rank(str(names[rows[j]]), k=5).introductions]
+        assert got == [str(names[o]) for o in ids[j] if o >= 0]
+    after = rec.status()["cache"]
+    assert after["misses"] == before["misses"] and after["hits"] > before["hits"]
+    placed = pd.Series(names[ids[ids >= 0]], dtype=object).value_counts()
+    cap = _capacity_of(capacity_one, placed)
+    assert (placed.to_numpy() <= cap).all()  # the batch held every capacity
+    assert rec.status()["inbound"]["members_at_capacity"] == (placed.to_numpy() == cap).sum()
+
+
+def test_precompute_must_be_a_count_or_all(models):
+    with pytest.raises(ValueError, match="precompute must be"):
+        Recommender(models["a"], precompute=-1)
+    with pytest.raises(ValueError, match="precompute must be"):
+        Recommender(models["a"], precompute="most")

@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--poll-seconds", type=float, default=30.0, help="how often to look for a new model version (0: never)")
+    p.add_argument("--precompute", metavar="N|all", help="after each load, rank the slates of the N best-connected members "
+                   "(or all) in the background, capacity held across them, and answer from that table (default: "
+                   "$PLUSONE_PRECOMPUTE, else 0)")
 
     p = sub.add_parser("sweep", help="train every point of a config grid as child runs of one MLflow run, with a trade-off plot")
     p.add_argument("--config", required=True, help="sweep YAML: base config, experiment and grid (see configs/sweep.yaml)")
@@ -286,8 +289,14 @@ def describe_reasons(reasons: dict) -> str:
 
 
 def _serve(args) -> int:
-    from serving.app import serve
+    from serving.app import PRECOMPUTE_ENV, parse_precompute, serve
 
+    if args.precompute is not None:
+        try:
+            parse_precompute(args.precompute, "--precompute")  # a bad value stops here, not in a worker
+        except ValueError as err:
+            raise CliError(str(err)) from None
+        os.environ[PRECOMPUTE_ENV] = args.precompute
     serve(args.model, host=args.host, port=args.port, poll_seconds=args.poll_seconds)
     return 0
 
