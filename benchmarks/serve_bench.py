@@ -23,6 +23,11 @@ and runs wrk four times, all ``GET /v1/members/{id}/introductions?k=20``:
    ``--reload-at`` seconds in; the service, polling every second, must load, verify, warm and
    switch without a failed request, and the new version must serve before the run ends.
 
+With ``--precompute all`` the service builds each version's slate table in the background (see
+``recsys serve --precompute``): run 1 then measures cold traffic while the table is being built,
+and, once ``/readyz`` says it is done, **1b** runs the same cold traffic again, answered from the
+table.
+
 Prints a summary and writes it as JSON (``--json-out``).
 """
 
@@ -140,6 +145,7 @@ def main() -> None:
     parser.add_argument("--zipf", type=float, default=1.0, help="popularity exponent within the working set")
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precompute", default=None, metavar="N|all", help="the service's --precompute (default: none)")
     parser.add_argument("--json-out", default=None)
     args = parser.parse_args()
 
@@ -167,7 +173,8 @@ def main() -> None:
     base = f"http://127.0.0.1:{args.port}"
     log = open(work / "server.log", "w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "training.cli", "serve", "--model", str(served), "--port", str(args.port), "--poll-seconds", "1"],
+        [sys.executable, "-m", "training.cli", "serve", "--model", str(served), "--port", str(args.port), "--poll-seconds", "1"]
+        + (["--precompute", args.precompute] if args.precompute else []),
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     results: dict = {
@@ -201,6 +208,22 @@ def main() -> None:
 
         print("1/4 cold: uniform over all members", file=sys.stderr)
         results["cold"] = run_wrk(base, cold, lua, seconds=args.cold_seconds, connections=args.connections, threads=args.threads)
+        if args.precompute:
+            while True:
+                _, body = http_json(f"{base}/readyz", timeout=10)
+                table = body.get("precompute") or {}
+                if table.get("state") != "ranking" and table.get("state") != "explaining":
+                    break
+                time.sleep(1)
+            results["precompute"] = table
+            results["precompute_seconds_after_ready"] = round(time.perf_counter() - started - results["startup_seconds"], 1)
+            results["memory_after_precompute_kib"] = int(
+                re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{server.pid}/status").read_text())[1]
+            ) if Path(f"/proc/{server.pid}/status").exists() else None
+            print(f"1b/4 cold again, from the table ({table})", file=sys.stderr)
+            results["cold_precomputed"] = run_wrk(
+                base, cold, lua, seconds=args.cold_seconds, connections=args.connections, threads=args.threads
+            )
 
         print(f"warming the slate cache for {len(active)} active members", file=sys.stderr)
         t = time.perf_counter()
@@ -265,7 +288,9 @@ def main() -> None:
     print(text)
     if args.json_out:
         Path(args.json_out).write_text(text)
-    for name in ("cold", "working_set_saturation", "working_set_steady", "reload_run"):
+    for name in ("cold", "cold_precomputed", "working_set_saturation", "working_set_steady", "reload_run"):
+        if name not in results:
+            continue
         r = results[name]
         print(
             f"{name:>22}: {r['requests_per_second']:>7.1f} req/s  p50 {r.get('p50_ms', float('nan')):>7.2f} ms  "

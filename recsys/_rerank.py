@@ -348,18 +348,23 @@ class DecayingInboundCounter:
         self.counts[rows] = self._decayed(rows, now) + times
         self.stamp[rows] = now
 
-    def over(self, rows: np.ndarray, now: float) -> np.ndarray:
+    def over(self, rows: np.ndarray, now: float, *, planned: np.ndarray | None = None) -> np.ndarray:
         """(len(rows),) bool: the member has reached capacity (one more showing would take the count above it).
 
-        Compared as ``count > capacity - 1`` rather than ``count >= capacity``: counts decay from the
-        moment they are recorded, so a member just filled would otherwise read as a hair below.
+        ``planned`` (per member, optional) adds showings already promised elsewhere, e.g. a
+        precomputed table's. Compared as ``count > capacity - 1`` rather than ``count >= capacity``:
+        counts decay from the moment they are recorded, so a member just filled would otherwise
+        read as a hair below.
         """
         rows = np.asarray(rows, dtype=np.int64)
-        return self._decayed(rows, now) > self.capacity[rows] - 1
+        count = self._decayed(rows, now)
+        if planned is not None:
+            count = count + planned[rows]
+        return count > self.capacity[rows] - 1
 
-    def over_all(self, now: float) -> np.ndarray:
+    def over_all(self, now: float, *, planned: np.ndarray | None = None) -> np.ndarray:
         """(n,) bool: every member who has reached capacity."""
-        return self.over(np.arange(len(self.capacity)), now)
+        return self.over(np.arange(len(self.capacity)), now, planned=planned)
 
 
 def plus_one_quota(ids: np.ndarray, outside: np.ndarray, required: np.ndarray, k: int) -> np.ndarray:

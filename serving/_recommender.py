@@ -294,10 +294,12 @@ class _SlateCache:
 class _InboundLimit:
     """Recipient capacity while serving: an inbound counter that decays over time.
 
-    Every slate ranked afresh (and every precomputed one taken into the cache) records its
-    members in a :class:`recsys.DecayingInboundCounter` whose counts halve every ``half_life``
-    seconds. A member whose count has reached their capacity is taken out of the pools of the
-    slates ranked after that, until the count decays below it. Capacity is the model's batch
+    Every slate ranked afresh records its members in a :class:`recsys.DecayingInboundCounter`
+    whose counts halve every ``half_life`` seconds; the slates of this version's precomputed
+    table count as ``planned`` showings (they do not decay, and a new version, which brings its
+    own table, does not inherit them, while it does inherit the live counts). A member whose
+    count has reached their capacity is taken out of the pools of the slates ranked after that,
+    until the count decays below it. Capacity is the model's batch
     capacity for one slate per member (:meth:`recsys.IntroductionRecommender.slate_capacity`
     with ``k`` = 20), per half-life: a member's ``capacity`` column where the data has one, else
     ``capacity_multiple`` times the average. A cached slate shown again is not counted again.
@@ -310,6 +312,7 @@ class _InboundLimit:
         net = model.network_
         self.member_ids = net.member_ids
         self.counter = DecayingInboundCounter(model.slate_capacity(net, n_slates=net.n_members, k=20), half_life=half_life)
+        self.planned = np.zeros(net.n_members, dtype=np.float64)
         self._lock = threading.Lock()
         self._mask = np.zeros(net.n_members, dtype=bool)
         self._mask_at = -np.inf
@@ -318,17 +321,21 @@ class _InboundLimit:
         """(n_members,) bool: who is at capacity now (read-only; shared with other requests)."""
         with self._lock:
             if now - self._mask_at >= self.REFRESH_SECONDS:
-                self._mask = self.counter.over_all(now)  # a new array: readers keep the one they have
+                self._mask = self.counter.over_all(now, planned=self.planned)  # a new array: readers keep theirs
                 self._mask_at = now
             return self._mask
 
-    def record(self, rows: np.ndarray, now: float) -> None:
+    def record(self, rows: np.ndarray, now: float, *, planned: bool = False) -> None:
+        """Count one showing per entry of ``rows``: live (decaying) or ``planned`` (the precomputed table's)."""
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) == 0:
             return
         with self._lock:
-            self.counter.record(rows, now)
-            full = rows[self.counter.over(rows, now)]
+            if planned:
+                np.add.at(self.planned, rows, 1.0)
+            else:
+                self.counter.record(rows, now)
+            full = rows[self.counter.over(rows, now, planned=self.planned)]
             if len(full) and not self._mask[full].all():
                 mask = self._mask.copy()
                 mask[full] = True
@@ -346,7 +353,7 @@ class _InboundLimit:
             self._mask_at = -np.inf
 
     def stats(self) -> dict[str, Any]:
-        mask = self._mask
+        mask = self.unavailable(time.time())
         return {"half_life_seconds": self.counter.half_life, "members_at_capacity": int(mask.sum())}
 
 
@@ -803,7 +810,7 @@ class Recommender:
                         if snap.slates.put_new((member_id, k), rows):
                             taken.append(others)
                     if snap.inbound is not None and taken:
-                        snap.inbound.record(np.concatenate(taken), time.time())
+                        snap.inbound.record(np.concatenate(taken), time.time(), planned=True)
                     progress["slates"] = min(start + chunk, total)
                     progress["seconds"] = round(time.perf_counter() - started, 1)
             progress["state"] = "done"

@@ -597,3 +597,17 @@ def test_precompute_must_be_a_count_or_all(models):
         Recommender(models["a"], precompute=-1)
     with pytest.raises(ValueError, match="precompute must be"):
         Recommender(models["a"], precompute="most")
+
+
+def test_a_new_version_inherits_live_counts_but_not_the_old_table(capacity_one):
+    from serving._recommender import _InboundLimit
+
+    model = recsys.load_model(capacity_one)
+    old, new = _InboundLimit(model, 86_400.0), _InboundLimit(model, 86_400.0)
+    now = time.time()
+    old.record(np.array([1, 2, 2]), now)  # shown live
+    old.record(np.array([3, 4]), now, planned=True)  # in the old version's table
+    assert old.unavailable(now)[[1, 2, 3, 4, 5]].tolist() == [True, True, True, True, False]
+    new.carry_over(old)
+    assert new.unavailable(now)[[1, 2, 3, 4, 5]].tolist() == [True, True, False, False, False]
+    assert new.planned.sum() == 0 and new.stats()["members_at_capacity"] == 2
