@@ -16,8 +16,9 @@ figures see everyone ranked. Builds their pools and reciprocal scores once and a
 3. ``fair``: FA*IR (Zehlike et al., CIKM 2017, ``recsys._fair_ranking``), protected = the
    least frequent disclosed value of the attribute, p = its population share, alpha = 0.1
    adjusted for multiple tests;
-4. ``linear_bonus``: ``BridgeBonusReranker(bridge_weight=0.5, degree_penalty=0.05,
-   plus_one="off")`` then top-k (cross-community bonus minus a log-degree penalty);
+4. ``linear_bonus``: the plain rule — top-k of the score plus a cross-community bonus minus a
+   log-degree penalty (``BridgeBonusReranker(bridge_weight=0.5, degree_penalty=0.1,
+   bonus="linear")`` in the model's score units, with no stronger bonus for small networks);
 5. ``ours``: ``model.rank_batch`` (tuned ``SlateReranker``, global capacity, +1 balance for
    pledged members) — the model's default;
 6. ``ours_plus_one_all``: the same with ``plus_one="all"``.
@@ -215,7 +216,6 @@ def main() -> None:
 
     from recsys import BridgeBonusReranker, heldout_matrix, top_k
     from recsys._fair_ranking import adjusted_alpha, fair_select, mtable
-    from recsys._model import _spans_one_community
     from recsys._rerank import _gather_mask, prefix_bounds_select
 
     k = args.k
@@ -284,12 +284,18 @@ def main() -> None:
     run("fair", fair)
 
     def linear_bonus():
-        rr = BridgeBonusReranker(bridge_weight=0.5, degree_penalty=0.05, plus_one="off").fit(
+        # the plain rule: the same additive bonus and penalty as ours by default, nothing else
+        # (no stronger bonus for small networks, no bounds, no capacity, no +1)
+        rr = BridgeBonusReranker(
+            bridge_weight=0.5, degree_penalty=0.1, plus_one="off", bonus="linear",
+            score_scale=model.rerank_params_.get("score_scale", 1.0),
+        ).fit(
             communities=communities,
             degrees=train.degrees,
-            member_spans_one_community=_spans_one_community(train.adjacency, communities),
+            member_spans_one_community=np.zeros(n, dtype=bool),
             pledged=pledged,
         )
+        rr.small_ = np.zeros(n, dtype=bool)
         return rr.rerank(rows, ids, scores, k, outside=outside)[0]
 
     run("linear_bonus", linear_bonus)

@@ -22,7 +22,7 @@ from recsys._evaluation import rank_all
 from recsys._communities import TIER_NAMES, network_size_tier_codes
 from recsys._rerank import PREFERENCE_DEPTH, SlateReranker, _gather_mask, _monotone, assign_with_capacity, plus_one_quota, top_k
 from recsys._split import heldout_matrix
-from recsys._tuning import DEFAULT_TARGETS, tune_reranker
+from recsys._tuning import DEFAULT_GRID, DEFAULT_TARGETS, tune_reranker
 from recsys._scoring import FEATURE_NAMES, AcceptanceModel, ConstrainedAcceptanceModel, PairFeatures
 from recsys._split import holdout_split
 
@@ -66,11 +66,12 @@ class IntroductionRecommender(BaseEstimator):
         ``tune_rerank`` the two weights are starting points that ``fit`` tunes on validation data.
     bound_tolerance : float or None
         Slack on the network-size-tier exposure bounds at every prefix (None: no bounds).
-    capacity_multiple : float
+    capacity_multiple : float or None
         In batch ranking no member appears in more than ``capacity_multiple × k × R / n`` slates
-        (R slates, n members), or their own ``capacity`` column where set.
+        (R slates, n members), or their own ``capacity`` column where set. ``None`` (the default)
+        tunes it with the weights (``tune_rerank``), else it is 5.
     tune_rerank : bool
-        Tune ``bridge_weight``, ``degree_penalty`` and ``bound_tolerance`` on split-off validation
+        Tune ``bridge_weight``, ``degree_penalty``, ``bound_tolerance`` and ``capacity_multiple`` on split-off validation
         connections to meet ``rerank_targets`` at the least loss of recall (see :func:`tune_reranker`).
     rerank_targets : dict, optional
         Overrides of :data:`DEFAULT_TARGETS`.
@@ -114,7 +115,7 @@ class IntroductionRecommender(BaseEstimator):
         degree_penalty: float = 0.05,
         plus_one: Literal["off", "pledged", "all"] = "pledged",
         bound_tolerance: float | None = 0.1,
-        capacity_multiple: float = 5.0,
+        capacity_multiple: float | None = None,
         tune_rerank: bool = True,
         rerank_targets: dict | None = None,
         fairness: Literal["none", "tpr_parity", "equalized_odds"] = "none",
@@ -192,15 +193,20 @@ class IntroductionRecommender(BaseEstimator):
             )
         self.n_training_pairs_ = int(len(labels))
         self.n_training_positives_ = int(labels.sum())
+        scores, outside = self._pool_scores(pools)
         self.rerank_params_ = {
             "bridge_weight": self.bridge_weight,
             "degree_penalty": self.degree_penalty,
             "bound_tolerance": self.bound_tolerance,
+            "capacity_multiple": DEFAULT_CAPACITY_MULTIPLE if self.capacity_multiple is None else self.capacity_multiple,
+            "bonus": "linear",
+            "score_scale": _score_scale(scores, k=20),
         }
         self.rerank_report_ = {"tuned": False}
         if self.rerank and self.tune_rerank:
             step("tuning the re-ranker")
-            self.rerank_params_, self.rerank_report_ = self._tune(inner, inner_train, inner_val, pools)
+            tuned, self.rerank_report_ = self._tune(inner, inner_train, inner_val, pools, scores, outside)
+            self.rerank_params_.update(tuned)
 
         step("communities and sources")
         # the interest embeddings are the same for both graphs: reuse the inner search index
@@ -211,17 +217,23 @@ class IntroductionRecommender(BaseEstimator):
         self._set_state(network, state)
         return self
 
-    def _tune(self, inner: dict, inner_train: Network, inner_val: np.ndarray, pools: dict):
-        rows, ids, feats = pools["rows"], pools["ids"], pools["features"]
+    def _pool_scores(self, pools: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Reciprocal scores (-inf padded) and the outside mask of the validation pools."""
+        ids, feats = pools["ids"], pools["features"]
         r, j = np.nonzero(ids >= 0)
         scores = np.full(ids.shape, -np.inf, dtype=np.float32)
         scores[r, j] = self.acceptance_.reciprocal_score(feats, how=self.reciprocal)
         outside = np.zeros(ids.shape, dtype=bool)
         outside[r, j] = feats[:, FEATURE_NAMES.index("log_common_contacts")] == 0
+        return scores, outside
+
+    def _tune(self, inner: dict, inner_train: Network, inner_val: np.ndarray, pools: dict, scores: np.ndarray, outside: np.ndarray):
+        rows, ids = pools["rows"], pools["ids"]
         relevant = heldout_matrix(inner_val, inner_train.n_members)[rows]
+        fixed = {"bonus": "linear", "score_scale": self.rerank_params_["score_scale"]}
 
         def make(params: dict) -> SlateReranker:
-            return self._make_reranker(inner_train, inner["communities"], **params)
+            return self._make_reranker(inner_train, inner["communities"], **fixed, **params)
 
         return tune_reranker(
             make,
@@ -232,10 +244,10 @@ class IntroductionRecommender(BaseEstimator):
             relevant=relevant,
             communities=inner["communities"],
             sensitive=inner_train.sensitive,
-            capacity=self.slate_capacity(inner_train, n_slates=len(rows), k=20),
+            capacity=lambda multiple: self.slate_capacity(inner_train, n_slates=len(rows), k=20, multiple=multiple),
             k=20,
             targets={**DEFAULT_TARGETS, **(self.rerank_targets or {})},
-            start={"bridge_weight": self.bridge_weight, "degree_penalty": self.degree_penalty, "bound_tolerance": self.bound_tolerance},
+            grid=DEFAULT_GRID if self.capacity_multiple is None else {**DEFAULT_GRID, "capacity_multiple": (self.capacity_multiple,)},
         )
 
     def _build_ranking_state(
@@ -276,7 +288,18 @@ class IntroductionRecommender(BaseEstimator):
         self.member_factors_ = state["features"].member_factors
         self.reranker_ = self._make_reranker(network, self.communities_, **self.rerank_params_)
 
-    def _make_reranker(self, network: Network, communities: np.ndarray, *, bridge_weight: float, degree_penalty: float, bound_tolerance: float | None) -> SlateReranker:
+    def _make_reranker(
+        self,
+        network: Network,
+        communities: np.ndarray,
+        *,
+        bridge_weight: float,
+        degree_penalty: float,
+        bound_tolerance: float | None,
+        bonus: str = "log",  # models saved before the linear bonus carry no "bonus" key
+        score_scale: float = 1.0,
+        capacity_multiple: float | None = None,  # batch ranking's, not the re-ranker's
+    ) -> SlateReranker:
         """The slate re-ranker over structural groups: network-size tiers, target = population shares."""
         degrees = network.degrees
         tiers = network_size_tier_codes(degrees)
@@ -286,6 +309,8 @@ class IntroductionRecommender(BaseEstimator):
             degree_penalty=degree_penalty,
             bound_tolerance=bound_tolerance,
             plus_one=self.plus_one,
+            bonus=bonus,
+            score_scale=score_scale,
         ).fit(
             communities=communities,
             degrees=degrees,
@@ -295,10 +320,14 @@ class IntroductionRecommender(BaseEstimator):
             group_shares=shares,
         )
 
-    def slate_capacity(self, network: Network, *, n_slates: int, k: int) -> np.ndarray:
-        """Slates each member may appear in, for a batch of ``n_slates`` slates of ``k``."""
+    def slate_capacity(self, network: Network, *, n_slates: int, k: int, multiple: float | None = None) -> np.ndarray:
+        """Slates each member may appear in, for a batch of ``n_slates`` slates of ``k``: their own
+        ``capacity`` column where set, else ``multiple`` (default: the tuned ``capacity_multiple``,
+        else the parameter) times the average."""
+        if multiple is None:
+            multiple = getattr(self, "rerank_params_", {}).get("capacity_multiple") or self.capacity_multiple or DEFAULT_CAPACITY_MULTIPLE
         mean_exposure = k * n_slates / max(network.n_members, 1)
-        cap = np.full(network.n_members, max(1, int(np.ceil(self.capacity_multiple * mean_exposure))), dtype=np.int64)
+        cap = np.full(network.n_members, max(1, int(np.ceil(multiple * mean_exposure))), dtype=np.int64)
         own = network.numeric_attribute("capacity")
         if own is not None:
             has = np.isfinite(own)
@@ -510,6 +539,21 @@ class IntroductionRecommender(BaseEstimator):
                 }
             )
         return reasons
+
+
+#: Capacity multiple of an untuned model that was given none.
+DEFAULT_CAPACITY_MULTIPLE = 5.0
+
+
+def _score_scale(scores: np.ndarray, *, k: int) -> float:
+    """Median over members of the ``k``-th best pool score (the best they have, where fewer): the
+    unit of the linear re-ranking weights."""
+    if scores.size == 0:
+        return 1.0
+    kth = -np.partition(-scores, min(k, scores.shape[1]) - 1, axis=1)[:, min(k, scores.shape[1]) - 1]
+    kth = np.where(np.isfinite(kth), kth, np.max(scores, axis=1))
+    kth = kth[np.isfinite(kth) & (kth > 0)]
+    return float(np.median(kth)) if len(kth) else 1.0
 
 
 def _without(pool_ids: np.ndarray, unavailable: np.ndarray) -> np.ndarray:

@@ -33,11 +33,14 @@ DEFAULT_TARGETS = {
     "min_exposure_ratio": 0.85,  # for every sensitive attribute measured
 }
 
-#: Settings tried: bridge weight × popularity damping × tier-bound slack (None: no bounds).
+#: Settings tried: bridge weight × popularity damping × tier-bound slack (None: no bounds) ×
+#: capacity (times the average exposure). The weights are in units of a typical k-th best score
+#: (the linear bonus of :class:`recsys.BridgeBonusReranker`).
 DEFAULT_GRID = {
-    "bridge_weight": (0.0, 0.25, 0.5, 1.0, 1.5),
-    "degree_penalty": (0.0, 0.1, 0.2, 0.35),
+    "bridge_weight": (0.0, 0.25, 0.5, 0.65, 0.8, 1.0),
+    "degree_penalty": (0.0, 0.1, 0.16, 0.25),
     "bound_tolerance": (None, 0.15),
+    "capacity_multiple": (2.0, 2.5, 3.0, 5.0),
 }
 
 
@@ -97,12 +100,11 @@ def tune_reranker(
     relevant: sp.csr_matrix,
     communities: np.ndarray,
     sensitive: pd.DataFrame,
-    capacity: np.ndarray,
+    capacity: np.ndarray | Callable[[float], np.ndarray],
     k: int = 20,
     targets: dict | None = None,
     grid: dict | None = None,
-    start: dict | None = None,
-    max_members: int = 4000,
+    max_members: int = 12_000,
     random_state: int = 0,
 ) -> tuple[dict, dict]:
     """Pick the re-ranker setting with the best recall among those meeting every bound.
@@ -111,11 +113,14 @@ def tune_reranker(
     preference lists, then the global capacity assignment) and is measured with
     :func:`slate_figures`. Where no setting meets every bound, the one with the smallest total
     shortfall (each bound's miss relative to its target) is chosen, and the report says so.
+    ``capacity`` is each member's capacity, or a function of the grid's ``capacity_multiple``
+    giving it.
 
     Returns
     -------
     params : dict
-        ``bridge_weight``, ``degree_penalty``, ``bound_tolerance`` of the chosen setting.
+        The chosen setting: the grid's keys (``bridge_weight``, ``degree_penalty``,
+        ``bound_tolerance``, ``capacity_multiple`` by default).
     report : dict
         The targets, the unconstrained and chosen figures, which bounds were met, and how many
         settings were tried.
@@ -132,17 +137,25 @@ def tune_reranker(
     plain_ids, _ = top_k(pool_ids, scores, k)
     base = slate_figures(member_rows, plain_ids, **measure)
 
+    multiples = grid.get("capacity_multiple", (None,))
+    if not callable(capacity):
+        fixed_capacity = np.asarray(capacity)
+        capacity = lambda multiple: fixed_capacity  # noqa: E731
+        multiples = (None,)
+    weights = {name: values for name, values in grid.items() if name != "capacity_multiple"}
     tried = []
-    for values in itertools.product(*grid.values()):
-        params = dict(zip(grid.keys(), values))
+    for values in itertools.product(*weights.values()):
+        params = dict(zip(weights.keys(), values))
         reranker = make(params)
+        # the preference lists do not depend on capacity: one per weight setting
         ids, sc, _ = reranker.preferences(member_rows, pool_ids, scores, PREFERENCE_DEPTH * k, outside=outside)
         out = _gather_mask(pool_ids, outside, ids)
         max_inside = plus_one_quota(ids, out, reranker.required_rows(member_rows), k)
-        got, _ = assign_with_capacity(ids, sc, capacity, k, inside=~out, max_inside=max_inside)
-        figures = slate_figures(member_rows, got, **measure)
-        shortfall = _shortfall(figures, base, targets)
-        tried.append((params, figures, shortfall))
+        for multiple in multiples:
+            got, _ = assign_with_capacity(ids, sc, capacity(multiple), k, inside=~out, max_inside=max_inside)
+            figures = slate_figures(member_rows, got, **measure)
+            shortfall = _shortfall(figures, base, targets)
+            tried.append(({**params, **({"capacity_multiple": multiple} if multiple is not None else {})}, figures, shortfall))
 
     feasible = [t for t in tried if sum(t[2].values()) == 0]
     if feasible:

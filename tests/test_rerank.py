@@ -85,8 +85,23 @@ def test_bridge_bonus_promotes_cross_community_pairs():
     scores = np.array([[0.50, 0.45, 0.40, 0.20]], np.float32)
     plain, _ = _reranker(bridge_weight=0.0, degree_penalty=0.0).rerank(np.array([0]), ids, scores, 4)
     assert plain.tolist() == [[1, 2, 3, 4]]
-    bridged, _ = _reranker(bridge_weight=0.5, degree_penalty=0.0).rerank(np.array([0]), ids, scores, 4)
-    assert bridged.tolist() == [[3, 1, 2, 4]]
+    bridged, _ = _reranker(bridge_weight=0.5, degree_penalty=0.0, bonus="log").rerank(np.array([0]), ids, scores, 4)
+    assert bridged.tolist() == [[3, 1, 2, 4]]  # 0.40 · e^0.5 = 0.66, 0.20 · e^0.5 = 0.33
+    # linear: + 0.6 × 0.2 = 0.12 lifts 3 (0.52) above 1, and 4 (0.32) above nothing
+    linear, adjusted = _reranker(bridge_weight=0.6, degree_penalty=0.0, score_scale=0.2).rerank(np.array([0]), ids, scores, 4)
+    assert linear.tolist() == [[3, 1, 2, 4]]
+    np.testing.assert_allclose(adjusted, [[0.52, 0.50, 0.45, 0.32]], rtol=1e-6)
+
+
+def test_linear_bonus_lifts_only_close_cross_candidates():
+    """The additive bonus moves a cross-community candidate only past what scores close to it;
+    the multiplicative one lifts a weak one past strong ones."""
+    ids = np.array([[1, 2, 5]], np.int32)  # 5 is in another community than member 0
+    scores = np.array([[0.30, 0.28, 0.10]], np.float32)
+    log_order, _ = _reranker(bridge_weight=1.2, degree_penalty=0.0, bonus="log").rerank(np.array([0]), ids, scores, 3)
+    lin_order, _ = _reranker(bridge_weight=1.2, degree_penalty=0.0, score_scale=0.1).rerank(np.array([0]), ids, scores, 3)
+    assert log_order.tolist() == [[5, 1, 2]]  # 0.10 · e^1.2 = 0.33
+    assert lin_order.tolist() == [[1, 2, 5]]  # 0.10 + 0.12 = 0.22
 
 
 def test_degree_penalty_damps_popular_members():

@@ -537,6 +537,7 @@ def capacity_one(models, tmp_path_factory):
     """Version a with a capacity of one slate per member (capacity_multiple × k = 1)."""
     model = recsys.load_model(models["a"])
     model.set_params(capacity_multiple=0.05)
+    model.rerank_params_["capacity_multiple"] = 0.05  # the fitted (tuned) value is the one used
     return recsys.save_model(model, tmp_path_factory.mktemp("capacity") / "model")
 
 

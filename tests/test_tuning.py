@@ -29,8 +29,9 @@ def test_fitted_model_reports_its_tuning(fitted):
     from recsys._tuning import DEFAULT_GRID
 
     assert report["tuned"] and report["settings_tried"] == np.prod([len(v) for v in DEFAULT_GRID.values()])
-    assert set(report["params"]) == {"bridge_weight", "degree_penalty", "bound_tolerance"}
-    assert report["params"] == model.rerank_params_
+    assert set(report["params"]) == {"bridge_weight", "degree_penalty", "bound_tolerance", "capacity_multiple"}
+    assert report["params"] == {name: model.rerank_params_[name] for name in report["params"]}
+    assert model.rerank_params_["bonus"] == "linear" and 0 < model.rerank_params_["score_scale"] < 1
     assert set(report["bounds_met"]) >= {"recall", "exposure_gini"}
     assert "exposure_ratio/gender" in report["chosen"]
 
