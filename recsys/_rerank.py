@@ -14,7 +14,7 @@ __all__ = ["BridgeBonusReranker", "top_k", "plus_one_select"]
 
 #: Batch ranking keeps this many times k candidates per member for the capacity assignment, so
 #: members whose first choices are at capacity still fill their slates.
-PREFERENCE_DEPTH = 4
+PREFERENCE_DEPTH = 6
 
 
 def top_k(candidate_ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
