@@ -97,7 +97,10 @@ class AdamicAdarCandidates(_Source):
     With ``three_hop_weight = ε > 0`` the score becomes ``AA(u, v) + ε · (A³)[u, v]``: friends
     of friends' friends join the pool, in the manner of the local path index (Lü, Jin & Zhou
     2009). In sparse networks half of the new connections join members with no common contact;
-    on the Deezer set ε = 0.03 lifts the recall of a 300-member pool from 0.47 to 0.58.
+    on the Deezer set ε = 0.03 lifts the recall of a 300-member pool from 0.47 to 0.58. With
+    ``three_hop_middles = M > 0`` the walks go on only from the M two-hop members reached by the
+    most two-step walks (ties in traversal order), which bounds the work per member in dense
+    networks.
 
     Examples
     --------
@@ -113,9 +116,11 @@ class AdamicAdarCandidates(_Source):
         *,
         weighting: Literal["adamic_adar", "resource_allocation"] = "adamic_adar",
         three_hop_weight: float = 0.0,
+        three_hop_middles: int = 0,
     ):
         self.weighting = weighting
         self.three_hop_weight = three_hop_weight
+        self.three_hop_middles = three_hop_middles
 
     def fit(self, network: Network) -> "AdamicAdarCandidates":
         if self.weighting not in ("adamic_adar", "resource_allocation"):
@@ -128,7 +133,10 @@ class AdamicAdarCandidates(_Source):
     def candidates(self, member_rows, n: int) -> tuple[np.ndarray, np.ndarray]:
         rows = _as_rows(member_rows)
         a = self.adjacency_
-        return _kernels.graph_topn(rows, a.indptr, a.indices, self.hop_weights_, self.middle_ok_, self.eligible_, float(self.three_hop_weight), n)
+        return _kernels.graph_topn(
+            rows, a.indptr, a.indices, self.hop_weights_, self.middle_ok_, self.eligible_, float(self.three_hop_weight), n,
+            max_expand=int(self.three_hop_middles),
+        )
 
 
 #: Walks of length three skip middle members with more connections than this: one very popular

@@ -112,16 +112,46 @@ def _two_hops(u, indptr, indices, hop_w, middle_ok, acc, paths, seen, touched):
 
 
 @njit(cache=True, nogil=True)
-def _graph_one(u, indptr, indices, hop_w, middle_ok, eligible, eps, acc, paths, seen, touched, out_ids, out_scores):
+def _expand_cut(touched, n_two, paths, max_expand):
+    """The path count from which two-hop members are expanded: the ``max_expand``-th largest
+    (0: every one), and how many above it; ties at the cut fill the rest in traversal order."""
+    cnt = 0
+    for t in range(n_two):
+        if paths[touched[t]] > 0.0:
+            cnt += 1
+    if max_expand <= 0 or cnt <= max_expand:
+        return 0.0, 0
+    vals = np.empty(cnt, dtype=np.float64)
+    j = 0
+    for t in range(n_two):
+        p = paths[touched[t]]
+        if p > 0.0:
+            vals[j] = p
+            j += 1
+    cut = -np.partition(-vals, max_expand - 1)[max_expand - 1]
+    above = 0
+    for t in range(cnt):
+        if vals[t] > cut:
+            above += 1
+    return cut, max_expand - above
+
+
+@njit(cache=True, nogil=True)
+def _graph_one(u, indptr, indices, hop_w, middle_ok, eligible, eps, max_expand, acc, paths, seen, touched, out_ids, out_scores):
     nt = _two_hops(u, indptr, indices, hop_w, middle_ok, acc, paths, seen, touched)
     n_two = nt
+    cut, ties_left = _expand_cut(touched, n_two, paths, max_expand) if eps > 0.0 else (0.0, 0)
     for t in range(n_two):
         y = touched[t]
         p = paths[y]
         if p > 0.0:
+            take = eps > 0.0 and (p > cut or cut == 0.0)
+            if eps > 0.0 and cut > 0.0 and p == cut and ties_left > 0:
+                take = True
+                ties_left -= 1
             # walks u–x–y–v: each distinct y is expanded once, weighted by its walks from u, which
             # costs Σ_y deg(y) instead of one pass per walk (clustered networks reach y many ways)
-            if eps > 0.0:
+            if take:
                 for c in range(indptr[y], indptr[y + 1]):
                     v = indices[c]
                     nt = _touch(v, seen, touched, nt)
@@ -131,13 +161,13 @@ def _graph_one(u, indptr, indices, hop_w, middle_ok, eligible, eps, acc, paths, 
 
 
 @njit(cache=True, nogil=True)
-def _graph_serial(rows, indptr, indices, hop_w, middle_ok, eligible, eps, acc, paths, seen, touched, out_ids, out_scores):
+def _graph_serial(rows, indptr, indices, hop_w, middle_ok, eligible, eps, max_expand, acc, paths, seen, touched, out_ids, out_scores):
     for i in range(len(rows)):
-        _graph_one(rows[i], indptr, indices, hop_w, middle_ok, eligible, eps, acc, paths, seen, touched, out_ids[i], out_scores[i])
+        _graph_one(rows[i], indptr, indices, hop_w, middle_ok, eligible, eps, max_expand, acc, paths, seen, touched, out_ids[i], out_scores[i])
 
 
 @njit(cache=True, parallel=True)
-def _graph_parallel(rows, indptr, indices, hop_w, middle_ok, eligible, eps, n_chunks, out_ids, out_scores):
+def _graph_parallel(rows, indptr, indices, hop_w, middle_ok, eligible, eps, max_expand, n_chunks, out_ids, out_scores):
     n = len(eligible)
     step = (len(rows) + n_chunks - 1) // n_chunks
     for t in prange(n_chunks):
@@ -146,16 +176,18 @@ def _graph_parallel(rows, indptr, indices, hop_w, middle_ok, eligible, eps, n_ch
         seen = np.zeros(n, dtype=np.bool_)
         touched = np.empty(n, dtype=np.int64)
         for i in range(t * step, min(len(rows), (t + 1) * step)):
-            _graph_one(rows[i], indptr, indices, hop_w, middle_ok, eligible, eps, acc, paths, seen, touched, out_ids[i], out_scores[i])
+            _graph_one(rows[i], indptr, indices, hop_w, middle_ok, eligible, eps, max_expand, acc, paths, seen, touched, out_ids[i], out_scores[i])
 
 
-def graph_topn(rows, indptr, indices, hop_w, middle_ok, eligible, eps: float, n: int):
+def graph_topn(rows, indptr, indices, hop_w, middle_ok, eligible, eps: float, n: int, max_expand: int = 0):
     """Top-``n`` by ``Σ_{common w} hop_w[w] + eps · walks3`` for each member row (see
     :class:`recsys.AdamicAdarCandidates`), without the member, their connections or opted-out
-    members. Returns ``(ids int32, scores float32)`` of shape (R, n), -1 / -inf padded."""
+    members; with ``max_expand > 0`` the walks of length three go on only from the
+    ``max_expand`` most-walked two-hop members. Returns ``(ids int32, scores float32)`` of shape
+    (R, n), -1 / -inf padded."""
     ids, scores = _outputs(len(rows), n)
     if len(rows) and n:
-        args = (indptr, indices, hop_w, middle_ok, eligible, float(eps))
+        args = (indptr, indices, hop_w, middle_ok, eligible, float(eps), int(max_expand))
         run(_graph_serial, _graph_parallel, rows, args, len(eligible), ids, scores, extra_scratch=lambda n: (_scratch_paths(n),))
     return ids, scores.astype(np.float32)
 

@@ -213,7 +213,8 @@ def load_model(path: str | os.PathLike) -> IntroductionRecommender:
         connection_times=None,
         introductions=None,
     )
-    model = IntroductionRecommender(**params)
+    # parameters added since a model was saved keep the behaviour it was saved with
+    model = IntroductionRecommender(**{"three_hop_middles": 0, **params})
     model.acceptance_ = acceptance
     model.rerank_params_ = manifest["rerank_params"]
     model.rerank_report_ = manifest.get("rerank_report", {})

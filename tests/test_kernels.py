@@ -53,6 +53,32 @@ def test_friends_of_friends_match_the_matrix_products(net, monkeypatch, eps):
     assert (got_ids[clear] == want_ids[clear]).all()
 
 
+@pytest.mark.parametrize("middles", [1, 5, 10_000])
+def test_three_hop_walks_from_the_most_walked_two_hop_members(net, monkeypatch, middles):
+    monkeypatch.setattr(_candidates, "MAX_MIDDLE_DEGREE", 15)
+    a = net.adjacency.toarray().astype(np.float64)
+    ok = net.degrees <= 15
+    w = hop_weights(net.degrees).astype(np.float64)
+    indptr, indices = net.adjacency.indptr, net.adjacency.indices
+    rows = np.arange(0, 600, 5)
+    dense = (a[rows] * w) @ a
+    for i, u in enumerate(rows):
+        paths = (a[u] * ok) @ a * ok  # two-step walks u–x–y through allowed x and y
+        seen = list(dict.fromkeys(int(y) for x in indices[indptr[u] : indptr[u + 1]] for y in indices[indptr[x] : indptr[x + 1]]))
+        walked = sorted((y for y in seen if paths[y] > 0), key=lambda y: (-paths[y], seen.index(y)))[:middles]
+        for y in walked:
+            dense[i] += 0.03 * paths[y] * a[y]
+    want_ids, want_scores = _dense_topn(_excluded(net, rows, dense), 40)
+    got_ids, got_scores = AdamicAdarCandidates(three_hop_weight=0.03, three_hop_middles=middles).fit(net).candidates(rows, 40)
+    np.testing.assert_allclose(got_scores, want_scores, rtol=1e-5)
+    distinct = np.isclose(np.diff(want_scores, axis=1), 0, atol=1e-6)
+    clear = ~np.pad(distinct, ((0, 0), (0, 1))) & ~np.pad(distinct, ((0, 0), (1, 0)))
+    assert (got_ids[clear] == want_ids[clear]).all()
+    if middles == 10_000:  # more than any member has: the same as no limit
+        all_ids, all_scores = AdamicAdarCandidates(three_hop_weight=0.03).fit(net).candidates(rows, 40)
+        np.testing.assert_array_equal(got_ids, all_ids)
+
+
 def test_shared_interests_match_the_matrix_product(net):
     src = InterestOverlapCandidates(max_df=0.2).fit(net)
     rows = np.arange(0, 600, 7)

@@ -47,6 +47,8 @@ class AdamicAdarConfig(_Section):
     n: int = Field(200, ge=0)
     three_hop_weight: float = Field(0.03, ge=0)
     """Weight of walks of length three (friends of friends' friends); 0 keeps two hops."""
+    three_hop_middles: int = Field(64, ge=0)
+    """Walks of length three go on from this many most-walked two-hop members (0: from all)."""
 
 
 class InterestsConfig(_Section):

@@ -21,6 +21,7 @@ def recommender_params(config: Config) -> dict:
         pool_size=c.pool_size,
         n_adamic_adar=c.adamic_adar.n,
         three_hop_weight=c.adamic_adar.three_hop_weight,
+        three_hop_middles=c.adamic_adar.three_hop_middles,
         n_interests=c.interests.n,
         n_als=c.als.n,
         interest_max_df=c.interests.max_df,
