@@ -141,6 +141,11 @@ class InboundOut(BaseModel):
     members_at_capacity: int = Field(description="Members left out of new slates until their recent introductions decay")
 
 
+class NextVersionOut(BaseModel):
+    model_version: str
+    precompute: PrecomputeOut | None
+
+
 class ReadyOut(BaseModel):
     status: str = Field(description="ready or not_ready")
     source: str
@@ -152,6 +157,7 @@ class ReadyOut(BaseModel):
     cache: CacheOut | None = Field(description="The slate cache of the version serving now")
     precompute: PrecomputeOut | None = Field(None, description="The precomputed slate table of that version, when one is built")
     inbound: InboundOut | None = Field(None, description="Recipient capacity in serving, when on")
+    next_version: NextVersionOut | None = Field(None, description="A new version being prepared (its table built) before it serves")
     last_reload_error: ReloadErrorOut | None
 
 

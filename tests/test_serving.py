@@ -612,3 +612,19 @@ def test_a_new_version_inherits_live_counts_but_not_the_old_table(capacity_one):
     new.carry_over(old)
     assert new.unavailable(now)[[1, 2, 3, 4, 5]].tolist() == [True, True, False, False, False]
     assert new.planned.sum() == 0 and new.stats()["members_at_capacity"] == 2
+
+
+def test_a_new_versions_table_is_built_before_it_serves(capacity_one, reference, tmp_path):
+    live = tmp_path / "served"
+    shutil.copytree(capacity_one, live)
+    rec = Recommender.load(live, precompute="all", precompute_k=5)
+    first = rec.model_version
+    replace_dir(recsys.save_model(recsys.load_model(capacity_one), tmp_path / "v2", metadata={"v": 2}), live)
+    assert rec.reload().swapped and rec.model_version != first
+    status = rec.status()
+    n = reference.network_.n_members
+    assert status["precompute"]["state"] == "done" and status["precompute"]["slates"] == n
+    assert status["next_version"] is None and status["cache"]["size"] >= n
+    before = status["cache"]["misses"]
+    rec.rank(member(reference, 7), k=5)
+    assert rec.status()["cache"]["misses"] == before  # answered from the table the moment it served
