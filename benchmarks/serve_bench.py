@@ -195,7 +195,7 @@ def main() -> None:
         while True:
             try:
                 status, ready = http_json(f"{base}/readyz", timeout=2)
-                if status == 200:
+                if status == 200 or ready.get("status") == "warming":  # warming: answers, its table still building
                     break
             except OSError:
                 pass

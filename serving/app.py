@@ -147,7 +147,7 @@ class NextVersionOut(BaseModel):
 
 
 class ReadyOut(BaseModel):
-    status: str = Field(description="ready or not_ready")
+    status: str = Field(description="ready, warming (the precomputed table is being built) or not_ready")
     source: str
     model_version: str | None
     registry_version: str | None
@@ -280,14 +280,21 @@ def create_app(
     @app.get(
         "/readyz",
         response_model=ReadyOut,
-        responses={503: {"model": ReadyOut, "description": "No model is loaded"}},
-        summary="Ready once a model serves; shows the version and the last failed reload",
+        responses={503: {"model": ReadyOut, "description": "No model is loaded, or its precomputed table is still being built"}},
+        summary="Ready once a model serves (and its precomputed table, when one is asked for, is built); shows the version and the last failed reload",
         tags=["operations"],
     )
     def readyz() -> Any:
         status = recommender.status()
-        ready = status["model_version"] is not None
-        return JSONResponse({"status": "ready" if ready else "not_ready", **status}, status_code=200 if ready else 503)
+        if status["model_version"] is None:
+            state = "not_ready"
+        elif status["precompute"] and status["precompute"]["state"] in ("ranking", "explaining"):
+            # answers are ranked on request meanwhile, at a fraction of the table's rate: a load
+            # balancer should send this instance its share of traffic once the table is built
+            state = "warming"
+        else:
+            state = "ready"
+        return JSONResponse({"status": state, **status}, status_code=200 if state == "ready" else 503)
 
     if token:
 

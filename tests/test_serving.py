@@ -628,3 +628,16 @@ def test_a_new_versions_table_is_built_before_it_serves(capacity_one, reference,
     before = status["cache"]["misses"]
     rec.rank(member(reference, 7), k=5)
     assert rec.status()["cache"]["misses"] == before  # answered from the table the moment it served
+
+
+def test_readyz_says_warming_until_the_table_is_built(capacity_one):
+    rec = Recommender.load(capacity_one, precompute="all", precompute_k=5)
+    c = TestClient(create_app(rec))
+    first = c.get("/readyz")
+    assert first.status_code == 503 and first.json()["status"] == "warming" and first.json()["model_version"]
+    assert c.get("/v1/members/u001/introductions?k=5").status_code == 200  # answered meanwhile, ranked on request
+    deadline = time.time() + 120
+    while c.get("/readyz").status_code != 200 and time.time() < deadline:
+        time.sleep(0.2)
+    ready = c.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["precompute"]["state"] == "done"
