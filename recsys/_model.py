@@ -6,6 +6,7 @@ import logging
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator
 
 from recsys._candidates import (
@@ -70,6 +71,13 @@ class IntroductionRecommender(BaseEstimator):
         ``tune_rerank`` the two weights are starting points that ``fit`` tunes on validation data.
     bound_tolerance : float or None
         Slack on the network-size-tier exposure bounds at every prefix (None: no bounds).
+    bound_attribute : str or None
+        Opt-in: put the exposure bounds at every prefix on this consented sensitive attribute
+        (its groups at their population shares, "undisclosed" a group of its own) instead of on
+        network-size tiers, with the slack ``bound_tolerance`` (0.1 if None), not tuned away.
+        The model then keeps each member's group as a bare integer code (no values, no labels)
+        and ranking reads it; by default (None) nothing derived from a sensitive attribute is
+        kept or read when ranking.
     capacity_multiple : float or None
         In batch ranking no member appears in more than ``capacity_multiple × k × R / n`` slates
         (R slates, n members), or their own ``capacity`` column where set. ``None`` (the default)
@@ -120,6 +128,7 @@ class IntroductionRecommender(BaseEstimator):
         degree_penalty: float = 0.05,
         plus_one: Literal["off", "pledged", "all"] = "pledged",
         bound_tolerance: float | None = 0.1,
+        bound_attribute: str | None = None,
         capacity_multiple: float | None = None,
         tune_rerank: bool = True,
         rerank_targets: dict | None = None,
@@ -147,6 +156,7 @@ class IntroductionRecommender(BaseEstimator):
         self.degree_penalty = degree_penalty
         self.plus_one = plus_one
         self.bound_tolerance = bound_tolerance
+        self.bound_attribute = bound_attribute
         self.capacity_multiple = capacity_multiple
         self.tune_rerank = tune_rerank
         self.rerank_targets = rerank_targets
@@ -165,6 +175,7 @@ class IntroductionRecommender(BaseEstimator):
             raise ValueError("pool_size must be at least 1")
         if self.n_adamic_adar + self.n_interests + self.n_als == 0:
             raise ValueError("at least one candidate source needs n > 0")
+        self.bound_groups_ = _bound_groups(network, self.bound_attribute) if self.bound_attribute else None
         step("embeddings")
         if member_factors is not None:
             factors = np.ascontiguousarray(member_factors, dtype=np.float32)
@@ -203,7 +214,7 @@ class IntroductionRecommender(BaseEstimator):
         self.rerank_params_ = {
             "bridge_weight": self.bridge_weight,
             "degree_penalty": self.degree_penalty,
-            "bound_tolerance": self.bound_tolerance,
+            "bound_tolerance": self._opt_in_tolerance() if self.bound_attribute else self.bound_tolerance,
             "capacity_multiple": DEFAULT_CAPACITY_MULTIPLE if self.capacity_multiple is None else self.capacity_multiple,
             "bonus": "linear",
             "score_scale": _score_scale(scores, k=20),
@@ -253,8 +264,19 @@ class IntroductionRecommender(BaseEstimator):
             capacity=lambda multiple: self.slate_capacity(inner_train, n_slates=len(rows), k=20, multiple=multiple),
             k=20,
             targets={**DEFAULT_TARGETS, **(self.rerank_targets or {})},
-            grid=DEFAULT_GRID if self.capacity_multiple is None else {**DEFAULT_GRID, "capacity_multiple": (self.capacity_multiple,)},
+            grid=self._tuning_grid(),
         )
+
+    def _opt_in_tolerance(self) -> float:
+        return 0.1 if self.bound_tolerance is None else self.bound_tolerance
+
+    def _tuning_grid(self) -> dict:
+        grid = dict(DEFAULT_GRID)
+        if self.capacity_multiple is not None:
+            grid["capacity_multiple"] = (self.capacity_multiple,)
+        if self.bound_attribute:  # bounds on a consented attribute were asked for: never tuned away
+            grid["bound_tolerance"] = (self._opt_in_tolerance(),)
+        return grid
 
     def _build_ranking_state(
         self,
@@ -306,10 +328,15 @@ class IntroductionRecommender(BaseEstimator):
         score_scale: float = 1.0,
         capacity_multiple: float | None = None,  # batch ranking's, not the re-ranker's
     ) -> SlateReranker:
-        """The slate re-ranker over structural groups: network-size tiers, target = population shares."""
+        """The slate re-ranker: exposure bounds on network-size tiers (or, opted in, on the bound
+        attribute's groups), target = population shares."""
         degrees = network.degrees
-        tiers = network_size_tier_codes(degrees)
-        shares = np.bincount(tiers, minlength=len(TIER_NAMES)) / max(len(tiers), 1)
+        groups = getattr(self, "bound_groups_", None)
+        if groups is None:
+            groups = network_size_tier_codes(degrees)
+            shares = np.bincount(groups, minlength=len(TIER_NAMES)) / max(len(groups), 1)
+        else:
+            shares = np.bincount(groups) / max(len(groups), 1)
         return SlateReranker(
             bridge_weight=bridge_weight,
             degree_penalty=degree_penalty,
@@ -322,7 +349,7 @@ class IntroductionRecommender(BaseEstimator):
             degrees=degrees,
             member_spans_one_community=_spans_one_community(network.adjacency, communities),
             pledged=network.bool_attribute("plus_one", default=False),
-            group_codes=tiers,
+            group_codes=groups,
             group_shares=shares,
         )
 
@@ -549,6 +576,16 @@ class IntroductionRecommender(BaseEstimator):
 
 #: Capacity multiple of an untuned model that was given none.
 DEFAULT_CAPACITY_MULTIPLE = 5.0
+
+
+def _bound_groups(network: Network, attribute: str) -> np.ndarray:
+    """Each member's group of a consented attribute as a bare code (undisclosed: a group of its own)."""
+    if attribute not in network.sensitive.columns:
+        have = ", ".join(network.sensitive.columns) or "none"
+        raise ValueError(f"bound_attribute {attribute!r} is not one of the data's sensitive attributes ({have})")
+    values = network.sensitive[attribute].astype(object).where(network.sensitive[attribute].notna(), None)
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+    return np.where(codes < 0, len(uniques), codes).astype(np.int16)
 
 
 def _score_scale(scores: np.ndarray, *, k: int) -> float:

@@ -90,6 +90,8 @@ def save_model(model: IntroductionRecommender, path: str | os.PathLike, *, confi
         if index_bytes is not None:
             np.save(tmp / "als_index.npy", np.asarray(index_bytes, dtype=np.uint8))
         (tmp / "acceptance.json").write_text(json.dumps(model.acceptance_.to_dict(), indent=2))
+        if getattr(model, "bound_groups_", None) is not None:  # opted in: bare group codes, no values or labels
+            np.save(tmp / "bound_groups.npy", np.asarray(model.bound_groups_, dtype=np.int16))
         files = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
         manifest = {
             "format": FORMAT_NAME,
@@ -218,6 +220,11 @@ def load_model(path: str | os.PathLike) -> IntroductionRecommender:
     model.acceptance_ = acceptance
     model.rerank_params_ = manifest["rerank_params"]
     model.rerank_report_ = manifest.get("rerank_report", {})
+    model.bound_groups_ = None
+    if "bound_groups.npy" in manifest.get("files", {}):
+        model.bound_groups_ = np.load(read("bound_groups.npy"), allow_pickle=False)
+        if model.bound_groups_.shape != (n,):
+            raise ModelFormatError(f"{root}/bound_groups.npy: {model.bound_groups_.shape} codes for {n} members")
     state = model._build_ranking_state(
         network,
         factors,

@@ -407,9 +407,9 @@ class SlateReranker(BaseEstimator):
     2. :func:`prefix_bounds_select` keeps each group's share of every prefix within
        ``target ± bound_tolerance`` for whatever ``group_codes`` :meth:`fit` is given.
        :class:`recsys.IntroductionRecommender` passes structural groups — the candidate's
-       network-size tier — so serving never reads a sensitive attribute. Bounds on a consented
-       sensitive attribute (codes and population shares of that attribute) work the same way
-       here, but no configuration key selects them yet.
+       network-size tier — so serving never reads a sensitive attribute; with
+       ``rerank.bound_attribute`` (opt-in) it passes the bare group codes of a consented
+       sensitive attribute and their population shares instead.
     3. :func:`plus_one_select` gives slates that must keep the +1 balance at least as many
        introductions beyond two hops as within, keeping the bounded order otherwise.
 

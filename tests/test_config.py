@@ -49,3 +49,10 @@ def test_apply_overrides_does_not_mutate():
     raw = {"evaluation": {"k": 5}}
     out = apply_overrides(raw, ["evaluation.k=7"])
     assert raw == {"evaluation": {"k": 5}} and out == {"evaluation": {"k": 7}}
+
+
+def test_bound_attribute_must_be_a_sensitive_attribute():
+    with pytest.raises(ConfigError, match=r"rerank.bound_attribute 'gender' must be one of data.sensitive_attributes \(none\)"):
+        load_config(None, overrides=["rerank.bound_attribute=gender"])
+    config = load_config(None, overrides=["rerank.bound_attribute=gender", "data.sensitive_attributes=[gender]"])
+    assert config.rerank.bound_attribute == "gender"

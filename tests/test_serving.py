@@ -641,3 +641,32 @@ def test_readyz_says_warming_until_the_table_is_built(capacity_one):
         time.sleep(0.2)
     ready = c.get("/readyz").json()
     assert ready["status"] == "ready" and ready["precompute"]["state"] == "done"
+
+
+def test_opt_in_bounds_on_a_consented_attribute_keep_only_bare_codes(secret_network, models, tmp_path):
+    opted = recsys.IntroductionRecommender(pool_size=60, als_iterations=3, bound_attribute="gender", bound_tolerance=0.05).fit(secret_network)
+    path = recsys.save_model(opted, tmp_path / "opted")
+    assert (path / "bound_groups.npy").is_file() and not (Path(models["a"]) / "bound_groups.npy").exists()
+    for f in path.iterdir():
+        assert SECRET.encode() not in f.read_bytes(), f.name  # codes only: no value, no label
+    loaded = recsys.load_model(path)
+    np.testing.assert_array_equal(loaded.bound_groups_, opted.bound_groups_)
+    # the slates' gender mix follows the population's more closely than the default's
+    gender = secret_network.sensitive["gender"].fillna("undisclosed").to_numpy(dtype=object)
+    population = pd.Series(gender).value_counts(normalize=True)
+    default = recsys.load_model(models["a"])
+    rows = np.arange(secret_network.n_members)
+
+    def gap(model) -> float:
+        ids, _ = model.rank(rows, k=10)
+        shares = pd.Series(gender[ids[ids >= 0]]).value_counts(normalize=True)
+        return float((shares.reindex(population.index, fill_value=0) - population).abs().sum())
+
+    assert gap(loaded) < gap(default)
+    slate = Recommender.load(path).rank("u003", k=5)
+    assert SECRET not in json.dumps(slate.to_dict())
+
+
+def test_opt_in_needs_a_sensitive_attribute(secret_network):
+    with pytest.raises(ValueError, match="bound_attribute 'region' is not one of the data's sensitive attributes"):
+        recsys.IntroductionRecommender(pool_size=30, als_iterations=2, bound_attribute="region").fit(secret_network)

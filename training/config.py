@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 __all__ = ["Config", "ConfigError", "load_config", "apply_overrides", "config_to_yaml", "flatten"]
 
@@ -96,6 +96,10 @@ class RerankConfig(_Section):
     bridge_weight: float = Field(0.5, ge=0)
     degree_penalty: float = Field(0.05, ge=0)
     plus_one: Literal["off", "pledged", "all"] = "pledged"
+    bound_attribute: str | None = None
+    """Opt-in: exposure bounds at every prefix on this consented sensitive attribute (one of
+    ``data.sensitive_attributes``) instead of network-size tiers; the model then keeps each
+    member's group as a bare integer code and ranking reads it. Default: structural groups only."""
 
 
 class EvaluationConfig(_Section):
@@ -156,13 +160,21 @@ class Config(_Section):
     mlflow: MlflowConfig = MlflowConfig()
     simulation: SimulationConfig = SimulationConfig()
 
+    @model_validator(mode="after")
+    def _bound_attribute_is_sensitive(self) -> "Config":
+        attr = self.rerank.bound_attribute
+        if attr is not None and attr not in self.data.sensitive_attributes:
+            listed = ", ".join(self.data.sensitive_attributes) or "none"
+            raise ValueError(f"rerank.bound_attribute {attr!r} must be one of data.sensitive_attributes ({listed})")
+        return self
+
     @classmethod
     def from_dict(cls, raw: dict[str, Any], *, source: str = "config") -> "Config":
         try:
             return cls.model_validate(raw)
         except ValidationError as err:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {_explain(e)}" for e in err.errors()
+                (f"{'.'.join(str(p) for p in e['loc'])}: " if e["loc"] else "") + _explain(e) for e in err.errors()
             )
             raise ConfigError(f"{source}: {problems}") from None
 
@@ -173,7 +185,7 @@ class Config(_Section):
 def _explain(error: dict[str, Any]) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown key"
-    return str(error["msg"])
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def load_config(path: str | Path | None = None, *, overrides: list[str] | tuple[str, ...] = ()) -> Config:

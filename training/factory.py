@@ -38,6 +38,7 @@ def recommender_params(config: Config) -> dict:
         rerank=config.rerank.enabled,
         bridge_weight=config.rerank.bridge_weight,
         degree_penalty=config.rerank.degree_penalty,
+        bound_attribute=config.rerank.bound_attribute,
         plus_one=config.rerank.plus_one,
         random_state=config.scoring.seed,
     )
