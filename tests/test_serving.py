@@ -670,3 +670,14 @@ def test_opt_in_bounds_on_a_consented_attribute_keep_only_bare_codes(secret_netw
 def test_opt_in_needs_a_sensitive_attribute(secret_network):
     with pytest.raises(ValueError, match="bound_attribute 'region' is not one of the data's sensitive attributes"):
         recsys.IntroductionRecommender(pool_size=30, als_iterations=2, bound_attribute="region").fit(secret_network)
+
+
+def test_a_table_larger_than_half_the_memory_is_cut_to_fit(models, monkeypatch, caplog):
+    import serving._recommender as r
+
+    monkeypatch.setattr(r, "_memory_bytes", lambda: 2 * 100 * r.TABLE_BYTES_PER_SLATE)  # room for 100 slates
+    rec = Recommender(models["a"], precompute="all")
+    with caplog.at_level(logging.WARNING, logger="serving"):
+        assert rec._table_size(500) == 100
+    assert "precomputing the 100 best-connected members' slates instead" in caplog.text
+    assert Recommender(models["a"], precompute=50)._table_size(500) == 50
