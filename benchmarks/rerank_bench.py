@@ -287,7 +287,7 @@ def main() -> None:
         # the plain rule: the same additive bonus and penalty as ours by default, nothing else
         # (no stronger bonus for small networks, no bounds, no capacity, no +1)
         rr = BridgeBonusReranker(
-            bridge_weight=0.5, degree_penalty=0.1, plus_one="off", bonus="linear",
+            bridge_weight=0.5, degree_penalty=0.1, plus_one="off", small_network=0, bonus="linear",
             score_scale=model.rerank_params_.get("score_scale", 1.0),
         ).fit(
             communities=communities,
@@ -295,7 +295,6 @@ def main() -> None:
             member_spans_one_community=np.zeros(n, dtype=bool),
             pledged=pledged,
         )
-        rr.small_ = np.zeros(n, dtype=bool)
         return rr.rerank(rows, ids, scores, k, outside=outside)[0]
 
     run("linear_bonus", linear_bonus)

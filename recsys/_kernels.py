@@ -145,9 +145,8 @@ def _graph_one(u, indptr, indices, hop_w, middle_ok, eligible, eps, max_expand, 
         y = touched[t]
         p = paths[y]
         if p > 0.0:
-            take = eps > 0.0 and (p > cut or cut == 0.0)
-            if eps > 0.0 and cut > 0.0 and p == cut and ties_left > 0:
-                take = True
+            take = eps > 0.0 and (cut == 0.0 or p > cut or (p == cut and ties_left > 0))
+            if take and p == cut:
                 ties_left -= 1
             # walks u–x–y–v: each distinct y is expanded once, weighted by its walks from u, which
             # costs Σ_y deg(y) instead of one pass per walk (clustered networks reach y many ways)
