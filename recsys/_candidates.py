@@ -315,22 +315,44 @@ class ALSCandidates(_Source):
 
     def candidates(self, member_rows, n: int) -> tuple[np.ndarray, np.ndarray]:
         rows = _as_rows(member_rows)
+        # ask for more than n: the member, their connections and opted-out members are dropped after.
+        # 2n + 1 is enough for most; the few whose exclusions leave fewer than n ask again with room
+        # for all their connections (asking every member for the batch's largest degree doubled
+        # the search time at a million members)
+        sims, ids = self._search(rows, min(self.n_members_, 2 * n + 1))
+        keep = self._keep_found(rows, ids)
+        short = np.flatnonzero((keep.sum(axis=1) < n) & (ids[:, -1] >= 0))
+        if len(short) and ids.shape[1] < self.n_members_:
+            degrees = self.adjacency_.indptr[rows[short] + 1] - self.adjacency_.indptr[rows[short]]
+            more_sims, more_ids = self._search(rows[short], min(self.n_members_, max(2 * n + 1, n + 1 + int(degrees.max()))))
+            width = more_ids.shape[1]
+            sims = np.pad(sims, ((0, 0), (0, width - sims.shape[1])), constant_values=-np.inf)
+            ids = np.pad(ids, ((0, 0), (0, width - ids.shape[1])), constant_values=-1)
+            sims[short], ids[short] = more_sims, more_ids
+            keep = self._keep_found(rows, ids)
+        # the search returns each list best first: the first n kept are the top n
+        place = np.cumsum(keep, axis=1) - 1
+        r, j = np.nonzero(keep & (place < n))
+        out_ids = np.full((len(rows), n), -1, dtype=np.int32)
+        out_scores = np.full((len(rows), n), -np.inf, dtype=np.float32)
+        out_ids[r, place[r, j]] = ids[r, j]
+        out_scores[r, place[r, j]] = sims[r, j]
+        return out_ids, out_scores
+
+    def _search(self, rows: np.ndarray, want: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``want`` nearest members of each row by inner product, best first (ids -1 padded)."""
         queries = self.member_factors_[rows]
-        # ask for more than n: the member, their connections and opted-out members are dropped after
-        degrees = self.adjacency_.indptr[rows + 1] - self.adjacency_.indptr[rows]
-        extra = n + 1 + int(degrees.max(initial=0))
-        want = min(self.n_members_, max(n, extra, 2 * n))
         if self.index_ is not None:
-            sims, ids = self.index_.search(queries, want)
-        else:
-            sims, ids = _exact_inner_product_topn(queries, self.member_factors_, want)
-        r = np.repeat(np.arange(len(rows)), ids.shape[1])
-        c = ids.ravel()
-        s = sims.ravel()
-        valid = c >= 0
-        r, c, s = r[valid], c[valid], s[valid]
-        keep = self._keep(rows, r, c) & self.has_factors_[c] & self.has_factors_[rows[r]]
-        return topn_triplets(r[keep], c[keep].astype(np.int32), s[keep].astype(np.float32), n_rows=len(rows), n=n)
+            return self.index_.search(queries, want)
+        return _exact_inner_product_topn(queries, self.member_factors_, want)
+
+    def _keep_found(self, rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """(R, W) mask of the search results that may be proposed."""
+        r, j = np.nonzero(ids >= 0)
+        c = ids[r, j]
+        keep = np.zeros(ids.shape, dtype=bool)
+        keep[r, j] = self._keep(rows, r, c) & self.has_factors_[c] & self.has_factors_[rows[r]]
+        return keep
 
 
 def fit_als_factors(

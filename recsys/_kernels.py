@@ -21,7 +21,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["graph_topn", "interest_topn", "merge_rrf", "pair_overlaps", "keep_pairs"]
+__all__ = ["graph_topn", "interest_topn", "merge_rrf", "pair_overlaps", "pool_scores", "keep_pairs"]
 
 #: Batches with more members than this run on all threads.
 PARALLEL_MIN_MEMBERS = 32
@@ -271,16 +271,32 @@ def _merge_serial(cands, weight, bit, acc, bits, seen, touched, out_ids, out_bit
         _merge_one(cands[i], weight, bit, acc, bits, seen, touched, out_ids[i], out_bits[i])
 
 
+@njit(cache=True, parallel=True)
+def _merge_parallel(cands, weight, bit, acc, bits, seen, touched, out_ids, out_bits):
+    n_chunks = acc.shape[0]
+    step = (cands.shape[0] + n_chunks - 1) // n_chunks
+    for t in prange(n_chunks):
+        _merge_serial(cands[t * step : (t + 1) * step], weight, bit, acc[t], bits[t], seen[t], touched[t],
+                      out_ids[t * step : (t + 1) * step], out_bits[t * step : (t + 1) * step])
+
+
 def merge_rrf(cands: np.ndarray, weight: np.ndarray, bit: np.ndarray, n_members: int, pool_size: int):
     """Per row of ``cands`` (R, T) — the sources' lists side by side — the ``pool_size`` members
     with the largest ``Σ weight[j]`` over their columns ``j``, with the OR of ``bit[j]``."""
     ids = np.full((cands.shape[0], pool_size), -1, dtype=np.int32)
     bits_out = np.zeros((cands.shape[0], pool_size), dtype=np.uint8)
     if cands.shape[0] and pool_size:
-        acc, seen, touched = _scratch(n_members)
-        bits = _scratch_bits(n_members)
-        # merging is cheap next to the sources: serial even for batches
-        _merge_serial(cands, weight.astype(np.float64), bit.astype(np.uint8), acc, bits, seen, touched, ids, bits_out)
+        args = (cands, weight.astype(np.float64), bit.astype(np.uint8))
+        if _parallel(cands.shape[0]):
+            with _PARALLEL_LOCK:
+                n_chunks = numba.get_num_threads()
+                scratch = _cached(f"merge{n_chunks}", n_members, lambda size: (
+                    np.zeros((n_chunks, size)), np.zeros((n_chunks, size), np.uint8),
+                    np.zeros((n_chunks, size), np.bool_), np.empty((n_chunks, size), np.int64)))
+                _merge_parallel(*args, *scratch, ids, bits_out)
+        else:
+            acc, seen, touched = _scratch(n_members)
+            _merge_serial(*args, acc, _scratch_bits(n_members), seen, touched, ids, bits_out)
     return ids, bits_out
 
 
@@ -289,9 +305,15 @@ def merge_rrf(cands: np.ndarray, weight: np.ndarray, bit: np.ndarray, n_members:
 OVERLAP_COLUMNS = ("adamic_adar", "resource_allocation", "common_contacts", "walks3", "shared_interests", "interest_cosine", "walks3_l3")
 
 
+# The walk's sums for one member y sit side by side in ``acc[y]`` (one cache line, not five
+# scattered rows): Adamic-Adar, resource allocation, common contacts, allowed two-step walks,
+# and those walks weighted by 1/√deg of their middle member.
+_AA, _RA, _CC, _PATHS, _PATHS_W = range(5)
+
+
 @njit(cache=True, nogil=True)
-def _overlap_one(u, vs, out, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data,
-                 acc_aa, acc_ra, acc_cc, paths, paths_w, seen, touched, iacc, iseen):
+def _overlap_walk(u, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data, acc, seen, touched, iacc, iseen):
+    """Walk ``u``'s two hops and spread its interests into the scratch; returns how many were touched."""
     nt = 0
     for a in range(indptr[u], indptr[u + 1]):
         x = indices[a]
@@ -300,47 +322,50 @@ def _overlap_one(u, vs, out, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t
         for b in range(indptr[x], indptr[x + 1]):
             y = indices[b]
             nt = _touch(y, seen, touched, nt)
-            acc_aa[y] += aa_w[x]
-            acc_ra[y] += ra_w[x]
-            acc_cc[y] += 1.0
+            acc[y, _AA] += aa_w[x]
+            acc[y, _RA] += ra_w[x]
+            acc[y, _CC] += 1.0
             if x_ok and middle_ok[y]:
-                paths[y] += 1.0
-                paths_w[y] += x_w
+                acc[y, _PATHS] += 1.0
+                acc[y, _PATHS_W] += x_w
     for a in range(t_indptr[u], t_indptr[u + 1]):
         iacc[t_indices[a]] = t_data[a]
         iseen[t_indices[a]] = True
-    for p in range(len(vs)):
-        v = vs[p]
-        if seen[v]:
-            out[p, 0] = acc_aa[v]
-            out[p, 1] = acc_ra[v]
-            out[p, 2] = acc_cc[v]
-        # walks u–x–y–v end at v's contacts y: Σ over them of the allowed two-step walks u–x–y
-        walks = 0.0
-        walks_w = 0.0
-        for a in range(indptr[v], indptr[v + 1]):
-            y = indices[a]
-            if seen[y] and middle_ok[y]:
-                walks += paths[y]
-                walks_w += paths_w[y] / np.sqrt(indptr[y + 1] - indptr[y])
-        out[p, 3] = walks
-        out[p, 6] = walks_w
-        shared = 0.0
-        cosine = 0.0
-        for a in range(t_indptr[v], t_indptr[v + 1]):
-            i = t_indices[a]
-            if iseen[i]:
-                shared += 1.0
-                cosine += iacc[i] * t_data[a]
-        out[p, 4] = shared
-        out[p, 5] = cosine
+    return nt
+
+
+@njit(cache=True, nogil=True)
+def _overlap_pair(v, indptr, indices, t_indptr, t_indices, t_data, acc, seen, iacc, iseen):
+    """The :data:`OVERLAP_COLUMNS` of ``(u, v)`` once :func:`_overlap_walk` has walked ``u``."""
+    aa = ra = cc = 0.0
+    if seen[v]:
+        aa, ra, cc = acc[v, _AA], acc[v, _RA], acc[v, _CC]
+    # walks u–x–y–v end at v's contacts y: Σ over them of the allowed two-step walks u–x–y
+    # (zero unless y is a middle member)
+    walks = 0.0
+    walks_w = 0.0
+    for a in range(indptr[v], indptr[v + 1]):
+        y = indices[a]
+        if seen[y]:
+            walked = acc[y, _PATHS]
+            if walked != 0.0:
+                walks += walked
+                walks_w += acc[y, _PATHS_W] / np.sqrt(indptr[y + 1] - indptr[y])
+    shared = 0.0
+    cosine = 0.0
+    for a in range(t_indptr[v], t_indptr[v + 1]):
+        i = t_indices[a]
+        if iseen[i]:
+            shared += 1.0
+            cosine += iacc[i] * t_data[a]
+    return aa, ra, cc, walks, shared, cosine, walks_w
+
+
+@njit(cache=True, nogil=True)
+def _overlap_clear(u, nt, t_indptr, t_indices, acc, seen, touched, iacc, iseen):
     for t in range(nt):
         v = touched[t]
-        acc_aa[v] = 0.0
-        acc_ra[v] = 0.0
-        acc_cc[v] = 0.0
-        paths[v] = 0.0
-        paths_w[v] = 0.0
+        acc[v, :] = 0.0
         seen[v] = False
     for a in range(t_indptr[u], t_indptr[u + 1]):
         iacc[t_indices[a]] = 0.0
@@ -348,30 +373,32 @@ def _overlap_one(u, vs, out, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t
 
 
 @njit(cache=True, nogil=True)
+def _overlap_one(u, vs, out, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data, acc, seen, touched, iacc, iseen):
+    nt = _overlap_walk(u, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data, acc, seen, touched, iacc, iseen)
+    for p in range(len(vs)):
+        got = _overlap_pair(vs[p], indptr, indices, t_indptr, t_indices, t_data, acc, seen, iacc, iseen)
+        for c in range(7):
+            out[p, c] = got[c]
+    _overlap_clear(u, nt, t_indptr, t_indices, acc, seen, touched, iacc, iseen)
+
+
+@njit(cache=True, nogil=True)
 def _overlap_range(g0, g1, groups, starts, vs, out, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data,
-                   acc_aa, acc_ra, acc_cc, paths, paths_w, seen, touched, iacc, iseen):
+                   acc, seen, touched, iacc, iseen):
     for g in range(g0, g1):
         s, e = starts[g], starts[g + 1]
         _overlap_one(groups[g], vs[s:e], out[s:e], indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data,
-                     acc_aa, acc_ra, acc_cc, paths, paths_w, seen, touched, iacc, iseen)
+                     acc, seen, touched, iacc, iseen)
 
 
 @njit(cache=True, parallel=True)
-def _overlap_parallel(groups, starts, vs, out, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data, n_items, n_chunks):
-    n = len(aa_w)
+def _overlap_parallel(groups, starts, vs, out, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data,
+                      acc, seen, touched, iacc, iseen):
+    n_chunks = acc.shape[0]
     step = (len(groups) + n_chunks - 1) // n_chunks
     for t in prange(n_chunks):
-        acc_aa = np.zeros(n, dtype=np.float64)
-        acc_ra = np.zeros(n, dtype=np.float64)
-        acc_cc = np.zeros(n, dtype=np.float64)
-        paths = np.zeros(n, dtype=np.float64)
-        paths_w = np.zeros(n, dtype=np.float64)
-        seen = np.zeros(n, dtype=np.bool_)
-        touched = np.empty(n, dtype=np.int64)
-        iacc = np.zeros(n_items, dtype=np.float64)
-        iseen = np.zeros(n_items, dtype=np.bool_)
         _overlap_range(t * step, min(len(groups), (t + 1) * step), groups, starts, vs, out, indptr, indices, aa_w, ra_w,
-                       middle_ok, t_indptr, t_indices, t_data, acc_aa, acc_ra, acc_cc, paths, paths_w, seen, touched, iacc, iseen)
+                       middle_ok, t_indptr, t_indices, t_data, acc[t], seen[t], touched[t], iacc[t], iseen[t])
 
 
 def pair_overlaps(u, v, adjacency, aa_w, ra_w, middle_ok, tfidf):
@@ -387,18 +414,162 @@ def pair_overlaps(u, v, adjacency, aa_w, ra_w, middle_ok, tfidf):
     groups, starts = np.unique(us, return_index=True)
     starts = np.append(starts, len(us)).astype(np.int64)
     out_sorted = np.zeros((len(u), len(OVERLAP_COLUMNS)), dtype=np.float64)
-    n, n_items = adjacency.shape[0], tfidf.shape[1]
     args = (adjacency.indptr, adjacency.indices, aa_w, ra_w, middle_ok, tfidf.indptr, tfidf.indices, tfidf.data)
-    if _parallel(len(groups)):
-        with _PARALLEL_LOCK:
-            _overlap_parallel(groups, starts, vs, out_sorted, *args, n_items, numba.get_num_threads())
-    elif len(groups):
-        acc, seen, touched = _scratch(n)
-        extra = _scratch_overlap(n, n_items)
-        _overlap_range(0, len(groups), groups, starts, vs, out_sorted, *args, acc, *extra[:4], seen, touched, *extra[4:])
+    if len(groups):
+        _run_overlap(_overlap_range, _overlap_parallel, len(groups), adjacency.shape[0], tfidf.shape[1],
+                     (0, len(groups), groups, starts, vs, out_sorted, *args), (groups, starts, vs, out_sorted, *args))
     out = np.empty_like(out_sorted)
     out[order] = out_sorted
     return out
+
+
+def _run_overlap(serial, parallel, n_rows: int, n: int, n_items: int, serial_args: tuple, parallel_args: tuple) -> None:
+    """Serial on this thread's overlap scratch for a few members, else parallel on one scratch per chunk."""
+    if _parallel(n_rows):
+        with _PARALLEL_LOCK:
+            parallel(*parallel_args, *_scratch_overlap(n, n_items, numba.get_num_threads()))
+    else:
+        serial(*serial_args, *(part[0] for part in _scratch_overlap(n, n_items, 1)))
+
+
+# ------------------------------------------------------------------ pools scored in one pass
+#: How :func:`pool_scores` combines the two directions (as :func:`recsys._scoring.reciprocal`).
+RECIPROCAL_CODES = {"harmonic": 0, "product": 1, "none": 2}
+
+
+@njit(cache=True, nogil=True)
+def _f32(x):
+    """A feature as ``PairFeatures.transform`` stores it: rounded to float32."""
+    return np.float64(np.float32(x))
+
+
+@njit(cache=True, nogil=True)
+def _log1p(x):
+    return 0.0 if x == 0.0 else np.log1p(x)  # most pool members share no contact: skip the call
+
+
+@njit(cache=True, nogil=True)
+def _probability(q_shared, lin_a, lin_b, x, y, q_aa, q_bb, q_ab, bias):
+    """σ(z̃ᵀ W z̃ + b) with the own-size columns of ``z̃`` set to ``x`` and ``y``; ``q_shared``,
+    ``lin_a``, ``lin_b`` are the parts that do not depend on them. float32, as
+    :meth:`AcceptanceModel.predict_proba`."""
+    d = q_shared + 2.0 * (lin_a * x + lin_b * y) + q_aa * x * x + q_bb * y * y + 2.0 * q_ab * x * y + bias
+    return np.float32(1.0 / (1.0 + np.exp(-d)))
+
+
+@njit(cache=True, nogil=True)
+def _score_one(u, vs, out_scores, out_outside, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data,
+               factors, communities, n_interests, mean, scale, form, how, acc, seen, touched, iacc, iseen):
+    nt = _overlap_walk(u, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data, acc, seen, touched, iacc, iseen)
+    w_shared, w_a, w_b, q_aa, q_bb, q_ab, bias = form
+    n_shared = len(w_a)  # the symmetric features and the constant 1, last
+    a, b = n_shared - 1, n_shared  # the two own-network-size features
+    zs = np.empty(n_shared, dtype=np.float64)
+    zs[n_shared - 1] = 1.0
+    du = float(indptr[u + 1] - indptr[u])
+    own_u = _f32(np.log1p(du))
+    x_uv = (own_u - mean[a]) / scale[a]  # u's size in its own column, and in the other's when seen from v
+    y_vu = (own_u - mean[b]) / scale[b]
+    for p in range(len(vs)):
+        v = vs[p]
+        if v < 0:
+            continue
+        aa, ra, cc, walks, shared, cosine, l3 = _overlap_pair(v, indptr, indices, t_indptr, t_indices, t_data, acc, seen, iacc, iseen)
+        dv = float(indptr[v + 1] - indptr[v])
+        union = du + dv - cc
+        embed = np.float32(0.0)
+        for c in range(factors.shape[1]):
+            embed += factors[u, c] * factors[v, c]
+        # FEATURE_NAMES order, standardised as AcceptanceModel.decision_function does
+        zs[0] = _f32(_log1p(aa))
+        zs[1] = _f32(_log1p(ra * 10))
+        zs[2] = _f32(_log1p(cc))
+        zs[3] = _f32(_log1p(walks))
+        zs[4] = _f32(l3)
+        zs[5] = _f32(cc / union if union > 0 else 0.0)
+        zs[6] = _f32(_log1p(shared))
+        zs[7] = _f32(cosine)
+        zs[8] = np.float64(embed)
+        zs[9] = 1.0 if communities[u] == communities[v] else 0.0
+        zs[10] = 1.0 if n_interests[u] > 0 and n_interests[v] > 0 else 0.0
+        for c in range(n_shared - 1):
+            zs[c] = (zs[c] - mean[c]) / scale[c]
+        q_shared = 0.0
+        lin_a = 0.0
+        lin_b = 0.0
+        for i in range(n_shared):
+            row = 0.0
+            for j in range(n_shared):
+                row += w_shared[i, j] * zs[j]
+            q_shared += zs[i] * row
+            lin_a += w_a[i] * zs[i]
+            lin_b += w_b[i] * zs[i]
+        own_v = _f32(_log1p(dv))
+        p_uv = _probability(q_shared, lin_a, lin_b, x_uv, (own_v - mean[b]) / scale[b], q_aa, q_bb, q_ab, bias)
+        # the other direction: the two own sizes swap, each standardised as the other's column
+        p_vu = _probability(q_shared, lin_a, lin_b, (own_v - mean[a]) / scale[a], y_vu, q_aa, q_bb, q_ab, bias)
+        if how == 0:
+            total = p_uv + p_vu
+            out_scores[p] = np.float32(2.0) * p_uv * p_vu / total if total > 0 else np.float32(0.0)
+        elif how == 1:
+            out_scores[p] = p_uv * p_vu
+        else:
+            out_scores[p] = p_uv
+        out_outside[p] = cc == 0
+    _overlap_clear(u, nt, t_indptr, t_indices, acc, seen, touched, iacc, iseen)
+
+
+@njit(cache=True, nogil=True)
+def _score_range(r0, r1, rows, pool_ids, out_scores, out_outside, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data,
+                 factors, communities, n_interests, mean, scale, form, how, acc, seen, touched, iacc, iseen):
+    for i in range(r0, r1):
+        _score_one(rows[i], pool_ids[i], out_scores[i], out_outside[i], indptr, indices, aa_w, ra_w, middle_ok,
+                   t_indptr, t_indices, t_data, factors, communities, n_interests, mean, scale, form, how,
+                   acc, seen, touched, iacc, iseen)
+
+
+@njit(cache=True, parallel=True)
+def _score_parallel(rows, pool_ids, out_scores, out_outside, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data,
+                    factors, communities, n_interests, mean, scale, form, how, acc, seen, touched, iacc, iseen):
+    n_chunks = acc.shape[0]
+    step = (len(rows) + n_chunks - 1) // n_chunks
+    for t in prange(n_chunks):
+        _score_range(t * step, min(len(rows), (t + 1) * step), rows, pool_ids, out_scores, out_outside, indptr, indices,
+                     aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data, factors, communities, n_interests, mean, scale,
+                     form, how, acc[t], seen[t], touched[t], iacc[t], iseen[t])
+
+
+def pool_scores(rows, pool_ids, adjacency, aa_w, ra_w, middle_ok, tfidf, factors, communities, n_interests,
+                mean, scale, quad, bias: float, how: str):
+    """Pair features and the reciprocal acceptance score of every pool member in one pass.
+
+    The same arithmetic as :func:`pair_overlaps`, ``PairFeatures.transform`` and the quadratic
+    form of ``AcceptanceModel.decision_function`` in both directions, without materialising the
+    (pairs × features) matrix: at a million members the numpy version spent more time building
+    and multiplying that matrix than walking the graph. ``quad`` is the (F+1, F+1) symmetric form
+    over ``[z, 1]``; the last two features are the two members' own network sizes.
+    Returns ``(scores float32 -inf at padding, outside bool: no mutual contact)`` shaped as ``pool_ids``.
+    """
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    pool_ids = np.ascontiguousarray(pool_ids)
+    scores = np.full(pool_ids.shape, -np.inf, dtype=np.float32)
+    outside = np.zeros(pool_ids.shape, dtype=bool)
+    if not len(rows) or not pool_ids.shape[1]:
+        return scores, outside
+    n_feat = len(mean)
+    if n_feat != 13:  # _score_one writes FEATURE_NAMES out by hand
+        raise ValueError(f"the compiled scorer computes 13 pair features, the model has {n_feat}")
+    shared = np.array([*range(n_feat - 2), n_feat])  # every column of [z, 1] but the two own sizes
+    a, b = n_feat - 2, n_feat - 1
+    quad = np.asarray(quad, dtype=np.float64)
+    form = (np.ascontiguousarray(quad[np.ix_(shared, shared)]), quad[shared, a].copy(), quad[shared, b].copy(),
+            float(quad[a, a]), float(quad[b, b]), float(quad[a, b]), float(bias))
+    args = (adjacency.indptr, adjacency.indices, aa_w, ra_w, middle_ok, tfidf.indptr, tfidf.indices, tfidf.data,
+            np.ascontiguousarray(factors, dtype=np.float32), communities, n_interests,
+            np.asarray(mean, np.float64), np.asarray(scale, np.float64), form, RECIPROCAL_CODES[how])
+    _run_overlap(_score_range, _score_parallel, len(rows), adjacency.shape[0], tfidf.shape[1],
+                 (0, len(rows), rows, pool_ids, scores, outside, *args), (rows, pool_ids, scores, outside, *args))
+    return scores, outside
 
 
 # ------------------------------------------------------------------ exclusions for a list of pairs
@@ -466,11 +637,15 @@ def _scratch_bits(n: int):
     return _cached("bits", n, lambda size: np.zeros(size, np.uint8))
 
 
-def _scratch_overlap(n: int, n_items: int):
-    """Four more float64 rows of ``n`` and (float64, bool) rows of ``n_items``, all clear."""
-    more = _cached("overlap", n, lambda size: (np.zeros(size), np.zeros(size), np.zeros(size), np.zeros(size)))
-    items = _cached("items", n_items, lambda size: (np.zeros(size), np.zeros(size, np.bool_)))
-    return (*more, *items)
+def _scratch_overlap(n: int, n_items: int, n_chunks: int):
+    """``n_chunks`` clear overlap scratch sets, kept between calls (a million-member batch would
+    otherwise allocate and fault in ~60 MB per chunk per call): ``acc`` (c, n, 5) float64,
+    ``seen`` (c, n) bool, ``touched`` (c, n) int64, ``iacc`` (c, n_items) float64, ``iseen`` (c, n_items) bool."""
+    members = _cached(f"overlap{n_chunks}", n, lambda size: (
+        np.zeros((n_chunks, size, 5)), np.zeros((n_chunks, size), np.bool_), np.empty((n_chunks, size), np.int64)))
+    items = _cached(f"overlap_items{n_chunks}", n_items, lambda size: (
+        np.zeros((n_chunks, size)), np.zeros((n_chunks, size), np.bool_)))
+    return (*members, *items)
 
 
 def _cached(kind: str, n: int, make):
@@ -484,7 +659,9 @@ def _cached(kind: str, n: int, make):
 
 
 def _length(got) -> int:
-    return len(got[0]) if isinstance(got, tuple) else len(got)
+    """Members a scratch set holds: the length of its first array's member axis."""
+    first = got[0] if isinstance(got, tuple) else got
+    return first.shape[1] if first.ndim == 3 else first.shape[-1]
 
 
 # ------------------------------------------------------------------ prefix-bounded selection

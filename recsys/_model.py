@@ -420,15 +420,7 @@ class IntroductionRecommender(BaseEstimator):
     def score_pool(self, member_rows, pool_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Reciprocal acceptance score (R, P) float32 (-inf at padding) and the outside mask (R, P) bool."""
         rows = self._check_rows(member_rows)
-        scores = np.full(pool_ids.shape, -np.inf, dtype=np.float32)
-        outside = np.zeros(pool_ids.shape, dtype=bool)
-        r, j = np.nonzero(pool_ids >= 0)
-        if len(r):
-            feats = self.features_.transform(rows[r], pool_ids[r, j])
-            scores[r, j] = self.acceptance_.reciprocal_score(feats, how=self.reciprocal)
-            # a pool never holds existing connections, so "no mutual contact" means beyond two hops
-            outside[r, j] = feats[:, FEATURE_NAMES.index("log_common_contacts")] == 0
-        return scores, outside
+        return self.features_.score_pools(rows, pool_ids, self.acceptance_, how=self.reciprocal)
 
     def rank(
         self, member_rows, k: int = 20, *, rerank: bool | None = None, unavailable: np.ndarray | None = None

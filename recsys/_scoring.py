@@ -78,13 +78,46 @@ class PairFeatures:
             out[start : start + chunk] = self._transform(u[start : start + chunk], v[start : start + chunk])
         return out
 
-    def _transform(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    def score_pools(self, rows: np.ndarray, pool_ids: np.ndarray, model, *, how: str = "harmonic") -> tuple[np.ndarray, np.ndarray]:
+        """Every pool member's reciprocal acceptance score from ``model`` and whether the pair has no
+        mutual contact: ``(scores (R, P) float32, -inf at padding; outside (R, P) bool)``.
+
+        For the plain :class:`AcceptanceModel` the features and both directions' scores are
+        computed in one compiled pass (:func:`recsys._kernels.pool_scores`); other models go
+        through :meth:`transform` and their own ``reciprocal_score``. Both give the same scores.
+        """
+        if how not in _kernels.RECIPROCAL_CODES:
+            raise ValueError(f"unknown reciprocal combination {how!r}")
+        rows = np.asarray(rows, dtype=np.int64)
+        if isinstance(model, AcceptanceModel):
+            quad, bias = model._quadratic_form()
+            return _kernels.pool_scores(rows, pool_ids, self.adjacency, self._aa_weight, self._ra_weight, self._middle_ok(),
+                                        self._tfidf_rows(), self.member_factors, self.communities, self._n_interests,
+                                        model.mean_, model.scale_, quad, bias, how)
+        scores = np.full(pool_ids.shape, -np.inf, dtype=np.float32)
+        outside = np.zeros(pool_ids.shape, dtype=bool)
+        r, j = np.nonzero(pool_ids >= 0)
+        if len(r):
+            feats = self.transform(rows[r], pool_ids[r, j])
+            scores[r, j] = model.reciprocal_score(feats, how=how)
+            # a pool never holds existing connections, so "no mutual contact" means beyond two hops
+            outside[r, j] = feats[:, FEATURE_NAMES.index("log_common_contacts")] == 0
+        return scores, outside
+
+    def _middle_ok(self) -> np.ndarray:
         if "_middle" not in self.__dict__:  # read when first needed, so the bound can be changed in tests
             object.__setattr__(self, "_middle", middle_members(self.degrees))
+        return self.__dict__["_middle"]
+
+    def _tfidf_rows(self) -> sp.csr_matrix:
+        if "_tfidf" not in self.__dict__:
             tfidf = self.interest_weights.tocsr()
             object.__setattr__(self, "_tfidf", tfidf if tfidf.has_sorted_indices else tfidf.sorted_indices())
+        return self.__dict__["_tfidf"]
+
+    def _transform(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         aa, ra, common, walks, shared, cosine, l3 = _kernels.pair_overlaps(
-            u, v, self.adjacency, self._aa_weight, self._ra_weight, self.__dict__["_middle"], self.__dict__["_tfidf"]
+            u, v, self.adjacency, self._aa_weight, self._ra_weight, self._middle_ok(), self._tfidf_rows()
         ).T
         du = self.degrees[u].astype(np.float64)
         dv = self.degrees[v].astype(np.float64)

@@ -149,3 +149,23 @@ def test_merge_pools_keeps_sources_and_unique_ids():
     assert ids[0][0] == 3
     ids2, _ = merge_pools({"adamic_adar": a, "interests": b}, pool_size=2)
     assert ids2.shape == (1, 2) and ids2[0][0] == 3
+
+
+def test_shared_interest_search_asks_again_when_connections_fill_the_first_results():
+    # member 0's 30 nearest members by embedding are all its connections: the first 2n + 1 results
+    # leave nothing to propose, so the search must look further for them (and only for them)
+    n_members = 200
+    angles = np.linspace(0, np.pi, n_members)
+    factors = np.column_stack([np.cos(angles), np.sin(angles)]).astype(np.float32)
+    members = pd.DataFrame({"member_id": [f"m{i}" for i in range(n_members)]})
+    connections = pd.DataFrame({"member_a": ["m0"] * 30, "member_b": [f"m{i}" for i in range(1, 31)]})
+    interests = pd.DataFrame({"member_id": members["member_id"], "interest": "x"})
+    net = network_from_frames(members, interests, connections)
+    src = ALSCandidates(index="exact").set_factors(net, factors)
+    ids, scores = src.candidates(np.array([0, 100]), 5)
+    rows = net.member_ids.tolist()
+    assert [rows[i] for i in ids[0]] == [f"m{i}" for i in range(31, 36)]  # next nearest after the connections
+    assert np.all(np.diff(scores[0]) <= 0) and np.isfinite(scores).all()
+    # member 100 has no connections: its five nearest, whatever the first search returned
+    nearest = np.sort(factors[[i for i in range(n_members) if i != 100]] @ factors[100])[::-1][:5]
+    np.testing.assert_allclose(scores[1], nearest, rtol=1e-6)

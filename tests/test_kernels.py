@@ -155,3 +155,47 @@ def test_scratch_is_left_clear_between_calls(net):
     np.testing.assert_array_equal(first[0], again[0])
     acc, seen, _ = _kernels._scratch(net.n_members)
     assert not acc.any() and not seen.any()
+
+
+@pytest.mark.parametrize("how", ["harmonic", "product", "none"])
+@pytest.mark.parametrize("parallel", [False, True])
+def test_pools_scored_in_one_pass_equal_features_then_model(fitted, monkeypatch, how, parallel):
+    model, train, _ = fitted
+    rows = np.arange(0, train.n_members, 7)
+    pool_ids, _ = model.pool(rows)
+    pool_ids[3, 10:] = -1  # padding mid-row stays padding
+    monkeypatch.setattr(_kernels, "PARALLEL_MIN_MEMBERS", 0 if parallel else 10**9)
+    scores, outside = model.features_.score_pools(rows, pool_ids, model.acceptance_, how=how)
+    r, j = np.nonzero(pool_ids >= 0)
+    feats = model.features_.transform(rows[r], pool_ids[r, j])
+    np.testing.assert_allclose(scores[r, j], model.acceptance_.reciprocal_score(feats, how=how), rtol=2e-6, atol=1e-7)
+    np.testing.assert_array_equal(outside[r, j], feats[:, 2] == 0)  # log_common_contacts
+    assert np.isneginf(scores[pool_ids < 0]).all() and not outside[pool_ids < 0].any()
+    assert outside.any() and (~outside[r, j]).any()  # both kinds of pair were scored
+
+
+def test_a_mixture_model_is_scored_through_the_features(fitted):
+    from recsys._scoring import ConstrainedAcceptanceModel
+
+    model, train, _ = fitted
+    mixture = ConstrainedAcceptanceModel()
+    mixture.members_, mixture.weights_ = [model.acceptance_, model.acceptance_], np.array([0.5, 0.5])
+    rows = np.arange(20)
+    pool_ids, _ = model.pool(rows)
+    got, _ = model.features_.score_pools(rows, pool_ids, mixture)
+    want, _ = model.features_.score_pools(rows, pool_ids, model.acceptance_)
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="reciprocal combination"):
+        model.features_.score_pools(rows, pool_ids, model.acceptance_, how="mean")
+
+
+def test_merge_serial_and_parallel_agree(net, monkeypatch):
+    rng = np.random.default_rng(5)
+    lists = {name: (rng.integers(-1, 600, (300, width)).astype(np.int32), None)
+             for name, width in (("adamic_adar", 40), ("interests", 20), ("als", 20))}
+    monkeypatch.setattr(_kernels, "PARALLEL_MIN_MEMBERS", 10**9)
+    serial = merge_pools(lists, pool_size=30)
+    monkeypatch.setattr(_kernels, "PARALLEL_MIN_MEMBERS", 0)
+    parallel = merge_pools(lists, pool_size=30)
+    np.testing.assert_array_equal(serial[0], parallel[0])
+    np.testing.assert_array_equal(serial[1], parallel[1])
