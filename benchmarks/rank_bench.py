@@ -1,11 +1,13 @@
 """Ranking speed of a saved model: one member at a time, and batches.
 
-    .venv/bin/python benchmarks/rank_bench.py --model /tmp/bench-1m/model [--members 300] [--batch 4000]
+    .venv/bin/python benchmarks/rank_bench.py --model /tmp/bench-1m/model [--members 300] [--batch 4000] [--repeats 5]
 
 Prints JSON: single-member latency of the whole path (pool, scoring, re-ranking, k = 20) as
 median and p99 over distinct members; batch throughput of `rank` (no capacity) and `rank_batch`
-(global capacity); and, as the in-process baseline, plain Adamic-Adar candidates for the same
-members (ratios quote against it, since absolute times drift on a shared machine).
+(global capacity), median over ``--repeats`` batches of distinct members; and two in-process
+baselines, since absolute times drift on a shared machine: plain Adamic-Adar candidates for the
+same members, and `rank` with the pools scored through the feature matrix in numpy (the path
+before the compiled one-pass scorer; the model is wrapped as a one-member mixture, which takes it).
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4000, help="members ranked in the batch runs")
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=5, help="batches timed (distinct members each)")
     args = parser.parse_args()
 
     from recsys import AdamicAdarCandidates, load_model
+    from recsys._scoring import ConstrainedAcceptanceModel
 
     t = time.perf_counter()
     model = load_model(args.model)
@@ -48,16 +52,23 @@ def main() -> None:
         t = time.perf_counter()
         baseline.candidates([row], args.k)
         base.append(time.perf_counter() - t)
-    batch_rows = rng.choice(n, size=min(args.batch, n), replace=False)
-    t = time.perf_counter()
-    model.rank(batch_rows, k=args.k)
-    rank_s = time.perf_counter() - t
-    t = time.perf_counter()
-    model.rank_batch(batch_rows, k=args.k)
-    batch_s = time.perf_counter() - t
-    t = time.perf_counter()
-    baseline.candidates(batch_rows, args.k)
-    base_batch_s = time.perf_counter() - t
+    compiled = model.acceptance_
+    numpy_path = ConstrainedAcceptanceModel()
+    numpy_path.members_, numpy_path.weights_ = [compiled], np.ones(1)
+    timed = {"rank": [], "rank_batch": [], "rank_numpy_scoring": [], "baseline_aa": []}
+    for _ in range(args.repeats):
+        batch_rows = rng.choice(n, size=min(args.batch, n), replace=False)
+        for name, run in (
+            ("rank", lambda: model.rank(batch_rows, k=args.k)),
+            ("rank_batch", lambda: model.rank_batch(batch_rows, k=args.k)),
+            ("rank_numpy_scoring", lambda: _with_acceptance(model, numpy_path).rank(batch_rows, k=args.k)),
+            ("baseline_aa", lambda: baseline.candidates(batch_rows, args.k)),
+        ):
+            t = time.perf_counter()
+            run()
+            timed[name].append(len(batch_rows) / (time.perf_counter() - t))
+            model.acceptance_ = compiled
+    rate = {name: round(float(np.median(runs))) for name, runs in timed.items()}
     ms = lambda xs, q: round(float(np.percentile(xs, q)) * 1e3, 2)  # noqa: E731
     print(json.dumps({
         "members_in_model": n,
@@ -66,10 +77,20 @@ def main() -> None:
         "single_p99_ms": ms(single, 99),
         "baseline_aa_single_median_ms": ms(base, 50),
         "single_ratio_to_baseline": round(float(np.median(single) / np.median(base)), 1),
-        "rank_members_per_second": round(len(batch_rows) / rank_s),
-        "rank_batch_with_capacity_members_per_second": round(len(batch_rows) / batch_s),
-        "baseline_aa_members_per_second": round(len(batch_rows) / base_batch_s),
+        "batch_members": len(batch_rows),
+        "rank_members_per_second": rate["rank"],
+        "rank_batch_with_capacity_members_per_second": rate["rank_batch"],
+        "rank_numpy_scoring_members_per_second": rate["rank_numpy_scoring"],
+        "rank_ratio_to_numpy_scoring": round(rate["rank"] / rate["rank_numpy_scoring"], 2),
+        "baseline_aa_members_per_second": rate["baseline_aa"],
+        "runs_members_per_second": {name: [round(x) for x in runs] for name, runs in timed.items()},
     }, indent=1))
+
+
+def _with_acceptance(model, acceptance):
+    """The model scoring with ``acceptance`` until the timing loop puts the compiled one back."""
+    model.acceptance_ = acceptance
+    return model
 
 
 if __name__ == "__main__":
