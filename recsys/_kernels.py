@@ -21,7 +21,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["graph_topn", "interest_topn", "merge_rrf", "pair_overlaps", "pool_scores", "keep_pairs"]
+__all__ = ["graph_topn", "interest_topn", "merge_rrf", "pair_overlaps", "pool_scores", "keep_pairs", "fill_least_exposed"]
 
 #: Batches with more members than this run on all threads.
 PARALLEL_MIN_MEMBERS = 32
@@ -662,6 +662,65 @@ def _length(got) -> int:
     """Members a scratch set holds: the length of its first array's member axis."""
     first = got[0] if isinstance(got, tuple) else got
     return first.shape[1] if first.ndim == 3 else first.shape[-1]
+
+
+# ------------------------------------------------------------------ the least-exposed tail of a slate
+@njit(cache=True, nogil=True)
+def fill_least_exposed(slates, slate_scores, prefs, pref_scores, pref_inside, n_inside, max_inside, exposure, capacity, depth):
+    """Fill each slate's empty places (after its filled prefix) from its preference list, taking
+    among the first ``depth`` entries the candidate with the least ``exposure`` so far (ties: the
+    earlier preference), below ``capacity``, not already in the slate and, once a row holds
+    ``max_inside`` candidates marked ``pref_inside``, beyond two hops; where none of those is
+    left, the least exposed of the rest of the list. One place per row per round, so every row
+    gets its first such place before any row its second; ``exposure`` and ``n_inside`` are
+    updated in place."""
+    n_rows, k = slates.shape
+    width = prefs.shape[1]
+    filled = np.zeros(n_rows, dtype=np.int64)
+    taken = np.zeros((n_rows, width), dtype=np.bool_)
+    for r in range(n_rows):
+        while filled[r] < k and slates[r, filled[r]] >= 0:
+            filled[r] += 1
+        for j in range(width):
+            for q in range(filled[r]):
+                if prefs[r, j] == slates[r, q]:
+                    taken[r, j] = True
+                    break
+    added = True
+    while added:
+        added = False
+        for r in range(n_rows):
+            if filled[r] >= k:
+                continue
+            best = _least_exposed(r, 0, min(depth, width), prefs, taken, pref_inside, n_inside, max_inside, exposure, capacity)
+            if best < 0:
+                best = _least_exposed(r, min(depth, width), width, prefs, taken, pref_inside, n_inside, max_inside, exposure, capacity)
+            if best < 0:
+                continue
+            c = prefs[r, best]
+            slates[r, filled[r]] = c
+            slate_scores[r, filled[r]] = pref_scores[r, best]
+            filled[r] += 1
+            taken[r, best] = True
+            exposure[c] += 1
+            if pref_inside[r, best]:
+                n_inside[r] += 1
+            added = True
+
+
+@njit(cache=True, nogil=True)
+def _least_exposed(r, start, stop, prefs, taken, pref_inside, n_inside, max_inside, exposure, capacity):
+    """Position in ``prefs[r, start:stop]`` of the eligible candidate shown least (-1: none)."""
+    best = -1
+    for j in range(start, stop):
+        c = prefs[r, j]
+        if c < 0:
+            break
+        if taken[r, j] or exposure[c] >= capacity[c] or (pref_inside[r, j] and n_inside[r] >= max_inside[r]):
+            continue
+        if best < 0 or exposure[c] < exposure[prefs[r, best]]:
+            best = j
+    return best
 
 
 # ------------------------------------------------------------------ prefix-bounded selection

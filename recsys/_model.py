@@ -21,7 +21,9 @@ from recsys._communities import detect_communities
 from recsys._data import Network
 from recsys._evaluation import rank_all
 from recsys._communities import TIER_NAMES, network_size_tier_codes
-from recsys._rerank import PREFERENCE_DEPTH, SlateReranker, _gather_mask, _monotone, assign_with_capacity, plus_one_quota, top_k
+from recsys._rerank import (
+    PREFERENCE_DEPTH, SlateReranker, _fill_floor, _gather_mask, _monotone, assign_with_capacity, plus_one_quota, top_k,
+)
 from recsys._split import heldout_matrix
 from recsys._tuning import DEFAULT_GRID, DEFAULT_TARGETS, tune_reranker
 from recsys._scoring import FEATURE_NAMES, AcceptanceModel, ConstrainedAcceptanceModel, PairFeatures
@@ -130,6 +132,7 @@ class IntroductionRecommender(BaseEstimator):
         bound_tolerance: float | None = 0.1,
         bound_attribute: str | None = None,
         capacity_multiple: float | None = None,
+        floor_slots: int | None = None,
         tune_rerank: bool = True,
         rerank_targets: dict | None = None,
         fairness: Literal["none", "tpr_parity", "equalized_odds"] = "none",
@@ -158,6 +161,7 @@ class IntroductionRecommender(BaseEstimator):
         self.bound_tolerance = bound_tolerance
         self.bound_attribute = bound_attribute
         self.capacity_multiple = capacity_multiple
+        self.floor_slots = floor_slots
         self.tune_rerank = tune_rerank
         self.rerank_targets = rerank_targets
         self.fairness = fairness
@@ -216,6 +220,7 @@ class IntroductionRecommender(BaseEstimator):
             "degree_penalty": self.degree_penalty,
             "bound_tolerance": self._opt_in_tolerance() if self.bound_attribute else self.bound_tolerance,
             "capacity_multiple": DEFAULT_CAPACITY_MULTIPLE if self.capacity_multiple is None else self.capacity_multiple,
+            "floor_slots": self.floor_slots or 0,
             "bonus": "linear",
             "score_scale": _score_scale(scores, k=20),
         }
@@ -274,6 +279,8 @@ class IntroductionRecommender(BaseEstimator):
         grid = dict(DEFAULT_GRID)
         if self.capacity_multiple is not None:
             grid["capacity_multiple"] = (self.capacity_multiple,)
+        if self.floor_slots is not None:
+            grid["floor_slots"] = (self.floor_slots,)
         if self.bound_attribute:  # bounds on a consented attribute were asked for: never tuned away
             grid["bound_tolerance"] = (self._opt_in_tolerance(),)
         return grid
@@ -326,7 +333,8 @@ class IntroductionRecommender(BaseEstimator):
         bound_tolerance: float | None,
         bonus: str = "log",  # models saved before the linear bonus carry no "bonus" key
         score_scale: float = 1.0,
-        capacity_multiple: float | None = None,  # batch ranking's, not the re-ranker's
+        capacity_multiple: float | None = None,  # the assignment's, not the re-ranker's
+        floor_slots: int = 0,  # likewise
     ) -> SlateReranker:
         """The slate re-ranker: exposure bounds on network-size tiers (or, opted in, on the bound
         attribute's groups), target = population shares."""
@@ -423,7 +431,8 @@ class IntroductionRecommender(BaseEstimator):
         return self.features_.score_pools(rows, pool_ids, self.acceptance_, how=self.reciprocal)
 
     def rank(
-        self, member_rows, k: int = 20, *, rerank: bool | None = None, unavailable: np.ndarray | None = None
+        self, member_rows, k: int = 20, *, rerank: bool | None = None, unavailable: np.ndarray | None = None,
+        exposure: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Slates for a batch of members.
 
@@ -437,6 +446,11 @@ class IntroductionRecommender(BaseEstimator):
         unavailable : ndarray (n_members,) bool, optional
             Members taken out of every pool before scoring and re-ranking (serving passes those
             whose recent inbound introductions reached their capacity).
+        exposure : ndarray (n_members,) float, optional
+            How often each member has been shown lately (serving passes its decayed inbound
+            counts). With it, the last places of each slate go to the least exposed of the
+            member's next candidates, as batch ranking's assignment does (:meth:`assign`);
+            without it, slates are the re-ranker's alone.
 
         Returns
         -------
@@ -459,7 +473,19 @@ class IntroductionRecommender(BaseEstimator):
         use_rerank = self.rerank if rerank is None else rerank
         if not use_rerank:
             return top_k(pool_ids, scores, k)
-        return self.reranker_.rerank(rows, pool_ids, scores, k, outside=outside)
+        floor = self._floor_slots(k) if exposure is not None else 0
+        if not floor:
+            return self.reranker_.rerank(rows, pool_ids, scores, k, outside=outside)
+        exposure = np.asarray(exposure, dtype=np.float64)
+        if exposure.shape != (self.network_.n_members,):
+            raise ValueError(f"exposure must have one entry per member ({self.network_.n_members}), got shape {exposure.shape}")
+        head_ids, head_scores = self.reranker_.rerank(rows, pool_ids, scores, k - floor, outside=outside)
+        prefs, pref_scores, _ = self.reranker_.preferences(rows, pool_ids, scores, 2 * k, outside=outside)
+        pref_outside = _gather_mask(pool_ids, outside, prefs)
+        max_inside = plus_one_quota(prefs, pref_outside, self.reranker_.required_rows(rows), k)
+        ids, got = _fill_floor(prefs, pref_scores, np.full(len(exposure), np.inf), head_ids, head_scores, k,
+                               inside=~pref_outside, max_inside=max_inside, depth=2 * k, exposure=exposure)
+        return ids, _monotone(got)
 
     def rank_batch(self, member_rows, k: int = 20, *, batch_size: int = 2000, progress=None) -> tuple[np.ndarray, np.ndarray]:
         """Slates for many members at once, with recipient capacity held across all of them.
@@ -511,8 +537,15 @@ class IntroductionRecommender(BaseEstimator):
         rows = self._check_rows(member_rows)
         max_inside = plus_one_quota(ids, outside, self.reranker_.required_rows(rows), k)
         capacity = self.slate_capacity(self.network_, n_slates=len(rows), k=k)
-        got, got_scores = assign_with_capacity(ids, scores, capacity, k, inside=~outside, max_inside=max_inside)
+        got, got_scores = assign_with_capacity(ids, scores, capacity, k, inside=~outside, max_inside=max_inside,
+                                               floor_slots=self._floor_slots(k))
         return got, _monotone(got_scores)
+
+    def _floor_slots(self, k: int) -> int:
+        """Places at the end of a slate of ``k`` given to the least exposed: the tuned (or set) number
+        for slates of 20, scaled to ``k``; none for models saved before there were any."""
+        slots = self.rerank_params_.get("floor_slots", 0) if self.rerank else 0
+        return min(k - 1, int(round(slots * k / 20))) if slots else 0
 
     def _check_rows(self, member_rows) -> np.ndarray:
         rows = np.atleast_1d(np.asarray(member_rows))

@@ -267,14 +267,23 @@ def assign_with_capacity(
     *,
     inside: np.ndarray | None = None,
     max_inside: np.ndarray | None = None,
+    floor_slots: int = 0,
+    floor_depth: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Global slates in which no member appears in more slates than their capacity.
 
     Every member proposes to their preferred candidates in order, one per round; a candidate
     with ``c`` places left accepts the ``c`` best-scored proposals of the round and refuses the
-    rest, who move on to their next preference (a vectorised deferred-acceptance pass). Earlier
-    rounds are earlier slate positions, so no member's top introduction waits behind another
-    member's tenth.
+    rest, who move on to their next preference. Earlier rounds are earlier slate positions, so
+    no member's top introduction waits behind another member's tenth. (A full deferred
+    acceptance, where a later better-scored proposal can displace an accepted one, lost recall
+    on the Deezer set: 0.3385 against 0.3423 at the same capacity.)
+
+    With ``floor_slots = t``, proposals fill the first ``k - t`` places and the last ``t`` go, round
+    by round, to the least-exposed candidates among each member's first ``floor_depth`` (default
+    ``2k``) preferences (:func:`recsys._kernels.fill_least_exposed`): the last places of a slate
+    are where a held-out connection is least likely, and the members shown least are where
+    exposure is most unequal, so they buy the most equality for the least relevance.
 
     Parameters
     ----------
@@ -288,6 +297,11 @@ def assign_with_capacity(
         A row takes at most ``max_inside[r]`` of its candidates marked ``inside`` (the +1 balance:
         introductions within two hops); it skips the others.
 
+    floor_slots : int
+        Places at the end of each slate given to the least exposed (0: none).
+    floor_depth : int, optional
+        How far down the preference list those places look (default ``2k``).
+
     Returns
     -------
     ids : ndarray (R, k) int32, -1 padded; scores : ndarray (R, k) float32, -inf padded
@@ -300,6 +314,12 @@ def assign_with_capacity(
     >>> ids.ravel().tolist()
     [0, 0, 1]
     """
+    if not 0 <= floor_slots <= k:
+        raise ValueError(f"floor_slots must be between 0 and k ({k}), got {floor_slots}")
+    if floor_slots:
+        head_ids, head_scores = assign_with_capacity(preferences, scores, capacity, k - floor_slots, inside=inside, max_inside=max_inside)
+        return _fill_floor(preferences, scores, capacity, head_ids, head_scores, k, inside=inside, max_inside=max_inside,
+                           depth=2 * k if floor_depth is None else floor_depth)
     n_rows, width = preferences.shape
     remaining = np.asarray(capacity, dtype=np.int64).copy()
     out_ids = np.full((n_rows, k), -1, dtype=np.int32)
@@ -342,6 +362,25 @@ def assign_with_capacity(
     return out_ids, out_scores
 
 
+def _fill_floor(preferences, scores, capacity, head_ids, head_scores, k: int, *, inside, max_inside, depth: int,
+                exposure: np.ndarray | None = None):
+    """Slates of ``k`` from ``head_ids`` (R, ≤ k) with the rest filled by :func:`recsys._kernels.fill_least_exposed`;
+    ``exposure`` (default: the heads' own counts) is how often each member has been shown already."""
+    n_rows = len(preferences)
+    ids = np.full((n_rows, k), -1, dtype=np.int32)
+    out = np.full((n_rows, k), -np.inf, dtype=np.float32)
+    ids[:, : head_ids.shape[1]], out[:, : head_ids.shape[1]] = head_ids, head_scores
+    is_inside = np.zeros(preferences.shape, dtype=bool) if inside is None else np.asarray(inside, dtype=bool)
+    limit = np.full(n_rows, k, dtype=np.int64) if max_inside is None else np.asarray(max_inside, dtype=np.int64)
+    n_inside = _gather_mask(preferences, is_inside, head_ids).sum(axis=1).astype(np.int64)
+    if exposure is None:
+        exposure = np.bincount(head_ids[head_ids >= 0], minlength=len(capacity))
+    _kernels.fill_least_exposed(ids, out, np.ascontiguousarray(preferences), np.ascontiguousarray(scores, dtype=np.float32),
+                                is_inside, n_inside, limit, np.asarray(exposure, dtype=np.float64).copy(),
+                                np.asarray(capacity, dtype=np.float64), int(depth))
+    return ids, out
+
+
 class DecayingInboundCounter:
     """How often each member was shown lately: counts that halve every ``half_life`` seconds.
 
@@ -382,6 +421,11 @@ class DecayingInboundCounter:
     def over_all(self, now: float, *, planned: np.ndarray | None = None) -> np.ndarray:
         """(n,) bool: every member who has reached capacity."""
         return self.over(np.arange(len(self.capacity)), now, planned=planned)
+
+    def counts_all(self, now: float, *, planned: np.ndarray | None = None) -> np.ndarray:
+        """(n,) float64: every member's decayed count (plus ``planned`` showings)."""
+        count = self._decayed(np.arange(len(self.capacity)), now)
+        return count if planned is None else count + planned
 
 
 def plus_one_quota(ids: np.ndarray, outside: np.ndarray, required: np.ndarray, k: int) -> np.ndarray:

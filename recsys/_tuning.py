@@ -34,14 +34,19 @@ DEFAULT_TARGETS = {
 }
 
 #: Settings tried: bridge weight × popularity damping × tier-bound slack (None: no bounds) ×
-#: capacity (times the average exposure). The weights are in units of a typical k-th best score
-#: (the linear bonus of :class:`recsys.BridgeBonusReranker`).
+#: capacity (times the average exposure) × places at the end of a slate given to the least
+#: exposed. The weights are in units of a typical k-th best score (the linear bonus of
+#: :class:`recsys.BridgeBonusReranker`).
 DEFAULT_GRID = {
     "bridge_weight": (0.0, 0.25, 0.5, 0.65, 0.8, 1.0),
     "degree_penalty": (0.0, 0.1, 0.16, 0.25),
     "bound_tolerance": (None, 0.15),
-    "capacity_multiple": (2.0, 2.5, 3.0, 5.0),
+    "capacity_multiple": (2.0, 3.0, 5.0, 10.0),
+    "floor_slots": (0, 2, 4),
 }
+
+#: Grid keys that act in the global assignment, not in the preference lists.
+_ASSIGNMENT_KEYS = ("capacity_multiple", "floor_slots")
 
 
 def slate_figures(
@@ -114,13 +119,13 @@ def tune_reranker(
     :func:`slate_figures`. Where no setting meets every bound, the one with the smallest total
     shortfall (each bound's miss relative to its target) is chosen, and the report says so.
     ``capacity`` is each member's capacity, or a function of the grid's ``capacity_multiple``
-    giving it.
+    giving it; ``floor_slots`` in the grid is passed to :func:`recsys._rerank.assign_with_capacity`.
 
     Returns
     -------
     params : dict
         The chosen setting: the grid's keys (``bridge_weight``, ``degree_penalty``,
-        ``bound_tolerance``, ``capacity_multiple`` by default).
+        ``bound_tolerance``, ``capacity_multiple``, ``floor_slots`` by default).
     report : dict
         The targets, the unconstrained and chosen figures, which bounds were met, and how many
         settings were tried.
@@ -137,25 +142,26 @@ def tune_reranker(
     plain_ids, _ = top_k(pool_ids, scores, k)
     base = slate_figures(member_rows, plain_ids, **measure)
 
-    multiples = grid.get("capacity_multiple", (None,))
+    grid = dict(grid)
     if not callable(capacity):
         fixed_capacity = np.asarray(capacity)
         capacity = lambda multiple: fixed_capacity  # noqa: E731
-        multiples = (None,)
-    weights = {name: values for name, values in grid.items() if name != "capacity_multiple"}
+        grid.pop("capacity_multiple", None)
+    assignment = {name: grid.pop(name) for name in _ASSIGNMENT_KEYS if name in grid}
     tried = []
-    for values in itertools.product(*weights.values()):
-        params = dict(zip(weights.keys(), values))
+    for values in itertools.product(*grid.values()):
+        params = dict(zip(grid.keys(), values))
         reranker = make(params)
-        # the preference lists do not depend on capacity: one per weight setting
+        # the preference lists do not depend on the assignment: one per weight setting
         ids, sc, _ = reranker.preferences(member_rows, pool_ids, scores, PREFERENCE_DEPTH * k, outside=outside)
         out = _gather_mask(pool_ids, outside, ids)
         max_inside = plus_one_quota(ids, out, reranker.required_rows(member_rows), k)
-        for multiple in multiples:
-            got, _ = assign_with_capacity(ids, sc, capacity(multiple), k, inside=~out, max_inside=max_inside)
+        for chosen in itertools.product(*assignment.values()):
+            how = dict(zip(assignment.keys(), chosen))
+            got, _ = assign_with_capacity(ids, sc, capacity(how.get("capacity_multiple")), k, inside=~out,
+                                          max_inside=max_inside, floor_slots=how.get("floor_slots", 0))
             figures = slate_figures(member_rows, got, **measure)
-            shortfall = _shortfall(figures, base, targets)
-            tried.append(({**params, **({"capacity_multiple": multiple} if multiple is not None else {})}, figures, shortfall))
+            tried.append(({**params, **how}, figures, _shortfall(figures, base, targets)))
 
     feasible = [t for t in tried if sum(t[2].values()) == 0]
     if feasible:

@@ -318,6 +318,8 @@ class _InboundLimit:
     capacity for one slate per member (:meth:`recsys.IntroductionRecommender.slate_capacity`
     with ``k`` = 20), per half-life: a member's ``capacity`` column where the data has one, else
     ``capacity_multiple`` times the average. A cached slate shown again is not counted again.
+    The same counts are the exposure the model's least-exposed places read (``floor_slots``: the
+    last places of a fresh slate go to the member's next candidates shown least lately).
     """
 
     #: seconds between full recomputations of who is at capacity; members reaching it are added at once
@@ -330,15 +332,23 @@ class _InboundLimit:
         self.planned = np.zeros(net.n_members, dtype=np.float64)
         self._lock = threading.Lock()
         self._mask = np.zeros(net.n_members, dtype=bool)
+        self._exposure = np.zeros(net.n_members, dtype=np.float64)
         self._mask_at = -np.inf
 
     def unavailable(self, now: float) -> np.ndarray:
         """(n_members,) bool: who is at capacity now (read-only; shared with other requests)."""
+        return self.state(now)[0]
+
+    def state(self, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """Who is at capacity and everyone's recent showings (decayed counts plus planned ones),
+        both refreshed every :attr:`REFRESH_SECONDS` (read-only; shared with other requests)."""
         with self._lock:
             if now - self._mask_at >= self.REFRESH_SECONDS:
-                self._mask = self.counter.over_all(now, planned=self.planned)  # a new array: readers keep theirs
+                # new arrays: readers keep theirs
+                self._mask = self.counter.over_all(now, planned=self.planned)
+                self._exposure = self.counter.counts_all(now, planned=self.planned)
                 self._mask_at = now
-            return self._mask
+            return self._mask, self._exposure
 
     def record(self, rows: np.ndarray, now: float, *, planned: bool = False) -> None:
         """Count one showing per entry of ``rows``: live (decaying) or ``planned`` (the precomputed table's)."""
@@ -891,15 +901,17 @@ class Recommender:
         if not todo:
             return out
         now = time.time()
-        unavailable = snap.inbound.unavailable(now) if snap.inbound is not None else None
-        ids, scores = snap.model.rank(np.array([r for _, r in todo], dtype=np.int64), k=n, unavailable=unavailable)
+        unavailable, exposure = snap.inbound.state(now) if snap.inbound is not None else (None, None)
+        # a member asked for twice gets one slate (the least-exposed places count each showing)
+        unique_rows, slot = np.unique(np.array([r for _, r in todo], dtype=np.int64), return_inverse=True)
+        ids, scores = snap.model.rank(unique_rows, k=n, unavailable=unavailable, exposure=exposure)
         keep = (ids >= 0) & np.isfinite(scores)
         if snap.inbound is not None:
             snap.inbound.record(ids[keep], now)
-        for j, (i, row) in enumerate(todo):
-            rows_j = _explain_rows(snap.model, row, ids[j][keep[j]], scores[j][keep[j]])
-            snap.slates.put((member_ids[i], n), rows_j)
-            out[i] = rows_j
+        explained = [_explain_rows(snap.model, row, ids[j][keep[j]], scores[j][keep[j]]) for j, row in enumerate(unique_rows)]
+        for (i, _), j in zip(todo, slot):
+            snap.slates.put((member_ids[i], n), explained[j])
+            out[i] = explained[j]
         return out
 
     def rank(self, member_id: str, k: int = 20, *, exclude: Iterable[str] = ()) -> Slate:

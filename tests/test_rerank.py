@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -182,20 +183,43 @@ def test_prefix_bounds_known_answer_and_infeasible_flag():
 
 
 @settings(max_examples=100, deadline=None)
-@given(pools(), st.integers(1, 4))
-def test_capacity_assignment_properties(pool, cap):
+@given(pools(), st.integers(1, 4), st.integers(0, 3))
+def test_capacity_assignment_properties(pool, cap, floor):
     ids, scores, outside, required, k = pool
     capacity = np.full(50, cap)
     max_inside = np.where(required, k // 2, k)
-    got, got_scores = assign_with_capacity(ids, scores, capacity, k, inside=~outside, max_inside=max_inside)
+    floor = min(floor, k)
+    got, got_scores = assign_with_capacity(ids, scores, capacity, k, inside=~outside, max_inside=max_inside, floor_slots=floor)
     counts = np.bincount(got[got >= 0], minlength=50)
     assert (counts <= capacity).all()  # no member above capacity
     for r in range(len(ids)):
         slate = got[r][got[r] >= 0]
+        assert (got[r][: len(slate)] >= 0).all()  # no gaps
         assert set(slate.tolist()) <= set(ids[r][ids[r] >= 0].tolist())
         assert len(slate) == len(set(slate.tolist()))
         inside = dict(zip(ids[r].tolist(), (~outside[r]).tolist()))
         assert sum(inside[x] for x in slate.tolist()) <= max_inside[r]
+
+
+def test_last_places_go_to_the_least_exposed():
+    prefs = np.array([[1, 2, 3, 4], [1, 2, 3, 4], [1, 5, 6, 7]], np.int32)
+    s = np.tile(np.array([0.9, 0.8, 0.7, 0.6], np.float32), (3, 1))
+    # first places by preference (1 three times), the last to whoever has been shown least,
+    # ties to the earlier preference, one row per round
+    got, got_s = assign_with_capacity(prefs, s, np.full(10, 10), k=2, floor_slots=1)
+    assert got.tolist() == [[1, 2], [1, 3], [1, 5]]
+    np.testing.assert_allclose(got_s, [[0.9, 0.8], [0.9, 0.7], [0.9, 0.8]], rtol=1e-6)
+    # capacity holds in the last places too, and the +1 quota: row 0 may take one inside pick
+    capacity = np.full(10, 10)
+    capacity[2] = 0
+    inside = np.array([[True, True, False, True]] * 3)
+    got, _ = assign_with_capacity(prefs, s, capacity, k=2, inside=inside, max_inside=np.array([1, 2, 2]), floor_slots=1)
+    assert got.tolist() == [[1, 3], [1, 4], [1, 5]]
+    # nothing left within floor_depth of the list: the least exposed of the rest of it
+    got, _ = assign_with_capacity(prefs, s, np.full(10, 10), k=3, floor_slots=2, floor_depth=1)
+    assert got.tolist() == [[1, 2, 4], [1, 3, 2], [1, 5, 6]]
+    with pytest.raises(ValueError, match="floor_slots"):
+        assign_with_capacity(prefs, s, np.full(10, 10), k=2, floor_slots=3)
 
 
 def test_capacity_assignment_prefers_higher_scores_when_full():
