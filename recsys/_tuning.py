@@ -41,7 +41,7 @@ DEFAULT_GRID = {
     "bridge_weight": (0.0, 0.25, 0.5, 0.65, 0.8, 1.0),
     "degree_penalty": (0.0, 0.1, 0.16, 0.25),
     "bound_tolerance": (None, 0.15),
-    "capacity_multiple": (2.0, 3.0, 5.0, 10.0),
+    "capacity_multiple": (2.0, 3.0, 5.0),
     "floor_slots": (0, 2, 4),
 }
 
