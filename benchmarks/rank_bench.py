@@ -44,6 +44,7 @@ def main() -> None:
     baseline = AdamicAdarCandidates().fit(model.network_)
 
     model.rank(singles[:5], k=args.k)  # warm caches
+    model.rank_batch(singles[: min(len(singles), 200)], k=args.k)  # and compile the batch (parallel) kernels
     single, base = [], []
     for row in singles:
         t = time.perf_counter()

@@ -664,6 +664,47 @@ def _length(got) -> int:
     return first.shape[1] if first.ndim == 3 else first.shape[-1]
 
 
+# ------------------------------------------------------------------ top k of every row
+@njit(cache=True, nogil=True)
+def _top_k_row(ids_row, scores_row, out_ids, out_scores):
+    by_id = np.argsort(ids_row, kind="mergesort")
+    keyed = np.empty(len(ids_row), dtype=np.float64)
+    for j in range(len(ids_row)):
+        c = ids_row[by_id[j]]
+        s = scores_row[by_id[j]]
+        keyed[j] = -s if c >= 0 and s > -np.inf else np.inf
+    order = np.argsort(keyed, kind="mergesort")
+    for j in range(min(len(out_ids), len(ids_row))):
+        if keyed[order[j]] == np.inf:
+            break
+        out_ids[j] = ids_row[by_id[order[j]]]
+        out_scores[j] = scores_row[by_id[order[j]]]
+
+
+@njit(cache=True, nogil=True)
+def _top_k_serial(candidate_ids, scores, out_ids, out_scores):
+    for r in range(candidate_ids.shape[0]):
+        _top_k_row(candidate_ids[r], scores[r], out_ids[r], out_scores[r])
+
+
+@njit(cache=True, parallel=True)
+def _top_k_parallel(candidate_ids, scores, out_ids, out_scores):
+    for r in prange(candidate_ids.shape[0]):
+        _top_k_row(candidate_ids[r], scores[r], out_ids[r], out_scores[r])
+
+
+def top_k_rows(candidate_ids, scores, out_ids, out_scores) -> None:
+    """Per row, the ``out_ids.shape[1]`` best candidates by score, ties to the smaller id, padding
+    (-1, or a score of -inf) left out; ``out_*`` must come filled with -1 / -inf. Two stable sorts
+    per row (by id, then by score): numpy's lexsort of a whole batch took a tenth of batch
+    ranking's time at a million members."""
+    if _parallel(candidate_ids.shape[0]):
+        with _PARALLEL_LOCK:
+            _top_k_parallel(candidate_ids, scores, out_ids, out_scores)
+    else:
+        _top_k_serial(candidate_ids, scores, out_ids, out_scores)
+
+
 # ------------------------------------------------------------------ the least-exposed tail of a slate
 @njit(cache=True, nogil=True)
 def fill_least_exposed(slates, slate_scores, prefs, pref_scores, pref_inside, n_inside, max_inside, exposure, capacity, depth):

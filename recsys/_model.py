@@ -487,7 +487,7 @@ class IntroductionRecommender(BaseEstimator):
                                inside=~pref_outside, max_inside=max_inside, depth=2 * k, exposure=exposure)
         return ids, _monotone(got)
 
-    def rank_batch(self, member_rows, k: int = 20, *, batch_size: int = 2000, progress=None) -> tuple[np.ndarray, np.ndarray]:
+    def rank_batch(self, member_rows, k: int = 20, *, batch_size: int = 4000, progress=None) -> tuple[np.ndarray, np.ndarray]:
         """Slates for many members at once, with recipient capacity held across all of them.
 
         Each member's pool is re-ranked into a preference list of ``PREFERENCE_DEPTH × k``; then one global
@@ -502,7 +502,7 @@ class IntroductionRecommender(BaseEstimator):
         ids, sc, out = self.preference_lists(rows, k, batch_size=batch_size, progress=progress)
         return self.assign(rows, ids, sc, out, k)
 
-    def preference_lists(self, member_rows, k: int = 20, *, batch_size: int = 2000, progress=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def preference_lists(self, member_rows, k: int = 20, *, batch_size: int = 4000, progress=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The first half of :meth:`rank_batch`: each member's re-ranked preference list.
 
         Returns ``(ids, scores, outside)`` of shape ``(len(member_rows), PREFERENCE_DEPTH × k)``:

@@ -29,18 +29,13 @@ def top_k(candidate_ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.nda
     -------
     ids : ndarray (R, k) int32 padded with -1; scores : ndarray (R, k) float32 padded with -inf
     """
-    scores = np.where(candidate_ids >= 0, scores, -np.inf).astype(np.float32)
-    tie = np.where(candidate_ids >= 0, candidate_ids, np.iinfo(np.int32).max)
-    order = np.lexsort((tie, -scores), axis=-1) if scores.size else np.zeros(scores.shape, dtype=np.int64)
-    order = order[:, :k]
-    ids = np.take_along_axis(candidate_ids, order, axis=1)
-    out = np.take_along_axis(scores, order, axis=1)
-    ids = np.where(np.isfinite(out), ids, -1).astype(np.int32)
-    if ids.shape[1] < k:
-        pad = k - ids.shape[1]
-        ids = np.pad(ids, ((0, 0), (0, pad)), constant_values=-1)
-        out = np.pad(out, ((0, 0), (0, pad)), constant_values=-np.inf)
-    return ids, out.astype(np.float32)
+    candidate_ids = np.asarray(candidate_ids)
+    ids = np.full((len(candidate_ids), k), -1, dtype=np.int32)
+    out = np.full((len(candidate_ids), k), -np.inf, dtype=np.float32)
+    if candidate_ids.size:
+        _kernels.top_k_rows(np.ascontiguousarray(candidate_ids, dtype=np.int32),
+                            np.ascontiguousarray(scores, dtype=np.float32), ids, out)
+    return ids, out
 
 
 def plus_one_select(

@@ -32,6 +32,27 @@ def pools(draw):
     return ids, scores, outside, required, k
 
 
+@settings(max_examples=150, deadline=None)
+@given(pools(), st.booleans())
+def test_top_k_equals_a_lexsort_on_both_threading_paths(pool, parallel):
+    import recsys._kernels as kernels
+
+    ids, scores, _, _, k = pool
+    scores = np.round(scores * 4) / 4  # plenty of ties
+    old = kernels.PARALLEL_MIN_MEMBERS
+    kernels.PARALLEL_MIN_MEMBERS = 0 if parallel else 10**9
+    try:
+        got_ids, got_scores = top_k(ids, scores, k)
+    finally:
+        kernels.PARALLEL_MIN_MEMBERS = old
+    for r in range(len(ids)):
+        valid = ids[r] >= 0
+        order = np.lexsort((ids[r][valid], -scores[r][valid]))[:k]
+        want = ids[r][valid][order]
+        assert got_ids[r][: len(want)].tolist() == want.tolist() and (got_ids[r][len(want):] == -1).all()
+        np.testing.assert_array_equal(got_scores[r][: len(want)], scores[r][valid][order])
+
+
 @settings(max_examples=200, deadline=None)
 @given(pools())
 def test_plus_one_properties(pool):

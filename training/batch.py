@@ -30,7 +30,7 @@ def slates_frame(model: IntroductionRecommender, member_rows: np.ndarray, ids: n
     )
 
 
-def write_batch_ranking(model: IntroductionRecommender, member_rows: np.ndarray, *, k: int, output: Path, batch_size: int = 2000) -> int:
+def write_batch_ranking(model: IntroductionRecommender, member_rows: np.ndarray, *, k: int, output: Path, batch_size: int = 4000) -> int:
     """Rank ``member_rows`` (recipient capacity held across all of them) and write the table
     atomically; returns the number of rows."""
     with tqdm(total=len(member_rows), unit="members", disable=not sys.stderr.isatty(), leave=False) as bar:
