@@ -10,7 +10,8 @@ is split across threads.
 
 Every kernel has one per-member function (``_..._one``) and two drivers: a serial one that reuses
 a thread-local scratch (one request: no allocation), and a parallel one over chunks of members,
-each chunk with its own scratch (batches). :func:`run` chooses between them.
+each chunk with its own scratch (batches; the pair-overlap, scoring and merging kernels keep
+theirs between calls). :func:`run` and :func:`_run_overlap` choose between them.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from recsys._rerank import (
 )
 from recsys._split import heldout_matrix
 from recsys._tuning import DEFAULT_GRID, DEFAULT_TARGETS, tune_reranker
-from recsys._scoring import FEATURE_NAMES, AcceptanceModel, ConstrainedAcceptanceModel, PairFeatures
+from recsys._scoring import FEATURE_NAMES, AcceptanceModel, ConstrainedAcceptanceModel, PairFeatures, pool_scores_from_features
 from recsys._split import holdout_split
 
 __all__ = ["IntroductionRecommender"]
@@ -241,13 +241,7 @@ class IntroductionRecommender(BaseEstimator):
 
     def _pool_scores(self, pools: dict) -> tuple[np.ndarray, np.ndarray]:
         """Reciprocal scores (-inf padded) and the outside mask of the validation pools."""
-        ids, feats = pools["ids"], pools["features"]
-        r, j = np.nonzero(ids >= 0)
-        scores = np.full(ids.shape, -np.inf, dtype=np.float32)
-        scores[r, j] = self.acceptance_.reciprocal_score(feats, how=self.reciprocal)
-        outside = np.zeros(ids.shape, dtype=bool)
-        outside[r, j] = feats[:, FEATURE_NAMES.index("log_common_contacts")] == 0
-        return scores, outside
+        return pool_scores_from_features(pools["ids"], pools["features"], self.acceptance_, how=self.reciprocal)
 
     def _tune(self, inner: dict, inner_train: Network, inner_val: np.ndarray, pools: dict, scores: np.ndarray, outside: np.ndarray):
         rows, ids = pools["rows"], pools["ids"]

@@ -94,15 +94,8 @@ class PairFeatures:
             return _kernels.pool_scores(rows, pool_ids, self.adjacency, self._aa_weight, self._ra_weight, self._middle_ok(),
                                         self._tfidf_rows(), self.member_factors, self.communities, self._n_interests,
                                         model.mean_, model.scale_, quad, bias, how)
-        scores = np.full(pool_ids.shape, -np.inf, dtype=np.float32)
-        outside = np.zeros(pool_ids.shape, dtype=bool)
         r, j = np.nonzero(pool_ids >= 0)
-        if len(r):
-            feats = self.transform(rows[r], pool_ids[r, j])
-            scores[r, j] = model.reciprocal_score(feats, how=how)
-            # a pool never holds existing connections, so "no mutual contact" means beyond two hops
-            outside[r, j] = feats[:, FEATURE_NAMES.index("log_common_contacts")] == 0
-        return scores, outside
+        return pool_scores_from_features(pool_ids, self.transform(rows[r], pool_ids[r, j]), model, how=how)
 
     def _middle_ok(self) -> np.ndarray:
         if "_middle" not in self.__dict__:  # read when first needed, so the bound can be changed in tests
@@ -130,6 +123,19 @@ class PairFeatures:
             [np.log1p(aa), np.log1p(ra * 10), np.log1p(common), np.log1p(walks), l3, jaccard, np.log1p(shared), cosine, embed,
              same, both, np.log1p(du), np.log1p(dv)]
         ).astype(np.float32)
+
+
+def pool_scores_from_features(pool_ids: np.ndarray, features: np.ndarray, model, *, how: str = "harmonic") -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`PairFeatures.score_pools` from already computed ``features`` of the pool's valid
+    entries (row-major order of ``pool_ids >= 0``)."""
+    scores = np.full(pool_ids.shape, -np.inf, dtype=np.float32)
+    outside = np.zeros(pool_ids.shape, dtype=bool)
+    r, j = np.nonzero(pool_ids >= 0)
+    if len(r):
+        scores[r, j] = model.reciprocal_score(features, how=how)
+        # a pool never holds existing connections, so "no mutual contact" means beyond two hops
+        outside[r, j] = features[:, FEATURE_NAMES.index("log_common_contacts")] == 0
+    return scores, outside
 
 
 def swap_direction(features: np.ndarray) -> np.ndarray:
