@@ -782,10 +782,10 @@ class Recommender:
         started = time.perf_counter()
         how = "in-process"
         done = None
-        unavailable = snap.inbound.unavailable(time.time()) if snap.inbound is not None else None
+        unavailable, exposure = snap.inbound.state(time.time()) if snap.inbound is not None else (None, None)
         if len(keys) >= self.warm_subprocess_min:
             try:
-                done = _warm_in_child(model_dir, snap.manifest_sha256, keys, unavailable)
+                done = _warm_in_child(model_dir, snap.manifest_sha256, keys, unavailable, exposure)
                 how = "in a child process"
             except Exception as err:  # e.g. no process can be started here: warm in-process instead
                 logger.warning("warming in a child process failed (%s); warming in-process", _describe(err))
@@ -1064,7 +1064,10 @@ class Recommender:
         return introductions_to_make(snap.model, str(member_id), k, version=snap.version)
 
 # ---------------------------------------------------------------------------------- warm-up child
-def _warm_in_child(model_dir: Path, manifest_sha256: str, keys: list[tuple[str, int]], unavailable: np.ndarray | None) -> list | None:
+def _warm_in_child(
+    model_dir: Path, manifest_sha256: str, keys: list[tuple[str, int]], unavailable: np.ndarray | None,
+    exposure: np.ndarray | None = None,
+) -> list | None:
     """Rank and explain ``keys`` with the model in ``model_dir`` in a fresh child process.
 
     Returns ``[(member_id, n, rows), ...]``, or ``None`` when the
@@ -1076,7 +1079,7 @@ def _warm_in_child(model_dir: Path, manifest_sha256: str, keys: list[tuple[str, 
     # spawn, never fork: this process runs threads (the server, the poller)
     ctx = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-        return pool.submit(_rank_explained, str(model_dir), manifest_sha256, keys, unavailable).result()
+        return pool.submit(_rank_explained, str(model_dir), manifest_sha256, keys, unavailable, exposure).result()
 
 
 def _child_model(model_dir: str, manifest_sha256: str) -> IntroductionRecommender | None:
@@ -1100,7 +1103,8 @@ def _child_model(model_dir: str, manifest_sha256: str) -> IntroductionRecommende
 
 
 def _rank_explained(
-    model_dir: str, manifest_sha256: str, keys: list[tuple[str, int]], unavailable: np.ndarray | None, chunk: int = 64
+    model_dir: str, manifest_sha256: str, keys: list[tuple[str, int]], unavailable: np.ndarray | None,
+    exposure: np.ndarray | None = None, chunk: int = 64,
 ) -> list | None:
     """The child's work (see :func:`_warm_in_child`): the same ranking and reasons as :meth:`Recommender.rank`."""
     model = _child_model(model_dir, manifest_sha256)
@@ -1118,7 +1122,8 @@ def _rank_explained(
             known = [(m, int(r)) for m, r in zip(part, rows) if r >= 0]
             if not known:
                 continue
-            ids, scores = model.rank(np.array([r for _, r in known], dtype=np.int64), k=n, unavailable=unavailable)
+            ids, scores = model.rank(np.array([r for _, r in known], dtype=np.int64), k=n, unavailable=unavailable,
+                                     exposure=exposure)
             for j, (member_id, row) in enumerate(known):
                 keep = (ids[j] >= 0) & np.isfinite(scores[j])
                 out.append((member_id, n, _explain_rows(model, row, ids[j][keep], scores[j][keep])))

@@ -683,3 +683,29 @@ def test_a_table_larger_than_half_the_memory_is_cut_to_fit(models, monkeypatch, 
         assert rec._table_size(500) == 100
     assert "precomputing the 100 best-connected members' slates instead" in caplog.text
     assert Recommender(models["a"], precompute=50)._table_size(500) == 50
+
+
+@pytest.fixture(scope="module")
+def four_floor_places(models, tmp_path_factory):
+    """Version a with four least-exposed places in a slate of 20 (two in a slate of ten)."""
+    model = recsys.load_model(models["a"])
+    model.rerank_params_["floor_slots"] = 4
+    return recsys.save_model(model, tmp_path_factory.mktemp("floor") / "model")
+
+
+@pytest.mark.parametrize("where", ["in-process", "child process"])
+def test_warmed_slates_fill_their_last_places_from_the_carried_counts(four_floor_places, tmp_path, where):
+    live = tmp_path / "served"
+    shutil.copytree(four_floor_places, live)
+    rec = Recommender.load(live, warm_on_reload=5, warm_subprocess_min=1 if where == "child process" else 10_000)
+    reference = recsys.load_model(four_floor_places)
+    who = member(reference, 7)
+    first = [i.member_id for i in rec.rank(who, k=10).introductions]  # its members are shown once each
+    (live / "manifest.json").write_text((live / "manifest.json").read_text() + " ")  # same model, a new version
+    assert rec.reload().swapped and rec.status()["cache"]["size"] == 1  # the slate was warmed, not ranked on request
+    _, exposure = rec._current().inbound.state(time.time())
+    row = reference.network_.rows_of([who])
+    want, _ = reference.rank(row, k=10, exposure=exposure)
+    got = [i.member_id for i in rec.rank(who, k=10).introductions]
+    assert got == [str(reference.network_.member_ids[o]) for o in want[0] if o >= 0]
+    assert got[:8] == first[:8] and got[8:] != first[8:]  # the last places went to members not shown yet
