@@ -329,7 +329,8 @@ class ALSCandidates(_Source):
             sims = np.pad(sims, ((0, 0), (0, width - sims.shape[1])), constant_values=-np.inf)
             ids = np.pad(ids, ((0, 0), (0, width - ids.shape[1])), constant_values=-1)
             sims[short], ids[short] = more_sims, more_ids
-            keep = self._keep_found(rows, ids)
+            keep = np.pad(keep, ((0, 0), (0, width - keep.shape[1])), constant_values=False)
+            keep[short] = self._keep_found(rows[short], more_ids)  # the other rows' results are unchanged
         # the search returns each list best first: the first n kept are the top n
         place = np.cumsum(keep, axis=1) - 1
         r, j = np.nonzero(keep & (place < n))

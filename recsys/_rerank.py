@@ -415,12 +415,17 @@ class DecayingInboundCounter:
 
     def over_all(self, now: float, *, planned: np.ndarray | None = None) -> np.ndarray:
         """(n,) bool: every member who has reached capacity."""
-        return self.over(np.arange(len(self.capacity)), now, planned=planned)
+        return self.full(self.counts_all(now, planned=planned))
 
     def counts_all(self, now: float, *, planned: np.ndarray | None = None) -> np.ndarray:
         """(n,) float64: every member's decayed count (plus ``planned`` showings)."""
         count = self._decayed(np.arange(len(self.capacity)), now)
         return count if planned is None else count + planned
+
+    def full(self, counts: np.ndarray) -> np.ndarray:
+        """(n,) bool: who has reached capacity, given every member's counts (:meth:`counts_all`),
+        by the rule of :meth:`over`."""
+        return counts > self.capacity - 1
 
 
 def plus_one_quota(ids: np.ndarray, outside: np.ndarray, required: np.ndarray, k: int) -> np.ndarray:

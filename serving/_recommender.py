@@ -345,8 +345,8 @@ class _InboundLimit:
         with self._lock:
             if now - self._mask_at >= self.REFRESH_SECONDS:
                 # new arrays: readers keep theirs
-                self._mask = self.counter.over_all(now, planned=self.planned)
                 self._exposure = self.counter.counts_all(now, planned=self.planned)
+                self._mask = self.counter.full(self._exposure)
                 self._mask_at = now
             return self._mask, self._exposure
 
