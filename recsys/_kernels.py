@@ -708,26 +708,113 @@ def top_k_rows(candidate_ids, scores, out_ids, out_scores) -> None:
 
 # ------------------------------------------------------------------ the least-exposed tail of a slate
 @njit(cache=True, nogil=True)
+def assign_rounds(prefs, pref_scores, remaining, k, pref_inside, max_inside, out_ids, out_scores):
+    """The rounds of :func:`recsys._rerank.assign_with_capacity`: each row proposes to its next
+    preference (passing over a candidate within two hops once it holds ``max_inside`` of them);
+    a candidate with ``c`` places left accepts the ``c`` best-scored proposals of the round (ties:
+    the lower row). ``remaining`` is decremented in place; ``out_ids``/``out_scores`` (R, k) are
+    filled. Only candidates with more proposals than places are sorted, so a round costs about
+    one pass over the rows."""
+    n_rows, width = prefs.shape
+    filled = np.zeros(n_rows, dtype=np.int64)
+    n_inside = np.zeros(n_rows, dtype=np.int64)
+    ptr = np.zeros(n_rows, dtype=np.int64)
+    prop_r = np.empty(n_rows, dtype=np.int64)
+    prop_c = np.empty(n_rows, dtype=np.int64)
+    prop_s = np.empty(n_rows, dtype=np.float32)
+    count = np.zeros(len(remaining), dtype=np.int64)
+    busy = np.empty(n_rows, dtype=np.int64)
+    while True:
+        m = 0
+        active = False
+        for r in range(n_rows):  # ascending rows: ties in a candidate's sort stay in row order
+            if filled[r] >= k or ptr[r] >= width:
+                continue
+            j = ptr[r]
+            c = prefs[r, j]
+            if c < 0:
+                continue
+            active = True
+            ptr[r] = j + 1
+            if pref_inside[r, j] and n_inside[r] >= max_inside[r]:
+                continue  # over its inside quota: passes over this candidate this round
+            prop_r[m] = r
+            prop_c[m] = c
+            prop_s[m] = pref_scores[r, j]
+            m += 1
+        if not active:
+            break
+        for i in range(m):
+            count[prop_c[i]] += 1
+        nb = 0
+        for i in range(m):
+            c = prop_c[i]
+            if count[c] <= remaining[c]:
+                _accept(prop_r[i], c, prop_s[i], ptr, pref_inside, filled, n_inside, out_ids, out_scores)
+            else:
+                busy[nb] = i
+                nb += 1
+        if nb:
+            idx = busy[:nb].copy()
+            neg = np.empty(nb, dtype=np.float32)
+            for q in range(nb):
+                neg[q] = -prop_s[idx[q]]
+            idx = idx[np.argsort(neg, kind="mergesort")]  # best first, rows in order within ties
+            cand = np.empty(nb, dtype=np.int64)
+            for q in range(nb):
+                cand[q] = prop_c[idx[q]]
+            idx = idx[np.argsort(cand, kind="mergesort")]  # grouped by candidate, order kept
+            q = 0
+            while q < nb:
+                c = prop_c[idx[q]]
+                end = q
+                while end < nb and prop_c[idx[end]] == c:
+                    end += 1
+                take = min(max(remaining[c], 0), end - q)
+                for t in range(q, q + take):
+                    _accept(prop_r[idx[t]], c, prop_s[idx[t]], ptr, pref_inside, filled, n_inside, out_ids, out_scores)
+                remaining[c] -= take
+                q = end
+        for i in range(m):  # places taken by the candidates that accepted every proposal
+            c = prop_c[i]
+            if count[c] and count[c] <= remaining[c]:  # (the others are already down to <= 0)
+                remaining[c] -= count[c]
+            count[c] = 0
+
+
+@njit(cache=True, nogil=True)
+def _accept(r, c, s, ptr, pref_inside, filled, n_inside, out_ids, out_scores):
+    out_ids[r, filled[r]] = c
+    out_scores[r, filled[r]] = s
+    filled[r] += 1
+    if pref_inside[r, ptr[r] - 1]:
+        n_inside[r] += 1
+
+
+@njit(cache=True, nogil=True)
 def fill_least_exposed(slates, slate_scores, prefs, pref_scores, pref_inside, n_inside, max_inside, exposure, capacity, depth):
     """Fill each slate's empty places (after its filled prefix) from its preference list, taking
     among the first ``depth`` entries the candidate with the least ``exposure`` so far (ties: the
     earlier preference), below ``capacity``, not already in the slate and, once a row holds
     ``max_inside`` candidates marked ``pref_inside``, beyond two hops; where none of those is
     left, the least exposed of the rest of the list. One place per row per round, so every row
-    gets its first such place before any row its second; ``exposure`` and ``n_inside`` are
-    updated in place."""
+    gets its first such place before any row its second. ``n_inside`` is set to the number of
+    each prefix's candidates marked ``pref_inside``, then kept up to date with ``exposure``."""
     n_rows, k = slates.shape
     width = prefs.shape[1]
     filled = np.zeros(n_rows, dtype=np.int64)
     taken = np.zeros((n_rows, width), dtype=np.bool_)
+    in_slate = np.zeros(len(exposure), dtype=np.int64)  # r + 1 where a member is in row r's prefix
     for r in range(n_rows):
         while filled[r] < k and slates[r, filled[r]] >= 0:
+            in_slate[slates[r, filled[r]]] = r + 1
             filled[r] += 1
+        n_inside[r] = 0
         for j in range(width):
-            for q in range(filled[r]):
-                if prefs[r, j] == slates[r, q]:
-                    taken[r, j] = True
-                    break
+            c = prefs[r, j]
+            if c >= 0 and in_slate[c] == r + 1:
+                taken[r, j] = True
+                n_inside[r] += pref_inside[r, j]
     added = True
     while added:
         added = False

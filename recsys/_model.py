@@ -84,8 +84,16 @@ class IntroductionRecommender(BaseEstimator):
         In batch ranking no member appears in more than ``capacity_multiple × k × R / n`` slates
         (R slates, n members), or their own ``capacity`` column where set. ``None`` (the default)
         tunes it with the weights (``tune_rerank``), else it is 5.
+    floor_slots : int or None
+        Places at the end of a slate of 20 (scaled to other k) given to the least exposed of the
+        member's candidates (:func:`assign_with_capacity`). ``None`` tunes it, else it is fixed
+        (untuned: 0).
+    floor_depth : int or None
+        How deep in the member's preference list those places look, times k (2 to
+        ``PREFERENCE_DEPTH``). ``None`` tunes it (untuned: 2).
     tune_rerank : bool
-        Tune ``bridge_weight``, ``degree_penalty``, ``bound_tolerance`` and ``capacity_multiple`` on split-off validation
+        Tune ``bridge_weight``, ``degree_penalty``, ``bound_tolerance``, ``capacity_multiple``,
+        ``floor_slots`` and ``floor_depth`` on split-off validation
         connections to meet ``rerank_targets`` at the least loss of recall (see :func:`tune_reranker`).
     rerank_targets : dict, optional
         Overrides of :data:`DEFAULT_TARGETS`.
@@ -133,6 +141,7 @@ class IntroductionRecommender(BaseEstimator):
         bound_attribute: str | None = None,
         capacity_multiple: float | None = None,
         floor_slots: int | None = None,
+        floor_depth: int | None = None,
         tune_rerank: bool = True,
         rerank_targets: dict | None = None,
         fairness: Literal["none", "tpr_parity", "equalized_odds"] = "none",
@@ -162,6 +171,7 @@ class IntroductionRecommender(BaseEstimator):
         self.bound_attribute = bound_attribute
         self.capacity_multiple = capacity_multiple
         self.floor_slots = floor_slots
+        self.floor_depth = floor_depth
         self.tune_rerank = tune_rerank
         self.rerank_targets = rerank_targets
         self.fairness = fairness
@@ -177,6 +187,8 @@ class IntroductionRecommender(BaseEstimator):
         step = progress or (lambda name: None)
         if self.pool_size < 1:
             raise ValueError("pool_size must be at least 1")
+        if self.floor_depth is not None and not 2 <= self.floor_depth <= PREFERENCE_DEPTH:
+            raise ValueError(f"floor_depth must be between 2 and {PREFERENCE_DEPTH} (times k), got {self.floor_depth}")
         if self.n_adamic_adar + self.n_interests + self.n_als == 0:
             raise ValueError("at least one candidate source needs n > 0")
         self.bound_groups_ = _bound_groups(network, self.bound_attribute) if self.bound_attribute else None
@@ -221,6 +233,7 @@ class IntroductionRecommender(BaseEstimator):
             "bound_tolerance": self._opt_in_tolerance() if self.bound_attribute else self.bound_tolerance,
             "capacity_multiple": DEFAULT_CAPACITY_MULTIPLE if self.capacity_multiple is None else self.capacity_multiple,
             "floor_slots": self.floor_slots or 0,
+            "floor_depth": self.floor_depth or 2,
             "bonus": "linear",
             "score_scale": _score_scale(scores, k=20),
         }
@@ -275,6 +288,8 @@ class IntroductionRecommender(BaseEstimator):
             grid["capacity_multiple"] = (self.capacity_multiple,)
         if self.floor_slots is not None:
             grid["floor_slots"] = (self.floor_slots,)
+        if self.floor_depth is not None:
+            grid["floor_depth"] = (self.floor_depth,)
         if self.bound_attribute:  # bounds on a consented attribute were asked for: never tuned away
             grid["bound_tolerance"] = (self._opt_in_tolerance(),)
         return grid
@@ -329,6 +344,7 @@ class IntroductionRecommender(BaseEstimator):
         score_scale: float = 1.0,
         capacity_multiple: float | None = None,  # the assignment's, not the re-ranker's
         floor_slots: int = 0,  # likewise
+        floor_depth: int = 2,  # likewise
     ) -> SlateReranker:
         """The slate re-ranker: exposure bounds on network-size tiers (or, opted in, on the bound
         attribute's groups), target = population shares."""
@@ -474,11 +490,12 @@ class IntroductionRecommender(BaseEstimator):
         if exposure.shape != (self.network_.n_members,):
             raise ValueError(f"exposure must have one entry per member ({self.network_.n_members}), got shape {exposure.shape}")
         head_ids, head_scores = self.reranker_.rerank(rows, pool_ids, scores, k - floor, outside=outside)
-        prefs, pref_scores, _ = self.reranker_.preferences(rows, pool_ids, scores, 2 * k, outside=outside)
+        depth = self._floor_depth(k)
+        prefs, pref_scores, _ = self.reranker_.preferences(rows, pool_ids, scores, depth, outside=outside)
         pref_outside = _gather_mask(pool_ids, outside, prefs)
         max_inside = plus_one_quota(prefs, pref_outside, self.reranker_.required_rows(rows), k)
         ids, got = _fill_floor(prefs, pref_scores, np.full(len(exposure), np.inf), head_ids, head_scores, k,
-                               inside=~pref_outside, max_inside=max_inside, depth=2 * k, exposure=exposure)
+                               inside=~pref_outside, max_inside=max_inside, depth=depth, exposure=exposure)
         return ids, _monotone(got)
 
     def rank_batch(self, member_rows, k: int = 20, *, batch_size: int = 4000, progress=None) -> tuple[np.ndarray, np.ndarray]:
@@ -532,7 +549,7 @@ class IntroductionRecommender(BaseEstimator):
         max_inside = plus_one_quota(ids, outside, self.reranker_.required_rows(rows), k)
         capacity = self.slate_capacity(self.network_, n_slates=len(rows), k=k)
         got, got_scores = assign_with_capacity(ids, scores, capacity, k, inside=~outside, max_inside=max_inside,
-                                               floor_slots=self._floor_slots(k))
+                                               floor_slots=self._floor_slots(k), floor_depth=self._floor_depth(k))
         return got, _monotone(got_scores)
 
     def _floor_slots(self, k: int) -> int:
@@ -540,6 +557,11 @@ class IntroductionRecommender(BaseEstimator):
         for slates of 20, scaled to ``k``; none for models saved before there were any."""
         slots = self.rerank_params_.get("floor_slots", 0) if self.rerank else 0
         return min(k - 1, int(round(slots * k / 20))) if slots else 0
+
+    def _floor_depth(self, k: int) -> int:
+        """How far down the preference list of a slate of ``k`` the least-exposed places look: the
+        tuned (or set) multiple of ``k``; twice ``k`` for models saved before it was tuned."""
+        return int(self.rerank_params_.get("floor_depth", 2)) * k
 
     def _check_rows(self, member_rows) -> np.ndarray:
         rows = np.atleast_1d(np.asarray(member_rows))

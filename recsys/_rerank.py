@@ -315,45 +315,14 @@ def assign_with_capacity(
         head_ids, head_scores = assign_with_capacity(preferences, scores, capacity, k - floor_slots, inside=inside, max_inside=max_inside)
         return _fill_floor(preferences, scores, capacity, head_ids, head_scores, k, inside=inside, max_inside=max_inside,
                            depth=2 * k if floor_depth is None else floor_depth)
-    n_rows, width = preferences.shape
-    remaining = np.asarray(capacity, dtype=np.int64).copy()
+    n_rows = len(preferences)
     out_ids = np.full((n_rows, k), -1, dtype=np.int32)
     out_scores = np.full((n_rows, k), -np.inf, dtype=np.float32)
-    filled = np.zeros(n_rows, dtype=np.int64)
-    n_inside = np.zeros(n_rows, dtype=np.int64)
     limit_inside = np.full(n_rows, k, dtype=np.int64) if max_inside is None else np.asarray(max_inside, dtype=np.int64)
     is_inside = np.zeros(preferences.shape, dtype=bool) if inside is None else np.asarray(inside, dtype=bool)
-    ptr = np.zeros(n_rows, dtype=np.int64)
-    rows = np.arange(n_rows)
-    while True:
-        active = (filled < k) & (ptr < width)
-        if active.any():
-            active[active] = preferences[rows[active], ptr[active]] >= 0
-        if not active.any():
-            break
-        # a row over its inside quota passes over its next inside candidate this round
-        skip = active.copy()
-        skip[active] = is_inside[rows[active], ptr[active]] & (n_inside[active] >= limit_inside[active])
-        ptr[skip] += 1
-        active &= ~skip
-        if not active.any():
-            continue
-        r = rows[active]
-        cand = preferences[r, ptr[r]].astype(np.int64)
-        sc = scores[r, ptr[r]]
-        ptr[r] += 1
-        # within each candidate, proposals best-scored first; accept up to the places left
-        order = np.lexsort((r, -sc, cand))
-        cand_s, r_s, sc_s = cand[order], r[order], sc[order]
-        first = np.searchsorted(cand_s, cand_s, side="left")
-        rank = np.arange(len(cand_s)) - first
-        accept = rank < remaining[cand_s]
-        ra, ca = r_s[accept], cand_s[accept]
-        out_ids[ra, filled[ra]] = ca
-        out_scores[ra, filled[ra]] = sc_s[accept]
-        filled[ra] += 1
-        n_inside[ra] += is_inside[ra, ptr[ra] - 1]
-        np.subtract.at(remaining, ca, 1)
+    _kernels.assign_rounds(np.ascontiguousarray(preferences), np.ascontiguousarray(scores, dtype=np.float32),
+                           np.asarray(capacity, dtype=np.int64).copy(), int(k), np.ascontiguousarray(is_inside),
+                           limit_inside, out_ids, out_scores)
     return out_ids, out_scores
 
 
@@ -367,7 +336,7 @@ def _fill_floor(preferences, scores, capacity, head_ids, head_scores, k: int, *,
     ids[:, : head_ids.shape[1]], out[:, : head_ids.shape[1]] = head_ids, head_scores
     is_inside = np.zeros(preferences.shape, dtype=bool) if inside is None else np.asarray(inside, dtype=bool)
     limit = np.full(n_rows, k, dtype=np.int64) if max_inside is None else np.asarray(max_inside, dtype=np.int64)
-    n_inside = _gather_mask(preferences, is_inside, head_ids).sum(axis=1).astype(np.int64)
+    n_inside = np.zeros(n_rows, dtype=np.int64)  # the kernel counts the heads' own
     if exposure is None:
         exposure = np.bincount(head_ids[head_ids >= 0], minlength=len(capacity))
     _kernels.fill_least_exposed(ids, out, np.ascontiguousarray(preferences), np.ascontiguousarray(scores, dtype=np.float32),

@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys import _metrics as m
-from recsys._rerank import PREFERENCE_DEPTH, _gather_mask, assign_with_capacity, plus_one_quota, top_k
+from recsys._rerank import PREFERENCE_DEPTH, _fill_floor, _gather_mask, assign_with_capacity, plus_one_quota, top_k
 
 __all__ = ["DEFAULT_TARGETS", "DEFAULT_GRID", "tune_reranker", "slate_figures"]
 
@@ -35,18 +35,22 @@ DEFAULT_TARGETS = {
 
 #: Settings tried: bridge weight × popularity damping × tier-bound slack (None: no bounds) ×
 #: capacity (times the average exposure) × places at the end of a slate given to the least
-#: exposed. The weights are in units of a typical k-th best score (the linear bonus of
-#: :class:`recsys.BridgeBonusReranker`).
+#: exposed × how deep in the preference list those look (times k; 6 is the whole list). The
+#: weights are in units of a typical k-th best score (the linear bonus of
+#: :class:`recsys.BridgeBonusReranker`). A loose capacity (20×) with places drawn from the whole
+#: list is for networks whose held-out connections go to the most popular members (a Chung-Lu
+#: network's), where a tight capacity costs a third of recall for the same Gini.
 DEFAULT_GRID = {
     "bridge_weight": (0.0, 0.25, 0.5, 0.65, 0.8, 1.0),
     "degree_penalty": (0.0, 0.1, 0.16, 0.25),
     "bound_tolerance": (None, 0.15),
-    "capacity_multiple": (2.0, 3.0, 5.0),
-    "floor_slots": (0, 2, 4),
+    "capacity_multiple": (2.0, 3.0, 5.0, 20.0),
+    "floor_slots": (0, 2, 4, 6),
+    "floor_depth": (2, PREFERENCE_DEPTH),
 }
 
 #: Grid keys that act in the global assignment, not in the preference lists.
-_ASSIGNMENT_KEYS = ("capacity_multiple", "floor_slots")
+_ASSIGNMENT_KEYS = ("capacity_multiple", "floor_slots", "floor_depth")
 
 
 def slate_figures(
@@ -58,11 +62,14 @@ def slate_figures(
     population: np.ndarray,
     sensitive: pd.DataFrame,
     min_group_size: int = 20,
+    groups: dict[str, tuple[np.ndarray, int]] | None = None,
 ) -> dict[str, float]:
     """Recall, bridge rate, exposure Gini and per-attribute exposure ratio of validation slates.
 
     Exposure figures count only ``population`` (the members who could be proposed at all: the
     union of the pools), so a sample of slates is compared on the members it could reach.
+    ``groups`` (``{attribute: _group_codes(...)}`` over ``population``) saves coding the
+    attributes again when many settings are measured on one population.
     """
     k = ids.shape[1]
     recall = m.recall_at_k(ids, relevant, k=k)
@@ -73,7 +80,7 @@ def slate_figures(
         "exposure_gini": m.gini(exposure),
     }
     for attr in sensitive.columns:
-        codes, n_groups = _group_codes(sensitive, attr, population)
+        codes, n_groups = groups[attr] if groups is not None else _group_codes(sensitive, attr, population)
         figures[f"exposure_ratio/{attr}"] = _exposure_ratio(exposure, codes, n_groups, min_group_size)
     return figures
 
@@ -119,13 +126,14 @@ def tune_reranker(
     :func:`slate_figures`. Where no setting meets every bound, the one with the smallest total
     shortfall (each bound's miss relative to its target) is chosen, and the report says so.
     ``capacity`` is each member's capacity, or a function of the grid's ``capacity_multiple``
-    giving it; ``floor_slots`` in the grid is passed to :func:`recsys._rerank.assign_with_capacity`.
+    giving it; ``floor_slots`` and ``floor_depth`` (times ``k``) in the grid are passed to
+    :func:`recsys._rerank.assign_with_capacity`.
 
     Returns
     -------
     params : dict
         The chosen setting: the grid's keys (``bridge_weight``, ``degree_penalty``,
-        ``bound_tolerance``, ``capacity_multiple``, ``floor_slots`` by default).
+        ``bound_tolerance``, ``capacity_multiple``, ``floor_slots``, ``floor_depth`` by default).
     report : dict
         The targets, the unconstrained and chosen figures, which bounds were met, and how many
         settings were tried.
@@ -138,7 +146,8 @@ def tune_reranker(
             member_rows[pick], pool_ids[pick], scores[pick], outside[pick], relevant[pick]
         )
     population = np.unique(pool_ids[pool_ids >= 0])
-    measure = dict(relevant=relevant, communities=communities, population=population, sensitive=sensitive)
+    groups = {attr: _group_codes(sensitive, attr, population) for attr in sensitive.columns}
+    measure = dict(relevant=relevant, communities=communities, population=population, sensitive=sensitive, groups=groups)
     plain_ids, _ = top_k(pool_ids, scores, k)
     base = slate_figures(member_rows, plain_ids, **measure)
 
@@ -148,6 +157,8 @@ def tune_reranker(
         capacity = lambda multiple: fixed_capacity  # noqa: E731
         grid.pop("capacity_multiple", None)
     assignment = {name: grid.pop(name) for name in _ASSIGNMENT_KEYS if name in grid}
+    choices = _assignment_choices(assignment)
+    capacities = {}
     tried = []
     for values in itertools.product(*grid.values()):
         params = dict(zip(grid.keys(), values))
@@ -156,10 +167,19 @@ def tune_reranker(
         ids, sc, _ = reranker.preferences(member_rows, pool_ids, scores, PREFERENCE_DEPTH * k, outside=outside)
         out = _gather_mask(pool_ids, outside, ids)
         max_inside = plus_one_quota(ids, out, reranker.required_rows(member_rows), k)
-        for chosen in itertools.product(*assignment.values()):
-            how = dict(zip(assignment.keys(), chosen))
-            got, _ = assign_with_capacity(ids, sc, capacity(how.get("capacity_multiple")), k, inside=~out,
-                                          max_inside=max_inside, floor_slots=how.get("floor_slots", 0))
+        heads = {}  # the first k - t places do not depend on how deep the last t look
+        for how in choices:
+            multiple, floor = how.get("capacity_multiple"), how.get("floor_slots", 0)
+            if multiple not in capacities:
+                capacities[multiple] = capacity(multiple)
+            cap = capacities[multiple]
+            if not floor:
+                got, _ = assign_with_capacity(ids, sc, cap, k, inside=~out, max_inside=max_inside)
+            else:  # as assign_with_capacity(..., floor_slots=floor, floor_depth=...) does
+                if (multiple, floor) not in heads:
+                    heads[multiple, floor] = assign_with_capacity(ids, sc, cap, k - floor, inside=~out, max_inside=max_inside)
+                got, _ = _fill_floor(ids, sc, cap, *heads[multiple, floor], k, inside=~out, max_inside=max_inside,
+                                     depth=how.get("floor_depth", 2) * k)
             figures = slate_figures(member_rows, got, **measure)
             tried.append(({**params, **how}, figures, _shortfall(figures, base, targets)))
 
@@ -184,6 +204,18 @@ def tune_reranker(
         "re-ranker tuned: %s (%d of %d settings meet every bound)", params, len(feasible), len(tried)
     )
     return params, report
+
+
+def _assignment_choices(assignment: dict) -> list[dict]:
+    """Every combination of the assignment's keys, except that without least-exposed places their
+    depth is moot: those settings are tried once, at the first depth listed."""
+    depths = assignment.get("floor_depth", (None,))
+    choices = []
+    for chosen in itertools.product(*assignment.values()):
+        how = dict(zip(assignment.keys(), chosen))
+        if how.get("floor_slots", 0) or how.get("floor_depth") == depths[0]:
+            choices.append(how)
+    return choices
 
 
 def _shortfall(figures: dict, base: dict, targets: dict) -> dict[str, float]:

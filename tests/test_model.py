@@ -98,6 +98,28 @@ def test_save_load_round_trip(fitted, tmp_path):
     assert "gender" not in members.columns
 
 
+def test_a_model_saved_before_the_least_exposed_places_loads_without_them(fitted, tmp_path):
+    model, train, _ = fitted
+    path = save_model(model, tmp_path / "model")
+    manifest = json.loads((path / "manifest.json").read_text())
+    for key in ("floor_slots", "floor_depth"):
+        manifest["params"].pop(key)
+        manifest["rerank_params"].pop(key)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    old = load_model(path)
+    assert old.floor_slots is None and old._floor_slots(20) == 0 and old._floor_depth(20) == 40
+    rows = np.arange(train.n_members)
+    head, _ = old.rank_batch(rows, k=10)
+    assert (head >= 0).mean() > 0.9
+
+
+def test_floor_depth_outside_the_preference_list_is_refused(small_network):
+    from recsys import IntroductionRecommender
+
+    with pytest.raises(ValueError, match="floor_depth must be between 2 and 6"):
+        IntroductionRecommender(floor_depth=8).fit(small_network)
+
+
 def test_corrupt_model_is_refused(fitted, tmp_path):
     model, _, _ = fitted
     path = save_model(model, tmp_path / "model")

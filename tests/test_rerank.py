@@ -222,6 +222,71 @@ def test_capacity_assignment_properties(pool, cap, floor):
         assert sum(inside[x] for x in slate.tolist()) <= max_inside[r]
 
 
+def _rounds_reference(preferences, scores, capacity, k, inside, max_inside):
+    """The capacity assignment's rounds as plain numpy (its implementation before it was compiled)."""
+    n_rows, width = preferences.shape
+    remaining = np.asarray(capacity, dtype=np.int64).copy()
+    out_ids = np.full((n_rows, k), -1, dtype=np.int32)
+    out_scores = np.full((n_rows, k), -np.inf, dtype=np.float32)
+    filled, n_inside, ptr = (np.zeros(n_rows, dtype=np.int64) for _ in range(3))
+    rows = np.arange(n_rows)
+    while True:
+        active = (filled < k) & (ptr < width)
+        if active.any():
+            active[active] = preferences[rows[active], ptr[active]] >= 0
+        if not active.any():
+            break
+        skip = active.copy()
+        skip[active] = inside[rows[active], ptr[active]] & (n_inside[active] >= max_inside[active])
+        ptr[skip] += 1
+        active &= ~skip
+        if not active.any():
+            continue
+        r = rows[active]
+        cand = preferences[r, ptr[r]].astype(np.int64)
+        sc = scores[r, ptr[r]]
+        ptr[r] += 1
+        order = np.lexsort((r, -sc, cand))
+        cand_s, r_s, sc_s = cand[order], r[order], sc[order]
+        rank = np.arange(len(cand_s)) - np.searchsorted(cand_s, cand_s, side="left")
+        accept = rank < remaining[cand_s]
+        ra, ca = r_s[accept], cand_s[accept]
+        out_ids[ra, filled[ra]] = ca
+        out_scores[ra, filled[ra]] = sc_s[accept]
+        filled[ra] += 1
+        n_inside[ra] += inside[ra, ptr[ra] - 1]
+        np.subtract.at(remaining, ca, 1)
+    return out_ids, out_scores
+
+
+@settings(max_examples=150, deadline=None)
+@given(pools(), st.integers(0, 4), st.booleans())
+def test_compiled_capacity_rounds_equal_the_numpy_rounds(pool, cap, coarse):
+    ids, scores, outside, required, k = pool
+    if coarse:  # many equal scores: ties go to the lower row
+        scores = np.where(ids >= 0, np.round(scores, 1), -np.inf).astype(np.float32)
+    capacity = np.random.default_rng(cap).integers(0, cap + 1, 50)
+    max_inside = np.where(required, k // 2, k)
+    got = assign_with_capacity(ids, scores, capacity, k, inside=~outside, max_inside=max_inside)
+    want = _rounds_reference(ids, scores, capacity, k, ~outside, max_inside)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_compiled_capacity_rounds_equal_the_numpy_rounds_under_contention():
+    rng = np.random.default_rng(2)
+    ids = np.stack([rng.permutation(12) for _ in range(400)]).astype(np.int32)
+    ids[rng.random(ids.shape) < 0.05] = -1
+    scores = np.round(rng.random(ids.shape), 2).astype(np.float32)
+    inside, max_inside = rng.random(ids.shape) < 0.5, rng.integers(0, 5, 400)
+    capacity = rng.integers(0, 150, 12)
+    got = assign_with_capacity(ids, scores, capacity, 5, inside=inside, max_inside=max_inside)
+    want = _rounds_reference(ids, scores, capacity, 5, inside, max_inside)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert (np.bincount(got[0][got[0] >= 0], minlength=12) == np.minimum(capacity, 400)).sum() > 0  # some are filled
+
+
 def test_last_places_go_to_the_least_exposed():
     prefs = np.array([[1, 2, 3, 4], [1, 2, 3, 4], [1, 5, 6, 7]], np.int32)
     s = np.tile(np.array([0.9, 0.8, 0.7, 0.6], np.float32), (3, 1))
