@@ -1,0 +1,42 @@
+"""The frontier estimate of benchmarks/frontier_bench.py: a mix of slates trading relevance for Gini."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from recsys._metrics import exposure_counts, gini
+
+_spec = importlib.util.spec_from_file_location("frontier_bench", Path(__file__).resolve().parents[1] / "benchmarks" / "frontier_bench.py")
+frontier = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(frontier)
+
+
+def _problem(n=200, n_rows=150, width=40, k=5):
+    rng = np.random.default_rng(1)
+    popularity = rng.pareto(1.2, n) + 0.05
+    ids = np.stack([rng.choice(n, width, replace=False, p=popularity / popularity.sum()) for _ in range(n_rows)]).astype(np.int32)
+    ids[:, -3:] = -1
+    p = np.where(ids >= 0, rng.random(ids.shape) * np.log1p(popularity[np.maximum(ids, 0)]), 0.0)
+    hits = ((ids >= 0) & (rng.random(ids.shape) < p / p.max())).astype(float)
+    kw = dict(ids=ids, valid=ids >= 0, hits=hits, n_relevant=np.maximum(hits.sum(axis=1), 1), n_members=n, k=k)
+    return p, kw
+
+
+def test_without_a_price_the_mix_is_the_top_k():
+    p, kw = _problem()
+    recall, g = frontier.frontier_point(p, lam=0.0, iterations=5, **kw)
+    top = frontier._top_mask(kw["valid"], p, kw["k"])
+    assert np.isclose(recall, np.mean((top * kw["hits"]).sum(axis=1) / kw["n_relevant"]))
+    slates = np.where(top > 0, kw["ids"], -1)
+    assert np.isclose(g, gini(exposure_counts(slates, n_members=kw["n_members"])))
+
+
+def test_a_higher_price_on_exposure_lowers_gini_and_the_bisection_meets_the_bound():
+    p, kw = _problem()
+    points = [frontier.frontier_point(p, lam=lam, iterations=40, **kw) for lam in (0.0, 0.3, 1.0, 3.0)]
+    ginis = [g for _, g in points]
+    assert all(a > b for a, b in zip(ginis, ginis[1:]))
+    cap = 0.8 * ginis[0]
+    recall, g, lam = frontier.frontier_at(p, cap, 0.1, 6, iterations=40, **kw)
+    assert g <= cap and lam > 0 and 0 < recall
