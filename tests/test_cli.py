@@ -45,6 +45,10 @@ def test_train_writes_model_metrics_config_and_run(trained, capsys):
     for name in DESIGN_METRICS:
         assert run.data.metrics[name] == pytest.approx(metrics[name]), name
     assert run.data.params["split.holdout_fraction"] == "0.1"
+    manifest = json.loads((out / "model" / "manifest.json").read_text())
+    for name in ("bridge_weight", "capacity_multiple", "floor_slots", "floor_depth"):
+        assert run.data.params[f"rerank.tuned.{name}"] == str(manifest["rerank_params"][name]), name
+    assert run.data.tags["rerank.validation_bounds_met"] == str(manifest["rerank_report"]["all_bounds_met"]).lower()
     assert run.data.tags["dataset"].startswith("synthetic-800")
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"metrics.json", "config.yaml", "model"} <= artifacts

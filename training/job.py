@@ -33,7 +33,7 @@ from recsys import (
 from training.config import Config, config_to_yaml
 from training.factory import fit_recommender
 from training.reports import log_run_reports
-from training.tracking import log_metrics, tracked_run
+from training.tracking import log_metrics, log_rerank_setting, tracked_run
 
 __all__ = ["Evaluation", "TrainResult", "load_data", "train_job", "evaluate_saved_model", "write_atomic_text", "dataset_name"]
 
@@ -181,6 +181,7 @@ def train_job(config: Config, *, output_dir: str | os.PathLike, on_stage: Callab
         run_id = None
         if mlflow is not None:
             log_metrics(mlflow, metrics)
+            log_rerank_setting(mlflow, model)
             mlflow.log_artifact(str(output / "metrics.json"))
             mlflow.log_artifact(str(output / "config.yaml"))
             if group_dir.exists():

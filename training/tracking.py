@@ -13,7 +13,7 @@ from typing import Any
 
 from training.config import Config, flatten
 
-__all__ = ["tracked_run", "git_commit", "log_metrics", "mlflow_metric_name"]
+__all__ = ["tracked_run", "git_commit", "log_metrics", "log_rerank_setting", "mlflow_metric_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,19 @@ def tracked_run(
         raise
     else:
         mlflow.end_run(status="FINISHED")
+
+
+def log_rerank_setting(mlflow: Any, model: Any) -> None:
+    """The re-ranker setting the model ranks with, as params ``rerank.tuned.*`` (the config's
+    ``rerank.*`` are only its starting point when tuning is on), and whether that setting met
+    every bound on the validation connections, as the tag ``rerank.validation_bounds_met``."""
+    if not getattr(model, "rerank", False):
+        return
+    mlflow.log_params({f"rerank.tuned.{name}": ("" if value is None else value)
+                       for name, value in model.rerank_params_.items() if name != "score_scale"})
+    report = getattr(model, "rerank_report_", {}) or {}
+    if report.get("tuned"):
+        mlflow.set_tags({"rerank.validation_bounds_met": str(bool(report["all_bounds_met"])).lower()})
 
 
 def log_metrics(mlflow: Any, metrics: dict[str, float]) -> None:
