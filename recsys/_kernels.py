@@ -804,17 +804,16 @@ def fill_least_exposed(slates, slate_scores, prefs, pref_scores, pref_inside, n_
     width = prefs.shape[1]
     filled = np.zeros(n_rows, dtype=np.int64)
     taken = np.zeros((n_rows, width), dtype=np.bool_)
-    in_slate = np.zeros(len(exposure), dtype=np.int64)  # r + 1 where a member is in row r's prefix
-    for r in range(n_rows):
+    for r in range(n_rows):  # (a per-member stamp array would cost serving a pass over all members)
         while filled[r] < k and slates[r, filled[r]] >= 0:
-            in_slate[slates[r, filled[r]]] = r + 1
             filled[r] += 1
         n_inside[r] = 0
         for j in range(width):
-            c = prefs[r, j]
-            if c >= 0 and in_slate[c] == r + 1:
-                taken[r, j] = True
-                n_inside[r] += pref_inside[r, j]
+            for q in range(filled[r]):
+                if prefs[r, j] == slates[r, q]:
+                    taken[r, j] = True
+                    n_inside[r] += pref_inside[r, j]
+                    break
     added = True
     while added:
         added = False

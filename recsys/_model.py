@@ -494,7 +494,7 @@ class IntroductionRecommender(BaseEstimator):
         prefs, pref_scores, _ = self.reranker_.preferences(rows, pool_ids, scores, depth, outside=outside)
         pref_outside = _gather_mask(pool_ids, outside, prefs)
         max_inside = plus_one_quota(prefs, pref_outside, self.reranker_.required_rows(rows), k)
-        ids, got = _fill_floor(prefs, pref_scores, np.full(len(exposure), np.inf), head_ids, head_scores, k,
+        ids, got = _fill_floor(prefs, pref_scores, np.inf, head_ids, head_scores, k,
                                inside=~pref_outside, max_inside=max_inside, depth=depth, exposure=exposure)
         return ids, _monotone(got)
 

@@ -329,7 +329,8 @@ def assign_with_capacity(
 def _fill_floor(preferences, scores, capacity, head_ids, head_scores, k: int, *, inside, max_inside, depth: int,
                 exposure: np.ndarray | None = None):
     """Slates of ``k`` from ``head_ids`` (R, ≤ k) with the rest filled by :func:`recsys._kernels.fill_least_exposed`;
-    ``exposure`` (default: the heads' own counts) is how often each member has been shown already."""
+    ``exposure`` (default: the heads' own counts) is how often each member has been shown already.
+    ``capacity`` is one per member, or one number for all."""
     n_rows = len(preferences)
     ids = np.full((n_rows, k), -1, dtype=np.int32)
     out = np.full((n_rows, k), -np.inf, dtype=np.float32)
@@ -337,11 +338,26 @@ def _fill_floor(preferences, scores, capacity, head_ids, head_scores, k: int, *,
     is_inside = np.zeros(preferences.shape, dtype=bool) if inside is None else np.asarray(inside, dtype=bool)
     limit = np.full(n_rows, k, dtype=np.int64) if max_inside is None else np.asarray(max_inside, dtype=np.int64)
     n_inside = np.zeros(n_rows, dtype=np.int64)  # the kernel counts the heads' own
+    preferences = np.asarray(preferences)
     if exposure is None:
         exposure = np.bincount(head_ids[head_ids >= 0], minlength=len(capacity))
+    exposure = np.asarray(exposure, dtype=np.float64)
+    members = None
+    if preferences.size * 16 < len(exposure):
+        # few rows (serving one member): the kernel works on the members these rows name, not on
+        # copies of every member's counts (three arrays of the whole membership a request)
+        members, local = np.unique(np.concatenate([preferences.ravel(), ids.ravel()]), return_inverse=True)
+        local = np.where(np.concatenate([preferences.ravel(), ids.ravel()]) >= 0, local, -1).astype(np.int32)
+        preferences, ids = local[: preferences.size].reshape(preferences.shape), local[preferences.size :].reshape(ids.shape)
+        members = np.maximum(members, 0)  # -1 (padding) maps to a slot no -1 entry reads
+        exposure = exposure[members]
+        capacity = capacity[members] if np.ndim(capacity) else np.full(len(members), capacity, dtype=np.float64)
+    elif not np.ndim(capacity):
+        capacity = np.full(len(exposure), capacity, dtype=np.float64)
     _kernels.fill_least_exposed(ids, out, np.ascontiguousarray(preferences), np.ascontiguousarray(scores, dtype=np.float32),
-                                is_inside, n_inside, limit, np.asarray(exposure, dtype=np.float64).copy(),
-                                np.asarray(capacity, dtype=np.float64), int(depth))
+                                is_inside, n_inside, limit, exposure.copy(), np.asarray(capacity, dtype=np.float64), int(depth))
+    if members is not None:
+        ids = np.where(ids >= 0, members[np.maximum(ids, 0)], -1).astype(np.int32)
     return ids, out
 
 

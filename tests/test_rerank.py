@@ -308,6 +308,30 @@ def test_last_places_go_to_the_least_exposed():
         assign_with_capacity(prefs, s, np.full(10, 10), k=2, floor_slots=3)
 
 
+@settings(max_examples=60, deadline=None)
+@given(pools(), st.integers(1, 3), st.booleans())
+def test_least_exposed_fill_of_a_few_rows_equals_the_fill_over_every_member(pool, floor, scalar_capacity):
+    from recsys._rerank import _fill_floor
+
+    ids, scores, outside, required, k = pool
+    floor = min(floor, k)
+    order = np.argsort(-np.where(ids >= 0, scores, -np.inf), axis=1, kind="stable")
+    prefs, pref_scores = np.take_along_axis(ids, order, 1), np.take_along_axis(scores, order, 1)
+    inside = ~np.take_along_axis(outside, order, 1)
+    head, head_scores = prefs[:, : k - floor], pref_scores[:, : k - floor]
+    shown = np.random.default_rng(int(np.abs(ids).sum())).integers(0, 4, 50).astype(float)
+    capacity = np.inf if scalar_capacity else np.where(np.arange(50) % 7 == 0, 1.0, np.inf)
+    kw = dict(inside=inside, max_inside=np.where(required, k // 2, k), depth=2 * k)
+    small = _fill_floor(prefs, pref_scores, capacity, head, head_scores, k, exposure=shown, **kw)  # 50 members: all of them
+    many = np.zeros(200_000)
+    many[:50] = shown
+    big_capacity = capacity if scalar_capacity else np.concatenate([capacity, np.full(len(many) - 50, np.inf)])
+    big = _fill_floor(prefs, pref_scores, big_capacity, head, head_scores, k, exposure=many, **kw)  # only those named
+    np.testing.assert_array_equal(small[0], big[0])
+    np.testing.assert_array_equal(small[1], big[1])
+    assert (many[:50] == shown).all()  # the caller's counts are not changed
+
+
 def test_capacity_assignment_prefers_higher_scores_when_full():
     prefs = np.array([[7, 1], [7, 2], [7, 3]], np.int32)
     s = np.array([[0.5, 0.1], [0.9, 0.1], [0.7, 0.1]], np.float32)
