@@ -147,22 +147,28 @@ def frontier_point(p, ids, valid, hits, n_relevant, n_members, k, lam, iteration
     return recall, m.gini(exposure)
 
 
-def frontier_at(p, gini_cap, lam_hi, steps, **kw):
-    """Bisect λ for the largest recall whose mix meets ``gini_cap``; returns (recall, gini, λ)."""
+def _bisect(point, gini_cap, lam_hi, steps):
+    """The smallest λ (to ``steps`` halvings) whose ``point(λ) = (result, gini)`` meets ``gini_cap``:
+    returns (result, gini, λ). The bracket doubles from ``lam_hi`` until the bound is met."""
     lo, hi = 0.0, lam_hi
-    recall, gini = frontier_point(p, lam=hi, **kw)
-    while gini > gini_cap:  # grow the bracket until the bound is met
+    result, gini = point(hi)
+    while gini > gini_cap and hi < 1e3:
         lo, hi = hi, hi * 2
-        recall, gini = frontier_point(p, lam=hi, **kw)
-    best = (recall, gini, hi)
+        result, gini = point(hi)
+    best = (result, gini, hi)
     for _ in range(steps):
         mid = (lo + hi) / 2
-        recall, gini = frontier_point(p, lam=mid, **kw)
+        result, gini = point(mid)
         if gini <= gini_cap:
-            hi, best = mid, (recall, gini, mid)
+            hi, best = mid, (result, gini, mid)
         else:
             lo = mid
     return best
+
+
+def frontier_at(p, gini_cap, lam_hi, steps, **kw):
+    """Bisect λ for the largest recall whose mix meets ``gini_cap``; returns (recall, gini, λ)."""
+    return _bisect(lambda lam: frontier_point(p, lam=lam, **kw), gini_cap, lam_hi, steps)
 
 
 def main(argv=None) -> dict:
@@ -230,45 +236,30 @@ def main(argv=None) -> dict:
             "lambda": lam,
         }
 
-    # the model's own tuned policy on the same pools
-    params = model.rerank_params_
-    reranker = model._make_reranker(train, model.communities_, **{name: params[name] for name in (
-        "bridge_weight", "degree_penalty", "bound_tolerance", "bonus", "score_scale") if name in params})
-    from recsys._rerank import _gather_mask, assign_with_capacity, plus_one_quota
+    # the model's own tuned policy on the same pools: its lists, then its global assignment
+    from recsys._rerank import _gather_mask, plus_one_quota
 
-    prefs, pref_scores, _ = reranker.preferences(rows, ids, scores, PREFERENCE_DEPTH * k, outside=outside)
+    prefs, pref_scores, _ = model.reranker_.preferences(rows, ids, scores, PREFERENCE_DEPTH * k, outside=outside)
     outside_prefs = _gather_mask(ids, outside, prefs)
-    quota = plus_one_quota(prefs, outside_prefs, reranker.required_rows(rows), k)
-    capacity = model.slate_capacity(train, n_slates=len(rows), k=k)
-    ours, _ = assign_with_capacity(prefs, pref_scores, capacity, k, inside=~outside_prefs, max_inside=quota,
-                                   floor_slots=model._floor_slots(k), floor_depth=model._floor_depth(k))
+    ours, _ = model.assign(rows, prefs, pref_scores, outside_prefs, k)
     results["ours"] = {"recall_ratio": recall_of(ours) / base["recall"],
                        "gini_ratio": m.gini(m.exposure_counts(ours, n_members=n)) / base["gini"],
-                       "params": {key: value for key, value in params.items() if key != "score_scale"}}
+                       "params": {key: value for key, value in model.rerank_params_.items() if key != "score_scale"}}
 
     # exposure-priced rounds on the same lists, capacity and quota; λ bisected to the bound
+    quota = plus_one_quota(prefs, outside_prefs, model.reranker_.required_rows(rows), k).astype(np.int64)
+    capacity = model.slate_capacity(train, n_slates=len(rows), k=k).astype(np.int64)
+    finite_scores = np.where(prefs >= 0, pref_scores, -np.inf).astype(np.float64)
+
     def priced(lam):
-        slates = priced_slates(prefs, np.where(prefs >= 0, pref_scores, -np.inf).astype(np.float64),
-                               capacity.astype(np.int64), k, ~outside_prefs, quota.astype(np.int64), lam)
+        slates = priced_slates(prefs, finite_scores, capacity, k, ~outside_prefs, quota, lam)
         return slates, m.gini(m.exposure_counts(slates, n_members=n))
 
-    lo, hi = 0.0, float(np.quantile(scores[valid], 0.99))
-    slates, gini_hi = priced(hi)
-    while gini_hi > cap and hi < 1e3:
-        lo, hi = hi, hi * 2
-        slates, gini_hi = priced(hi)
-    best = slates
-    for _ in range(args.bisections + 4):
-        mid = (lo + hi) / 2
-        slates, g = priced(mid)
-        if g <= cap:
-            hi, best = mid, slates
-        else:
-            lo = mid
+    best, _, lam = _bisect(priced, cap, float(np.quantile(scores[valid], 0.99)), args.bisections + 4)
     results["priced_rounds"] = {"recall_ratio": recall_of(best) / base["recall"],
                                 "gini_ratio": m.gini(m.exposure_counts(best, n_members=n)) / base["gini"],
                                 "bridge_gain": m.bridge_rate(rows, best, model.communities_) / max(m.bridge_rate(rows, plain, model.communities_), 1e-12),
-                                "lambda": hi}
+                                "lambda": lam}
     results["ours"]["bridge_gain"] = m.bridge_rate(rows, ours, model.communities_) / max(m.bridge_rate(rows, plain, model.communities_), 1e-12)
     results["seconds"] = time.perf_counter() - started
 

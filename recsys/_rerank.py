@@ -346,8 +346,9 @@ def _fill_floor(preferences, scores, capacity, head_ids, head_scores, k: int, *,
     if preferences.size * 16 < len(exposure):
         # few rows (serving one member): the kernel works on the members these rows name, not on
         # copies of every member's counts (three arrays of the whole membership a request)
-        members, local = np.unique(np.concatenate([preferences.ravel(), ids.ravel()]), return_inverse=True)
-        local = np.where(np.concatenate([preferences.ravel(), ids.ravel()]) >= 0, local, -1).astype(np.int32)
+        named = np.concatenate([preferences.ravel(), ids.ravel()])
+        members, local = np.unique(named, return_inverse=True)
+        local = np.where(named >= 0, local, -1).astype(np.int32)
         preferences, ids = local[: preferences.size].reshape(preferences.shape), local[preferences.size :].reshape(ids.shape)
         members = np.maximum(members, 0)  # -1 (padding) maps to a slot no -1 entry reads
         exposure = exposure[members]
