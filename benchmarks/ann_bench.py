@@ -1,6 +1,8 @@
-"""Recall of the faiss member indexes (IVF, HNSW) against exact search, on a saved model's ALS factors.
+"""Recall of the faiss member indexes (IVF, HNSW) against exact search, on a saved model's ALS
+factors.
 
-    .venv/bin/python benchmarks/ann_bench.py --model /tmp/bench-1m/model [--queries 2000] [--n 100] \
+    .venv/bin/python benchmarks/ann_bench.py --model /tmp/bench-1m/model [--queries 2000] [--n 100]
+    \
         [--probe-shares 0.01,0.02,0.04]
 
 Prints JSON per index: recall@n of its neighbours against exact inner-product search for random
@@ -23,7 +25,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--ef-search", type=int, default=128)
     parser.add_argument("--indexes", default="ivf,hnsw")
-    parser.add_argument("--probe-shares", default=None, help="also time the IVF index at these shares of cells probed")
+    parser.add_argument(
+        "--probe-shares",
+        default=None,
+        help="also time the IVF index at these shares of cells probed",
+    )
     args = parser.parse_args()
 
     from pathlib import Path
@@ -40,9 +46,12 @@ def main() -> None:
     adjacency = _load_csr(root / "adjacency.npz")
     n = adjacency.shape[0]
     net = Network(
-        member_ids=np.arange(n).astype(str).astype(object), adjacency=adjacency,
-        member_interests=(mi := _load_csr(root / "member_interests.npz")), interest_names=np.arange(mi.shape[1]).astype(str).astype(object),
-        attributes=pd.DataFrame(index=pd.RangeIndex(n)), sensitive=pd.DataFrame(index=pd.RangeIndex(n)),
+        member_ids=np.arange(n).astype(str).astype(object),
+        adjacency=adjacency,
+        member_interests=(mi := _load_csr(root / "member_interests.npz")),
+        interest_names=np.arange(mi.shape[1]).astype(str).astype(object),
+        attributes=pd.DataFrame(index=pd.RangeIndex(n)),
+        sensitive=pd.DataFrame(index=pd.RangeIndex(n)),
         connections=np.empty((0, 2), np.int32),
     )
     rng = np.random.default_rng(0)
@@ -52,7 +61,12 @@ def main() -> None:
     t = time.perf_counter()
     e_ids, _ = exact.candidates(rows, args.n)
     exact_s = time.perf_counter() - t
-    out = {"members": net.n_members, "queries": len(rows), "n": args.n, "exact_ms_per_query": round(exact_s / len(rows) * 1e3, 2)}
+    out = {
+        "members": net.n_members,
+        "queries": len(rows),
+        "n": args.n,
+        "exact_ms_per_query": round(exact_s / len(rows) * 1e3, 2),
+    }
     for kind in args.indexes.split(","):
         t = time.perf_counter()
         ann = ALSCandidates(index=kind, hnsw_ef_search=args.ef_search).set_factors(net, factors)
@@ -68,13 +82,16 @@ def main() -> None:
         }
         if kind == "ivf" and args.probe_shares:
             for share in (float(x) for x in args.probe_shares.split(",")):
-                ann.index_.nprobe = max(8, int(np.ceil(share * ann.index_.nlist)))  # as ALSCandidates sets it
+                ann.index_.nprobe = max(
+                    8, int(np.ceil(share * ann.index_.nlist))
+                )  # as ALSCandidates sets it
                 t = time.perf_counter()
                 a_ids, _ = ann.candidates(rows, args.n)
                 ann_s = time.perf_counter() - t
                 hits = sum(len(np.intersect1d(e[e >= 0], a[a >= 0])) for e, a in zip(e_ids, a_ids))
                 out[f"ivf_probe_{share}"] = {
-                    "cells_probed": int(ann.index_.nprobe), "cells": int(ann.index_.nlist),
+                    "cells_probed": int(ann.index_.nprobe),
+                    "cells": int(ann.index_.nlist),
                     "recall_vs_exact": round(hits / max(int((e_ids >= 0).sum()), 1), 4),
                     "ms_per_query": round(ann_s / len(rows) * 1e3, 3),
                 }

@@ -110,7 +110,11 @@ def priced_slates(prefs, scores, capacity, k, inside, max_inside, lam):
                 if c < 0:
                     break
                 v = exposure[c]
-                if taken[r, j] or v >= capacity[c] or (inside[r, j] and n_inside[r] >= max_inside[r]):
+                if (
+                    taken[r, j]
+                    or v >= capacity[c]
+                    or (inside[r, j] and n_inside[r] >= max_inside[r])
+                ):
                     continue
                 value = scores[r, j] - lam * (2.0 * _fenwick_below(tree, v) + at[v] - n) / n
                 if value > best_value:
@@ -148,7 +152,8 @@ def frontier_point(p, ids, valid, hits, n_relevant, n_members, k, lam, iteration
 
 
 def _bisect(point, gini_cap, lam_hi, steps):
-    """The smallest λ (to ``steps`` halvings) whose ``point(λ) = (result, gini)`` meets ``gini_cap``:
+    """The smallest λ (to ``steps`` halvings) whose ``point(λ) = (result, gini)`` meets
+    ``gini_cap``:
     returns (result, gini, λ). The bracket doubles from ``lam_hi`` until the bound is met."""
     lo, hi = 0.0, lam_hi
     result, gini = point(hi)
@@ -185,6 +190,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
 
     import rerank_bench as rb
+
     from recsys import _metrics as m
     from recsys import heldout_matrix, top_k
     from recsys._rerank import PREFERENCE_DEPTH
@@ -204,29 +210,49 @@ def main(argv=None) -> dict:
     n_relevant = np.maximum(np.asarray(relevant.sum(axis=1)).ravel(), 1)
 
     def recall_of(slates):
-        return float(np.nanmean(m.recall_at_k(slates[scored], relevant[np.flatnonzero(scored)], k=k)))
+        return float(
+            np.nanmean(m.recall_at_k(slates[scored], relevant[np.flatnonzero(scored)], k=k))
+        )
 
     plain, _ = top_k(ids, scores, k)
     base = {"recall": recall_of(plain), "gini": m.gini(m.exposure_counts(plain, n_members=n))}
     # the frontier's recall counts only the scored rows; scale it to the same mean as recall_of
     share_scored = scored.mean()
-    kw = dict(ids=ids, valid=valid, hits=hits, n_relevant=n_relevant, n_members=n, k=k, iterations=args.iterations)
+    kw = dict(
+        ids=ids,
+        valid=valid,
+        hits=hits,
+        n_relevant=n_relevant,
+        n_members=n,
+        k=k,
+        iterations=args.iterations,
+    )
     cap = args.gini_ratio * base["gini"]
 
     relevance = {"model": np.where(valid, scores, 0.0).astype(np.float64)}
     degrees = train.degrees
     in_sample = valid & scored[:, None]
     score_bin = np.digitize(scores, np.quantile(scores[valid], np.linspace(0, 1, 21)[1:-1]))
-    degree_bin = np.digitize(degrees[np.maximum(ids, 0)], np.quantile(degrees, np.linspace(0, 1, 11)[1:-1]))
+    degree_bin = np.digitize(
+        degrees[np.maximum(ids, 0)], np.quantile(degrees, np.linspace(0, 1, 11)[1:-1])
+    )
     cell = score_bin * 10 + degree_bin
     got = np.bincount(cell[in_sample], weights=hits[in_sample], minlength=200)
     seen = np.bincount(cell[in_sample], minlength=200)
     prior = got.sum() / max(seen.sum(), 1)
     rate = (got + 0.5 * prior) / (seen + 0.5)
-    relevance["oracle cells"] = np.where(valid, rate[cell] + 1e-6 * scores, 0.0)  # the score orders within a cell
+    relevance["oracle cells"] = np.where(
+        valid, rate[cell] + 1e-6 * scores, 0.0
+    )  # the score orders within a cell
 
-    results = {"model": args.model, "members": int(len(rows)), "k": k, "gini_ratio": args.gini_ratio,
-               "unconstrained": base, "frontier": {}}
+    results = {
+        "model": args.model,
+        "members": int(len(rows)),
+        "k": k,
+        "gini_ratio": args.gini_ratio,
+        "unconstrained": base,
+        "frontier": {},
+    }
     for name, p in relevance.items():
         lam_hi = float(np.quantile(p[valid], 0.99))
         recall, gini, lam = frontier_at(p, cap, lam_hi, args.bisections, **kw)
@@ -239,15 +265,23 @@ def main(argv=None) -> dict:
     # the model's own tuned policy on the same pools: its lists, then its global assignment
     from recsys._rerank import _gather_mask, plus_one_quota
 
-    prefs, pref_scores, _ = model.reranker_.preferences(rows, ids, scores, PREFERENCE_DEPTH * k, outside=outside)
+    prefs, pref_scores, _ = model.reranker_.preferences(
+        rows, ids, scores, PREFERENCE_DEPTH * k, outside=outside
+    )
     outside_prefs = _gather_mask(ids, outside, prefs)
     ours, _ = model.assign(rows, prefs, pref_scores, outside_prefs, k)
-    results["ours"] = {"recall_ratio": recall_of(ours) / base["recall"],
-                       "gini_ratio": m.gini(m.exposure_counts(ours, n_members=n)) / base["gini"],
-                       "params": {key: value for key, value in model.rerank_params_.items() if key != "score_scale"}}
+    results["ours"] = {
+        "recall_ratio": recall_of(ours) / base["recall"],
+        "gini_ratio": m.gini(m.exposure_counts(ours, n_members=n)) / base["gini"],
+        "params": {
+            key: value for key, value in model.rerank_params_.items() if key != "score_scale"
+        },
+    }
 
     # exposure-priced rounds on the same lists, capacity and quota; λ bisected to the bound
-    quota = plus_one_quota(prefs, outside_prefs, model.reranker_.required_rows(rows), k).astype(np.int64)
+    quota = plus_one_quota(prefs, outside_prefs, model.reranker_.required_rows(rows), k).astype(
+        np.int64
+    )
     capacity = model.slate_capacity(train, n_slates=len(rows), k=k).astype(np.int64)
     finite_scores = np.where(prefs >= 0, pref_scores, -np.inf).astype(np.float64)
 
@@ -255,25 +289,44 @@ def main(argv=None) -> dict:
         slates = priced_slates(prefs, finite_scores, capacity, k, ~outside_prefs, quota, lam)
         return slates, m.gini(m.exposure_counts(slates, n_members=n))
 
-    best, _, lam = _bisect(priced, cap, float(np.quantile(scores[valid], 0.99)), args.bisections + 4)
-    results["priced_rounds"] = {"recall_ratio": recall_of(best) / base["recall"],
-                                "gini_ratio": m.gini(m.exposure_counts(best, n_members=n)) / base["gini"],
-                                "bridge_gain": m.bridge_rate(rows, best, model.communities_) / max(m.bridge_rate(rows, plain, model.communities_), 1e-12),
-                                "lambda": lam}
-    results["ours"]["bridge_gain"] = m.bridge_rate(rows, ours, model.communities_) / max(m.bridge_rate(rows, plain, model.communities_), 1e-12)
+    best, _, lam = _bisect(
+        priced, cap, float(np.quantile(scores[valid], 0.99)), args.bisections + 4
+    )
+    results["priced_rounds"] = {
+        "recall_ratio": recall_of(best) / base["recall"],
+        "gini_ratio": m.gini(m.exposure_counts(best, n_members=n)) / base["gini"],
+        "bridge_gain": m.bridge_rate(rows, best, model.communities_)
+        / max(m.bridge_rate(rows, plain, model.communities_), 1e-12),
+        "lambda": lam,
+    }
+    results["ours"]["bridge_gain"] = m.bridge_rate(rows, ours, model.communities_) / max(
+        m.bridge_rate(rows, plain, model.communities_), 1e-12
+    )
     results["seconds"] = time.perf_counter() - started
 
-    print(f"model {args.model}: {len(rows)} members ({int(scored.sum())} with held-out connections), k = {k}")
-    print(f"unconstrained: recall {base['recall']:.4f}, exposure Gini {base['gini']:.4f}; bound: Gini <= {args.gini_ratio:.2f}x")
+    print(
+        f"model {args.model}: {len(rows)} members ({int(scored.sum())} with held-out "
+        f"connections), k = {k}"
+    )
+    print(
+        f"unconstrained: recall {base['recall']:.4f}, exposure Gini {base['gini']:.4f}; "
+        f"bound: Gini <= {args.gini_ratio:.2f}x"
+    )
     print("| relevance the policy knows | best recall at the bound | its Gini |")
     print("| --- | --- | --- |")
     for name, row in results["frontier"].items():
         print(f"| {name} | {row['recall_ratio']:.3f}x | {row['gini_ratio']:.3f}x |")
-    print(f"| ours (tuned, deterministic) | {results['ours']['recall_ratio']:.3f}x | {results['ours']['gini_ratio']:.3f}x |"
-          f" (bridges {results['ours']['bridge_gain']:.2f}x)")
+    print(
+        f"| ours (tuned, deterministic) | {results['ours']['recall_ratio']:.3f}x | "
+        f"{results['ours']['gini_ratio']:.3f}x |"
+        f" (bridges {results['ours']['bridge_gain']:.2f}x)"
+    )
     row = results["priced_rounds"]
-    print(f"| exposure-priced rounds on the same lists (not shipped) | {row['recall_ratio']:.3f}x | {row['gini_ratio']:.3f}x |"
-          f" (bridges {row['bridge_gain']:.2f}x, lambda {row['lambda']:.4f})")
+    print(
+        "| exposure-priced rounds on the same lists (not shipped) | "
+        f"{row['recall_ratio']:.3f}x | {row['gini_ratio']:.3f}x |"
+        f" (bridges {row['bridge_gain']:.2f}x, lambda {row['lambda']:.4f})"
+    )
     print(f"({results['seconds']:.0f} s)")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=float))

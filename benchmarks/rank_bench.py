@@ -1,10 +1,12 @@
 """Ranking speed of a saved model: one member at a time, and batches.
 
-    .venv/bin/python benchmarks/rank_bench.py --model /tmp/bench-1m/model [--members 300] [--batch 4000] [--repeats 5]
+    .venv/bin/python benchmarks/rank_bench.py --model /tmp/bench-1m/model [--members 300] [--batch
+    4000] [--repeats 5]
 
 Prints JSON: single-member latency of the whole path (pool, scoring, re-ranking, k = 20) as
 median and p99 over distinct members, also as the service ranks a fresh slate (with inbound
-counts as the exposure, so the model's least-exposed places are filled); batch throughput of `rank` (no capacity) and `rank_batch`
+counts as the exposure, so the model's least-exposed places are filled); batch throughput of `rank`
+(no capacity) and `rank_batch`
 (global capacity), median over ``--repeats`` batches of distinct members; and two in-process
 baselines, since absolute times drift on a shared machine: plain Adamic-Adar candidates for the
 same members, and `rank` with the pools scored through the feature matrix in numpy (the path
@@ -30,7 +32,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4000, help="members ranked in the batch runs")
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=5, help="batches timed (distinct members each)")
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="batches timed (distinct members each)"
+    )
     args = parser.parse_args()
 
     from recsys import AdamicAdarCandidates, load_model
@@ -45,7 +49,9 @@ def main() -> None:
     baseline = AdamicAdarCandidates().fit(model.network_)
 
     model.rank(singles[:5], k=args.k)  # warm caches
-    model.rank_batch(singles[: min(len(singles), 200)], k=args.k)  # and compile the batch (parallel) kernels
+    model.rank_batch(
+        singles[: min(len(singles), 200)], k=args.k
+    )  # and compile the batch (parallel) kernels
     # as the service ranks a fresh slate: with its decayed inbound counts as the exposure
     counts = rng.poisson(2.0, n).astype(np.float64)
     model.rank(singles[:5], k=args.k, exposure=counts)
@@ -53,7 +59,7 @@ def main() -> None:
     for i, row in enumerate(singles):
         # every other member is ranked with the counts first: the second call finds the member's
         # rows of the graph in cache, and neither figure should get that for free
-        for how in ((None, counts) if i % 2 else (counts, None)):
+        for how in (None, counts) if i % 2 else (counts, None):
             t = time.perf_counter()
             model.rank([row], k=args.k, exposure=how)
             (single if how is None else served).append(time.perf_counter() - t)
@@ -67,10 +73,13 @@ def main() -> None:
     for _ in range(args.repeats):
         batch_rows = rng.choice(n, size=min(args.batch, n), replace=False)
         for name, run in (
-            ("rank", lambda: model.rank(batch_rows, k=args.k)),
-            ("rank_batch", lambda: model.rank_batch(batch_rows, k=args.k)),
-            ("rank_numpy_scoring", lambda: _with_acceptance(model, numpy_path).rank(batch_rows, k=args.k)),
-            ("baseline_aa", lambda: baseline.candidates(batch_rows, args.k)),
+            ("rank", lambda rows=batch_rows: model.rank(rows, k=args.k)),
+            ("rank_batch", lambda rows=batch_rows: model.rank_batch(rows, k=args.k)),
+            (
+                "rank_numpy_scoring",
+                lambda rows=batch_rows: _with_acceptance(model, numpy_path).rank(rows, k=args.k),
+            ),
+            ("baseline_aa", lambda rows=batch_rows: baseline.candidates(rows, args.k)),
         ):
             t = time.perf_counter()
             run()
@@ -78,23 +87,30 @@ def main() -> None:
             model.acceptance_ = compiled
     rate = {name: round(float(np.median(runs))) for name, runs in timed.items()}
     ms = lambda xs, q: round(float(np.percentile(xs, q)) * 1e3, 2)  # noqa: E731
-    print(json.dumps({
-        "members_in_model": n,
-        "load_seconds": round(load_s, 1),
-        "single_median_ms": ms(single, 50),
-        "single_p99_ms": ms(single, 99),
-        "single_with_exposure_median_ms": ms(served, 50),
-        "single_with_exposure_p99_ms": ms(served, 99),
-        "baseline_aa_single_median_ms": ms(base, 50),
-        "single_ratio_to_baseline": round(float(np.median(single) / np.median(base)), 1),
-        "batch_members": len(batch_rows),
-        "rank_members_per_second": rate["rank"],
-        "rank_batch_with_capacity_members_per_second": rate["rank_batch"],
-        "rank_numpy_scoring_members_per_second": rate["rank_numpy_scoring"],
-        "rank_ratio_to_numpy_scoring": round(rate["rank"] / rate["rank_numpy_scoring"], 2),
-        "baseline_aa_members_per_second": rate["baseline_aa"],
-        "runs_members_per_second": {name: [round(x) for x in runs] for name, runs in timed.items()},
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "members_in_model": n,
+                "load_seconds": round(load_s, 1),
+                "single_median_ms": ms(single, 50),
+                "single_p99_ms": ms(single, 99),
+                "single_with_exposure_median_ms": ms(served, 50),
+                "single_with_exposure_p99_ms": ms(served, 99),
+                "baseline_aa_single_median_ms": ms(base, 50),
+                "single_ratio_to_baseline": round(float(np.median(single) / np.median(base)), 1),
+                "batch_members": len(batch_rows),
+                "rank_members_per_second": rate["rank"],
+                "rank_batch_with_capacity_members_per_second": rate["rank_batch"],
+                "rank_numpy_scoring_members_per_second": rate["rank_numpy_scoring"],
+                "rank_ratio_to_numpy_scoring": round(rate["rank"] / rate["rank_numpy_scoring"], 2),
+                "baseline_aa_members_per_second": rate["baseline_aa"],
+                "runs_members_per_second": {
+                    name: [round(x) for x in runs] for name, runs in timed.items()
+                },
+            },
+            indent=1,
+        )
+    )
 
 
 def _with_acceptance(model, acceptance):

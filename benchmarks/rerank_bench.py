@@ -1,6 +1,7 @@
 """Every re-ranking policy on the same scored pools of a saved model (issue 4).
 
-    .venv/bin/python benchmarks/rerank_bench.py --model /tmp/bench-deezer-on/model [--members 6000] [--k 20]
+    .venv/bin/python benchmarks/rerank_bench.py --model /tmp/bench-deezer-on/model [--members 6000]
+    [--k 20]
         [--data DIR] [--json FILE] [--markdown FILE]
 
 Loads the model, its data (named by the model's manifest config, or ``--data``) and the held-out
@@ -77,11 +78,15 @@ def load(model_dir: str, data_dir: str | None):
     if path is not None and not Path(path).is_dir() and (ROOT / path).is_dir():
         path = str(ROOT / path)  # configs name data relative to the repository
     if path is not None:
-        config = Config.from_dict({**config.to_dict(), "data": {**config.to_dict()["data"], "path": str(path)}})
+        config = Config.from_dict(
+            {**config.to_dict(), "data": {**config.to_dict()["data"], "path": str(path)}}
+        )
     network = load_data(config)
     rows = network.rows_of(model.network_.member_ids)
     if (rows < 0).any():
-        raise SystemExit(f"member {model.network_.member_ids[rows < 0][0]!r} of the model is not in the data")
+        raise SystemExit(
+            f"member {model.network_.member_ids[rows < 0][0]!r} of the model is not in the data"
+        )
     model_rows = model.network_.rows_of(network.member_ids)
     edges = model_rows[network.connections]
     edges = np.sort(edges[(edges >= 0).all(axis=1)], axis=1)
@@ -118,7 +123,9 @@ def build_pools(model, rows: np.ndarray, batch: int = 2000):
     return np.vstack(ids), np.vstack(scores), np.vstack(outside)
 
 
-def attribute_codes(sensitive: pd.DataFrame, attr: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def attribute_codes(
+    sensitive: pd.DataFrame, attr: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(n,) codes, (G,) labels and (G,) population shares of one sensitive attribute."""
     codes, labels = pd.factorize(sensitive[attr].to_numpy(dtype=object), sort=True)
     shares = np.bincount(codes, minlength=len(labels)) / len(codes)
@@ -134,7 +141,23 @@ def minority_value(labels: np.ndarray, shares: np.ndarray) -> int:
 
 
 # ------------------------------------------------------------------------------------- metrics
-def figures(policy_ids, *, rows, scored, relevant, train, communities, capacity, pledged, outside_ok, k, fair_table, protected_code, codes, min_group_size):
+def figures(
+    policy_ids,
+    *,
+    rows,
+    scored,
+    relevant,
+    train,
+    communities,
+    capacity,
+    pledged,
+    outside_ok,
+    k,
+    fair_table,
+    protected_code,
+    codes,
+    min_group_size,
+):
     from recsys import _metrics as m
 
     ids = policy_ids[:, :k]
@@ -155,13 +178,21 @@ def figures(policy_ids, *, rows, scored, relevant, train, communities, capacity,
     out["members_above_capacity"] = float((exposure > capacity).sum())
     out["plus_one_balance"] = m.plus_one_balance(rows, ids, train.adjacency)
     if pledged[rows].any():
-        out["plus_one_balance_pledged"] = m.plus_one_balance(rows, ids, train.adjacency, mask=pledged[rows])
-    out["plus_one_balance_pool_allows"] = m.plus_one_balance(rows, ids, train.adjacency, mask=outside_ok)
+        out["plus_one_balance_pledged"] = m.plus_one_balance(
+            rows, ids, train.adjacency, mask=pledged[rows]
+        )
+    out["plus_one_balance_pool_allows"] = m.plus_one_balance(
+        rows, ids, train.adjacency, mask=outside_ok
+    )
     out["mean_slate_size"] = float((ids >= 0).sum(axis=1).mean())
     for attr in train.sensitive.columns:
         groups = train.sensitive[attr].to_numpy(dtype=object)
-        out[f"equity/{attr}/exposure_ratio"] = m.exposure_ratio(exposure, groups, min_group_size=min_group_size)
-        out[f"equity/{attr}/recall_ratio"] = m.recall_ratio(per_member_recall, groups[rows], min_group_size=min_group_size)
+        out[f"equity/{attr}/exposure_ratio"] = m.exposure_ratio(
+            exposure, groups, min_group_size=min_group_size
+        )
+        out[f"equity/{attr}/recall_ratio"] = m.recall_ratio(
+            per_member_recall, groups[rows], min_group_size=min_group_size
+        )
     # FA*IR's ranked group fairness test (adjusted m(i)) on every slate, for every policy
     valid = ids >= 0
     prot = (codes[np.where(valid, ids, 0)] == protected_code) & valid
@@ -190,7 +221,13 @@ def markdown(results: dict[str, dict], names: list[str]) -> str:
             v = results[name].get(metric, float("nan"))
             b = base.get(metric, float("nan"))
             cell = fmt(v)
-            if name != "unconstrained" and np.isfinite(v) and np.isfinite(b) and b != 0 and metric != "members_above_capacity":
+            if (
+                name != "unconstrained"
+                and np.isfinite(v)
+                and np.isfinite(b)
+                and b != 0
+                and metric != "members_above_capacity"
+            ):
                 cell += f" ({v / b:.2f}×)"
             cells.append(cell)
         lines.append(f"| `{metric}` | " + " | ".join(cells) + " |")
@@ -201,15 +238,28 @@ def markdown(results: dict[str, dict], names: list[str]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True)
-    parser.add_argument("--data", default=None, help="data directory (default: the one in the model's config)")
-    parser.add_argument("--members", type=int, default=6000, help="members with held-out connections (as many others are added)")
+    parser.add_argument(
+        "--data", default=None, help="data directory (default: the one in the model's config)"
+    )
+    parser.add_argument(
+        "--members",
+        type=int,
+        default=6000,
+        help="members with held-out connections (as many others are added)",
+    )
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--alpha", type=float, default=0.1, help="FA*IR significance")
-    parser.add_argument("--time-singles", type=int, default=500, help="members timed one call each")
+    parser.add_argument(
+        "--time-singles", type=int, default=500, help="members timed one call each"
+    )
     parser.add_argument("--time-batch", type=int, default=2000, help="members in the timed batch")
     parser.add_argument("--time-pool", type=int, default=500, help="pool size for the timing")
-    parser.add_argument("--timing-only", action="store_true", help="only time the re-ranking (a second sample on a busy machine)")
+    parser.add_argument(
+        "--timing-only",
+        action="store_true",
+        help="only time the re-ranking (a second sample on a busy machine)",
+    )
     parser.add_argument("--json", default=None, help="also write the JSON here")
     parser.add_argument("--markdown", default=None, help="also write the Markdown table here")
     args = parser.parse_args()
@@ -220,15 +270,31 @@ def main() -> None:
 
     k = args.k
     clock = time.perf_counter()
-    log = lambda msg: print(f"[{time.perf_counter() - clock:7.1f}s] {msg}", file=sys.stderr, flush=True)  # noqa: E731
+
+    def log(msg: str) -> None:
+        print(f"[{time.perf_counter() - clock:7.1f}s] {msg}", file=sys.stderr, flush=True)
+
     model, train, heldout, config = load(args.model, args.data)
     n = train.n_members
-    log(f"{n} members, {len(train.connections)} training connections, {len(heldout)} held out; params {model.rerank_params_}")
+    log(
+        f"{n} members, {len(train.connections)} training connections, {len(heldout)} held "
+        f"out; params {model.rerank_params_}"
+    )
     if args.timing_only:
         codes, labels, shares = attribute_codes(train.sensitive, train.sensitive.columns[0])
         pc = minority_value(labels, shares)
         reranker_all = _with_plus_one_all(model)
-        timing = time_rerank(model, model.reranker_, reranker_all, args, mtable(k, float(shares[pc]), args.alpha), float(shares[pc]), codes, pc, shares)
+        timing = time_rerank(
+            model,
+            model.reranker_,
+            reranker_all,
+            args,
+            mtable(k, float(shares[pc]), args.alpha),
+            float(shares[pc]),
+            codes,
+            pc,
+            shares,
+        )
         print(json.dumps(_jsonable(timing), indent=1))
         if args.json:
             Path(args.json).write_text(json.dumps(_jsonable(timing), indent=1))
@@ -240,7 +306,10 @@ def main() -> None:
 
     ids, scores, outside = build_pools(model, rows)
     valid = ids >= 0
-    log(f"pools built: {ids.shape[1]} wide, {valid.sum(axis=1).mean():.0f} candidates per member on average")
+    log(
+        f"pools built: {ids.shape[1]} wide, {valid.sum(axis=1).mean():.0f} candidates per "
+        "member on average"
+    )
     communities = model.communities_
     capacity = model.slate_capacity(train, n_slates=len(rows), k=k)
     pledged = train.bool_attribute("plus_one", default=False)
@@ -249,7 +318,9 @@ def main() -> None:
 
     attr = train.sensitive.columns[0] if len(train.sensitive.columns) else None
     if attr is None:
-        raise SystemExit("the data has no sensitive attribute: nothing for the group-fair baselines to use")
+        raise SystemExit(
+            "the data has no sensitive attribute: nothing for the group-fair baselines to use"
+        )
     codes, labels, shares = attribute_codes(train.sensitive, attr)
     protected_code = minority_value(labels, shares)
     p = float(shares[protected_code])
@@ -277,7 +348,9 @@ def main() -> None:
     run("detconstsort", detconstsort)
 
     def fair():
-        out, _, feasible = fair_select(ids, scores, (cand_codes == protected_code) & valid, k, table=fair_table, p=p)
+        out, _, feasible = fair_select(
+            ids, scores, (cand_codes == protected_code) & valid, k, table=fair_table, p=p
+        )
         extra["fair"] = {"infeasible_share": float(1 - feasible.mean())}
         return out
 
@@ -287,7 +360,11 @@ def main() -> None:
         # the plain rule: the same additive bonus and penalty as ours by default, nothing else
         # (no stronger bonus for small networks, no bounds, no capacity, no +1)
         rr = BridgeBonusReranker(
-            bridge_weight=0.5, degree_penalty=0.1, plus_one="off", small_network=0, bonus="linear",
+            bridge_weight=0.5,
+            degree_penalty=0.1,
+            plus_one="off",
+            small_network=0,
+            bonus="linear",
             score_scale=model.rerank_params_.get("score_scale", 1.0),
         ).fit(
             communities=communities,
@@ -298,7 +375,10 @@ def main() -> None:
         return rr.rerank(rows, ids, scores, k, outside=outside)[0]
 
     run("linear_bonus", linear_bonus)
-    run("ours_no_capacity", lambda: model.reranker_.rerank(rows, ids, scores, k, outside=outside)[0])
+    run(
+        "ours_no_capacity",
+        lambda: model.reranker_.rerank(rows, ids, scores, k, outside=outside)[0],
+    )
     run("ours", lambda: model.rank_batch(rows, k)[0])
     default_plus_one, default_reranker = model.plus_one, model.reranker_
     reranker_all = _with_plus_one_all(model)
@@ -316,11 +396,23 @@ def main() -> None:
         s = slates[name]
         r, j = np.nonzero(s >= 0)
         key_pool = np.unique(rows[np.nonzero(valid)[0]] * n + ids[valid])
-        assert np.isin(rows[r] * n + s[r, j], key_pool).all(), f"{name}: a slate member is not in the shared pool"
+        assert np.isin(rows[r] * n + s[r, j], key_pool).all(), (
+            f"{name}: a slate member is not in the shared pool"
+        )
 
     measure = dict(
-        rows=rows, scored=scored, relevant=relevant, train=train, communities=communities, capacity=capacity,
-        pledged=pledged, outside_ok=outside_ok, k=k, fair_table=fair_table, protected_code=protected_code, codes=codes,
+        rows=rows,
+        scored=scored,
+        relevant=relevant,
+        train=train,
+        communities=communities,
+        capacity=capacity,
+        pledged=pledged,
+        outside_ok=outside_ok,
+        k=k,
+        fair_table=fair_table,
+        protected_code=protected_code,
+        codes=codes,
         min_group_size=config.data.min_group_size,
     )
     results = {name: figures(s, **measure) for name, s in slates.items()}
@@ -329,14 +421,28 @@ def main() -> None:
     from recsys import _metrics as m
 
     for name in ("ours", "ours_plus_one_all"):
-        results[name]["plus_one_balance_list_allows"] = m.plus_one_balance(rows, slates[name][:, :k], train.adjacency, mask=list_ok)
-    # each group's exposure share over its population share, per policy (the parts of exposure_ratio)
+        results[name]["plus_one_balance_list_allows"] = m.plus_one_balance(
+            rows, slates[name][:, :k], train.adjacency, mask=list_ok
+        )
+    # each group's exposure share over its population share, per policy (the parts of
+    # exposure_ratio)
     group_exposure = {}
     for name, s in slates.items():
-        table = m.group_exposure_table(m.exposure_counts(s[:, :k], n_members=n), train.sensitive[attr].to_numpy(dtype=object),
-                                       min_group_size=config.data.min_group_size)
+        table = m.group_exposure_table(
+            m.exposure_counts(s[:, :k], n_members=n),
+            train.sensitive[attr].to_numpy(dtype=object),
+            min_group_size=config.data.min_group_size,
+        )
         group_exposure[name] = dict(zip(table["group"].astype(str), table["ratio"]))
-    names = ["unconstrained", "detconstsort", "fair", "linear_bonus", "ours", "ours_plus_one_all", "ours_no_capacity"]
+    names = [
+        "unconstrained",
+        "detconstsort",
+        "fair",
+        "linear_bonus",
+        "ours",
+        "ours_plus_one_all",
+        "ours_no_capacity",
+    ]
 
     # where the recall goes: held-out hits of the unconstrained slates that a policy drops
     losses = {}
@@ -351,45 +457,94 @@ def main() -> None:
         losses[name] = {
             "hits_lost": int(len(lost)),
             "hits_gained": int(len(gained)),
-            "lost_same_community_share": float(np.mean(communities[lr] == communities[lc])) if len(lost) else float("nan"),
-            "lost_to_full_capacity_share": float(np.mean(exposure[lc] >= capacity[lc])) if len(lost) else float("nan"),
-            "lost_candidate_median_degree": float(np.median(train.degrees[lc])) if len(lost) else float("nan"),
+            "lost_same_community_share": float(np.mean(communities[lr] == communities[lc]))
+            if len(lost)
+            else float("nan"),
+            "lost_to_full_capacity_share": float(np.mean(exposure[lc] >= capacity[lc]))
+            if len(lost)
+            else float("nan"),
+            "lost_candidate_median_degree": float(np.median(train.degrees[lc]))
+            if len(lost)
+            else float("nan"),
         }
     hits_all = np.unique(base_hit)
-    losses["unconstrained_hits"] = {"hits": int(len(hits_all)), "median_degree": float(np.median(train.degrees[hits_all % n])) if len(hits_all) else float("nan")}
+    losses["unconstrained_hits"] = {
+        "hits": int(len(hits_all)),
+        "median_degree": float(np.median(train.degrees[hits_all % n]))
+        if len(hits_all)
+        else float("nan"),
+    }
     # how much bridging the pool and the held-out connections offer at all
     r_v, j_v = np.nonzero(valid)
-    pool_cross = float(np.mean(communities[rows[r_v]] != communities[ids[r_v, j_v]])) if len(r_v) else float("nan")
-    heldout_cross = float(np.mean(communities[heldout[:, 0]] != communities[heldout[:, 1]])) if len(heldout) else float("nan")
+    pool_cross = (
+        float(np.mean(communities[rows[r_v]] != communities[ids[r_v, j_v]]))
+        if len(r_v)
+        else float("nan")
+    )
+    heldout_cross = (
+        float(np.mean(communities[heldout[:, 0]] != communities[heldout[:, 1]]))
+        if len(heldout)
+        else float("nan")
+    )
     rel_scored = relevant[np.flatnonzero(scored)]
-    pool_hit = float(rel_scored.multiply(_pool_matrix(ids[scored], n)).sum() / max(rel_scored.sum(), 1))
+    pool_hit = float(
+        rel_scored.multiply(_pool_matrix(ids[scored], n)).sum() / max(rel_scored.sum(), 1)
+    )
 
     log("timing the re-ranking alone")
-    timing = time_rerank(model, default_reranker, reranker_all, args, fair_table, p, codes, protected_code, shares)
+    timing = time_rerank(
+        model, default_reranker, reranker_all, args, fair_table, p, codes, protected_code, shares
+    )
 
     report = {
         "model": str(args.model),
-        "data": {"members": int(n), "training_connections": int(len(train.connections)), "heldout_connections": int(len(heldout))},
+        "data": {
+            "members": int(n),
+            "training_connections": int(len(train.connections)),
+            "heldout_connections": int(len(heldout)),
+        },
         "ranked_members": int(len(rows)),
         "members_with_heldout": int(scored.sum()),
         "k": k,
-        "pool": {"width": int(ids.shape[1]), "mean_candidates": float(valid.sum(axis=1).mean()), "pool_recall": pool_hit,
-                 "rows_whose_pool_allows_plus_one": float(outside_ok.mean()),
-                 "rows_whose_2k_list_allows_plus_one": float(list_ok.mean()),
-                 "cross_community_share": pool_cross, "outside_share": float(outside[valid].mean())},
+        "pool": {
+            "width": int(ids.shape[1]),
+            "mean_candidates": float(valid.sum(axis=1).mean()),
+            "pool_recall": pool_hit,
+            "rows_whose_pool_allows_plus_one": float(outside_ok.mean()),
+            "rows_whose_2k_list_allows_plus_one": float(list_ok.mean()),
+            "cross_community_share": pool_cross,
+            "outside_share": float(outside[valid].mean()),
+        },
         "heldout_cross_community_share": heldout_cross,
         "communities": int(len(np.unique(communities))),
-        "capacity": {"per_member": int(np.median(capacity)), "members_with_own_capacity": int((capacity != np.median(capacity)).sum())},
+        "capacity": {
+            "per_member": int(np.median(capacity)),
+            "members_with_own_capacity": int((capacity != np.median(capacity)).sum()),
+        },
         "pledged_share_of_ranked": float(pledged[rows].mean()),
         "rerank_params": model.rerank_params_,
         "sensitive_attribute": attr,
-        "fair": {"protected": str(labels[protected_code]), "p": p, "alpha": args.alpha, "alpha_adjusted": alpha_c, "mtable": fair_table.tolist()},
+        "fair": {
+            "protected": str(labels[protected_code]),
+            "p": p,
+            "alpha": args.alpha,
+            "alpha_adjusted": alpha_c,
+            "mtable": fair_table.tolist(),
+        },
         "population_shares": {str(labels[g]): float(shares[g]) for g in range(len(labels))},
         "policy_seconds": seconds,
         "results": results,
         "ratios_to_unconstrained": {
-            name: {key: (v / results["unconstrained"][key] if key in results["unconstrained"] and results["unconstrained"][key] not in (0, None) and np.isfinite(results["unconstrained"][key]) else None)
-                   for key, v in res.items()}
+            name: {
+                key: (
+                    v / results["unconstrained"][key]
+                    if key in results["unconstrained"]
+                    and results["unconstrained"][key] not in (0, None)
+                    and np.isfinite(results["unconstrained"][key])
+                    else None
+                )
+                for key, v in res.items()
+            }
             for name, res in results.items()
         },
         "recall_losses": losses,
@@ -440,25 +595,39 @@ def targets_met(results: dict, timing: dict, *, attrs: list[str], k: int) -> dic
     recall = f"recall_at_{k}"
     met = {
         "recall >= 0.95x": ours[recall] >= TARGETS["recall_ratio_min"] * base[recall],
-        "bridge_rate >= 2x": ours["bridge_rate"] >= TARGETS["bridge_gain_min"] * base["bridge_rate"],
-        "exposure_gini <= 0.70x": ours["exposure_gini"] <= TARGETS["gini_ratio_max"] * base["exposure_gini"],
+        "bridge_rate >= 2x": ours["bridge_rate"]
+        >= TARGETS["bridge_gain_min"] * base["bridge_rate"],
+        "exposure_gini <= 0.70x": ours["exposure_gini"]
+        <= TARGETS["gini_ratio_max"] * base["exposure_gini"],
         "no member above capacity": ours["members_above_capacity"] == 0,
-        "plus_one=all: balance >= 0.95 where the pool allows": allp["plus_one_balance_pool_allows"] >= TARGETS["plus_one_balance_min"],
-        "rerank median <= 1 ms": timing["slate_reranker"]["single_median_ms"] <= TARGETS["rerank_median_ms_max"],
-        "rerank >= 5000 members/s": timing["slate_reranker"]["batch_members_per_second"] >= TARGETS["rerank_members_per_second_min"],
+        "plus_one=all: balance >= 0.95 where the pool allows": allp["plus_one_balance_pool_allows"]
+        >= TARGETS["plus_one_balance_min"],
+        "rerank median <= 1 ms": timing["slate_reranker"]["single_median_ms"]
+        <= TARGETS["rerank_median_ms_max"],
+        "rerank >= 5000 members/s": timing["slate_reranker"]["batch_members_per_second"]
+        >= TARGETS["rerank_members_per_second_min"],
     }
     for attr in attrs:
         v = ours.get(f"equity/{attr}/exposure_ratio", float("nan"))
-        met[f"equity/{attr}/exposure_ratio >= 0.85"] = bool(np.isfinite(v) and v >= TARGETS["exposure_ratio_min"])
+        met[f"equity/{attr}/exposure_ratio >= 0.85"] = bool(
+            np.isfinite(v) and v >= TARGETS["exposure_ratio_min"]
+        )
     return {key: bool(v) for key, v in met.items()}
 
 
 # -------------------------------------------------------------------------------------- timing
-def time_rerank(model, reranker, reranker_all, args, fair_table, p, codes, protected_code, shares) -> dict:
+def time_rerank(
+    model, reranker, reranker_all, args, fair_table, p, codes, protected_code, shares
+) -> dict:
     """Re-ranking alone on pools of ``--time-pool``: single-member calls and one batch."""
     from recsys import top_k
     from recsys._fair_ranking import fair_select
-    from recsys._rerank import _gather_mask, assign_with_capacity, plus_one_quota, prefix_bounds_select
+    from recsys._rerank import (
+        _gather_mask,
+        assign_with_capacity,
+        plus_one_quota,
+        prefix_bounds_select,
+    )
 
     k = args.k
     n = model.network_.n_members
@@ -486,14 +655,33 @@ def time_rerank(model, reranker, reranker_all, args, fair_table, p, codes, prote
 
     policies = {
         "top_k": (lambda sl: top_k(ids[sl], scores[sl], k), True),
-        "slate_reranker": (lambda sl: reranker.rerank(rows[sl], ids[sl], scores[sl], k, outside=outside[sl]), True),
-        "slate_reranker_plus_one_all": (lambda sl: reranker_all.rerank(rows[sl], ids[sl], scores[sl], k, outside=outside[sl]), True),
-        "detconstsort": (lambda sl: prefix_bounds_select(ids[sl], scores[sl], cand_codes[sl], shares, k, tolerance=0.0), True),
-        "fair": (lambda sl: fair_select(ids[sl], scores[sl], prot[sl], k, p=p, table=fair_table), True),
+        "slate_reranker": (
+            lambda sl: reranker.rerank(rows[sl], ids[sl], scores[sl], k, outside=outside[sl]),
+            True,
+        ),
+        "slate_reranker_plus_one_all": (
+            lambda sl: reranker_all.rerank(rows[sl], ids[sl], scores[sl], k, outside=outside[sl]),
+            True,
+        ),
+        "detconstsort": (
+            lambda sl: prefix_bounds_select(
+                ids[sl], scores[sl], cand_codes[sl], shares, k, tolerance=0.0
+            ),
+            True,
+        ),
+        "fair": (
+            lambda sl: fair_select(ids[sl], scores[sl], prot[sl], k, p=p, table=fair_table),
+            True,
+        ),
         "rank_batch_assignment": (lambda sl: batch_path(reranker), False),
     }
     singles = min(args.time_singles, len(rows))
-    out = {"pool_size": int(ids.shape[1]), "mean_candidates": float(valid.sum(axis=1).mean()), "batch_members": int(len(rows)), "single_members": singles}
+    out = {
+        "pool_size": int(ids.shape[1]),
+        "mean_candidates": float(valid.sum(axis=1).mean()),
+        "batch_members": int(len(rows)),
+        "single_members": singles,
+    }
     for name, (fn, per_member) in policies.items():
         fig = {}
         if per_member:
@@ -516,8 +704,12 @@ def time_rerank(model, reranker, reranker_all, args, fair_table, p, codes, prote
     for name in policies:
         if name != "top_k":
             if "single_median_ms" in out[name]:
-                out[name]["single_ratio_to_top_k"] = out[name]["single_median_ms"] / base["single_median_ms"]
-            out[name]["batch_ratio_to_top_k"] = base["batch_members_per_second"] / out[name]["batch_members_per_second"]
+                out[name]["single_ratio_to_top_k"] = (
+                    out[name]["single_median_ms"] / base["single_median_ms"]
+                )
+            out[name]["batch_ratio_to_top_k"] = (
+                base["batch_members_per_second"] / out[name]["batch_members_per_second"]
+            )
     return out
 
 

@@ -1,4 +1,5 @@
-"""Load test of the HTTP service with wrk on loopback: throughput, latency, errors, and a hot reload mid-run.
+"""Load test of the HTTP service with wrk on loopback: throughput, latency, errors, and a hot
+reload mid-run.
 
     apt-get install -y wrk                     # the load generator (Debian package)
     .venv/bin/recsys generate --members 100000 --output /tmp/syn100k
@@ -80,7 +81,9 @@ end
 
 def http_json(url: str, body: dict | None = None, timeout: float = 600) -> tuple[int, dict]:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"} if data else {})
+    req = urllib.request.Request(
+        url, data=data, headers={"Content-Type": "application/json"} if data else {}
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, json.loads(resp.read())
@@ -112,13 +115,39 @@ def parse_wrk(text: str) -> dict:
     return out
 
 
-def run_wrk(url: str, paths_file: Path, lua: Path, *, seconds: int, connections: int, threads: int, think_ms: int = 0) -> dict:
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s", "-s", str(lua), url, "--", str(paths_file), str(think_ms)]
+def run_wrk(
+    url: str,
+    paths_file: Path,
+    lua: Path,
+    *,
+    seconds: int,
+    connections: int,
+    threads: int,
+    think_ms: int = 0,
+) -> dict:
+    cmd = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        str(lua),
+        url,
+        "--",
+        str(paths_file),
+        str(think_ms),
+    ]
     load_before = Path("/proc/loadavg").read_text().split()[0]
     text = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     result = parse_wrk(text)
     # the machine is shared: the 1-minute load average says how busy it was besides this run
-    result["load_average_before_after"] = [float(load_before), float(Path("/proc/loadavg").read_text().split()[0])]
+    result["load_average_before_after"] = [
+        float(load_before),
+        float(Path("/proc/loadavg").read_text().split()[0]),
+    ]
     result["command"] = " ".join(cmd)
     return result
 
@@ -128,24 +157,62 @@ def write_paths(path: Path, members: np.ndarray, k: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="saved-model directory (copied; the copy is served and replaced)")
-    parser.add_argument("--workdir", default=None, help="scratch directory (default: a new temp dir)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="saved-model directory (copied; the copy is served and replaced)",
+    )
+    parser.add_argument(
+        "--workdir", default=None, help="scratch directory (default: a new temp dir)"
+    )
     parser.add_argument("--port", type=int, default=8791)
-    parser.add_argument("--seconds", type=int, default=60, help="length of the working-set and reload runs")
+    parser.add_argument(
+        "--seconds", type=int, default=60, help="length of the working-set and reload runs"
+    )
     parser.add_argument("--cold-seconds", type=int, default=30)
-    parser.add_argument("--reload-seconds", type=int, default=240, help="length of the reload run (the switch waits for the warm-up)")
-    parser.add_argument("--reload-at", type=int, default=20, help="seconds into the reload run when the new version is put in place")
-    parser.add_argument("--connections", type=int, default=8, help="connections of the saturation runs (no pause)")
-    parser.add_argument("--rate-connections", type=int, default=20, help="connections of the steady-rate runs")
-    parser.add_argument("--think-ms", type=int, default=30, help="pause before each request in the steady-rate runs")
+    parser.add_argument(
+        "--reload-seconds",
+        type=int,
+        default=240,
+        help="length of the reload run (the switch waits for the warm-up)",
+    )
+    parser.add_argument(
+        "--reload-at",
+        type=int,
+        default=20,
+        help="seconds into the reload run when the new version is put in place",
+    )
+    parser.add_argument(
+        "--connections", type=int, default=8, help="connections of the saturation runs (no pause)"
+    )
+    parser.add_argument(
+        "--rate-connections", type=int, default=20, help="connections of the steady-rate runs"
+    )
+    parser.add_argument(
+        "--think-ms",
+        type=int,
+        default=30,
+        help="pause before each request in the steady-rate runs",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
-    parser.add_argument("--working-set", type=int, default=2000, help="active members in runs 2 and 3")
-    parser.add_argument("--zipf", type=float, default=1.0, help="popularity exponent within the working set")
+    parser.add_argument(
+        "--working-set", type=int, default=2000, help="active members in runs 2 and 3"
+    )
+    parser.add_argument(
+        "--zipf", type=float, default=1.0, help="popularity exponent within the working set"
+    )
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--precompute", default=None, metavar="N|all", help="the service's --precompute (default: none)")
+    parser.add_argument(
+        "--precompute",
+        default=None,
+        metavar="N|all",
+        help="the service's --precompute (default: none)",
+    )
     parser.add_argument("--json-out", default=None)
     args = parser.parse_args()
 
@@ -169,13 +236,33 @@ def main() -> None:
     lua = work / "paths.lua"
     lua.write_text(LUA)
 
-    env = {**os.environ, "PLUSONE_ACCESS_LOG": "0", "PLUSONE_WORKERS": str(args.workers), "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "PLUSONE_ACCESS_LOG": "0",
+        "PLUSONE_WORKERS": str(args.workers),
+        "PYTHONPATH": str(ROOT),
+    }
     base = f"http://127.0.0.1:{args.port}"
     log = open(work / "server.log", "w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "training.cli", "serve", "--model", str(served), "--port", str(args.port), "--poll-seconds", "1"]
+        [
+            sys.executable,
+            "-m",
+            "training.cli",
+            "serve",
+            "--model",
+            str(served),
+            "--port",
+            str(args.port),
+            "--poll-seconds",
+            "1",
+        ]
         + (["--precompute", args.precompute] if args.precompute else []),
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     results: dict = {
         "model": str(args.model),
@@ -195,7 +282,9 @@ def main() -> None:
         while True:
             try:
                 status, ready = http_json(f"{base}/readyz", timeout=2)
-                if status == 200 or ready.get("status") == "warming":  # warming: answers, its table still building
+                if (
+                    status == 200 or ready.get("status") == "warming"
+                ):  # warming: answers, its table still building
                     break
             except OSError:
                 pass
@@ -207,7 +296,14 @@ def main() -> None:
         print(f"ready in {results['startup_seconds']}s, version {version_before}", file=sys.stderr)
 
         print("1/4 cold: uniform over all members", file=sys.stderr)
-        results["cold"] = run_wrk(base, cold, lua, seconds=args.cold_seconds, connections=args.connections, threads=args.threads)
+        results["cold"] = run_wrk(
+            base,
+            cold,
+            lua,
+            seconds=args.cold_seconds,
+            connections=args.connections,
+            threads=args.threads,
+        )
         if args.precompute:
             while True:
                 _, body = http_json(f"{base}/readyz", timeout=10)
@@ -216,40 +312,70 @@ def main() -> None:
                     break
                 time.sleep(1)
             results["precompute"] = table
-            results["precompute_seconds_after_ready"] = round(time.perf_counter() - started - results["startup_seconds"], 1)
-            results["memory_after_precompute_kib"] = int(
-                re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{server.pid}/status").read_text())[1]
-            ) if Path(f"/proc/{server.pid}/status").exists() else None
+            results["precompute_seconds_after_ready"] = round(
+                time.perf_counter() - started - results["startup_seconds"], 1
+            )
+            results["memory_after_precompute_kib"] = (
+                int(
+                    re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{server.pid}/status").read_text())[1]
+                )
+                if Path(f"/proc/{server.pid}/status").exists()
+                else None
+            )
             print(f"1b/4 cold again, from the table ({table})", file=sys.stderr)
             results["cold_precomputed"] = run_wrk(
-                base, cold, lua, seconds=args.cold_seconds, connections=args.connections, threads=args.threads
+                base,
+                cold,
+                lua,
+                seconds=args.cold_seconds,
+                connections=args.connections,
+                threads=args.threads,
             )
 
         print(f"warming the slate cache for {len(active)} active members", file=sys.stderr)
         t = time.perf_counter()
         for start in range(0, len(active), 100):
-            status, _ = http_json(f"{base}/v1/introductions:batch", {"member_ids": [str(m) for m in active[start : start + 100]], "k": args.k})
+            status, _ = http_json(
+                f"{base}/v1/introductions:batch",
+                {"member_ids": [str(m) for m in active[start : start + 100]], "k": args.k},
+            )
             assert status == 200, status
         results["warm_seconds"] = round(time.perf_counter() - t, 1)
 
         print("2/4 working set, saturation", file=sys.stderr)
-        results["working_set_saturation"] = run_wrk(base, hot, lua, seconds=args.seconds, connections=args.connections, threads=args.threads)
+        results["working_set_saturation"] = run_wrk(
+            base,
+            hot,
+            lua,
+            seconds=args.seconds,
+            connections=args.connections,
+            threads=args.threads,
+        )
 
         print("3/4 working set, steady rate", file=sys.stderr)
-        steady = dict(seconds=args.seconds, connections=args.rate_connections, threads=args.threads, think_ms=args.think_ms)
+        steady = dict(
+            seconds=args.seconds,
+            connections=args.rate_connections,
+            threads=args.threads,
+            think_ms=args.think_ms,
+        )
         results["working_set_steady"] = run_wrk(base, hot, lua, **steady)
 
         print("4/4 working set, steady rate, with a hot reload", file=sys.stderr)
         reload_info: dict = {}
         # the next version is written beforehand (re-saved: a new manifest, so a new version), then
-        # swapped into place by two renames, as a deploy step would: the service pays only its own reload
+        # swapped into place by two renames, as a deploy step would: the service pays only its own
+        # reload
         staged = work / "staged-model"
         code = (
             "import sys, time; from recsys import load_model, save_model; "
             "m = load_model(sys.argv[1]); "
-            "save_model(m, sys.argv[2], config=m.manifest_.get('config'), metadata={**m.manifest_.get('metadata', {}), 'bench_reload': time.time()})"
+            "save_model(m, sys.argv[2], config=m.manifest_.get('config'), "
+            "metadata={**m.manifest_.get('metadata', {}), 'bench_reload': time.time()})"
         )
-        subprocess.run([sys.executable, "-c", code, str(served), str(staged)], check=True, cwd=ROOT, env=env)
+        subprocess.run(
+            [sys.executable, "-c", code, str(served), str(staged)], check=True, cwd=ROOT, env=env
+        )
 
         def replace_model() -> None:
             time.sleep(args.reload_at)
@@ -268,13 +394,17 @@ def main() -> None:
 
         swapper = threading.Thread(target=replace_model)
         swapper.start()
-        results["reload_run"] = run_wrk(base, hot, lua, **{**steady, "seconds": args.reload_seconds})
+        results["reload_run"] = run_wrk(
+            base, hot, lua, **{**steady, "seconds": args.reload_seconds}
+        )
         swapper.join()
         results["reload_run"].update(reload_info, old_version=version_before)
         _, results["readyz_after"] = http_json(f"{base}/readyz", timeout=10)
         # the new version served inside the run only if it switched before the run ended
         switched = reload_info.get("switched_after_s")
-        results["reload_run"]["switched_within_run"] = switched is not None and args.reload_at + switched < args.reload_seconds
+        results["reload_run"]["switched_within_run"] = (
+            switched is not None and args.reload_at + switched < args.reload_seconds
+        )
         results["reload_run"]["new_version_cache_hits"] = results["readyz_after"]["cache"]["hits"]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -288,13 +418,21 @@ def main() -> None:
     print(text)
     if args.json_out:
         Path(args.json_out).write_text(text)
-    for name in ("cold", "cold_precomputed", "working_set_saturation", "working_set_steady", "reload_run"):
+    for name in (
+        "cold",
+        "cold_precomputed",
+        "working_set_saturation",
+        "working_set_steady",
+        "reload_run",
+    ):
         if name not in results:
             continue
         r = results[name]
         print(
-            f"{name:>22}: {r['requests_per_second']:>7.1f} req/s  p50 {r.get('p50_ms', float('nan')):>7.2f} ms  "
-            f"p99 {r.get('p99_ms', float('nan')):>8.2f} ms  non-2xx {r['non_2xx']}  socket errors {r['socket_errors']}",
+            f"{name:>22}: {r['requests_per_second']:>7.1f} req/s  p50 "
+            f"{r.get('p50_ms', float('nan')):>7.2f} ms  "
+            f"p99 {r.get('p99_ms', float('nan')):>8.2f} ms  non-2xx {r['non_2xx']}  socket "
+            f"errors {r['socket_errors']}",
             file=sys.stderr,
         )
 

@@ -1,6 +1,7 @@
 """Spark engine against the local one: batch-ranking throughput, and MLlib ALS against implicit.
 
-    .venv/bin/python benchmarks/spark_bench.py --model /tmp/bench-1m/model --members 40000 --skip-als
+    .venv/bin/python benchmarks/spark_bench.py --model /tmp/bench-1m/model --members 40000
+    --skip-als
     .venv/bin/python benchmarks/spark_bench.py --model /tmp/bench-1m/model --data /tmp/syn1m \
         --skip-ranking --als-members 200000
 
@@ -63,15 +64,28 @@ def _rank(args, model, rows) -> dict:
     }
     for master in ("local[1]", "local[2]"):
         t = time.perf_counter()
-        with spark_session(master, app_name="plusone-bench", conf={"spark.ui.enabled": "false", "spark.driver.memory": args.driver_memory}) as spark:
+        with spark_session(
+            master,
+            app_name="plusone-bench",
+            conf={"spark.ui.enabled": "false", "spark.driver.memory": args.driver_memory},
+        ) as spark:
             spark.sparkContext.setLogLevel("ERROR")
             start_s = time.perf_counter() - t
             # warm-up: one-member blocks, enough for every worker to load the model once
             t = time.perf_counter()
-            rank_on_spark(spark, model, args.model, rows[: 4 * spark.sparkContext.defaultParallelism], k=args.k, batch_size=1)
+            rank_on_spark(
+                spark,
+                model,
+                args.model,
+                rows[: 4 * spark.sparkContext.defaultParallelism],
+                k=args.k,
+                batch_size=1,
+            )
             warm_s = time.perf_counter() - t
             t = time.perf_counter()
-            ids, scores = rank_on_spark(spark, model, args.model, rows, k=args.k, batch_size=args.batch)
+            ids, scores = rank_on_spark(
+                spark, model, args.model, rows, k=args.k, batch_size=args.batch
+            )
             spark_s = time.perf_counter() - t
         out[master] = {
             "session_start_seconds": round(start_s, 1),
@@ -79,7 +93,9 @@ def _rank(args, model, rows) -> dict:
             "seconds": round(spark_s, 1),
             "members_per_second": round(len(rows) / spark_s, 1),
             "ratio_to_local": round(local_s / spark_s, 2),
-            "identical_slates": bool(np.array_equal(ids, want_ids) and np.allclose(scores, want_scores, rtol=1e-6)),
+            "identical_slates": bool(
+                np.array_equal(ids, want_ids) and np.allclose(scores, want_scores, rtol=1e-6)
+            ),
         }
     return out
 
@@ -92,12 +108,21 @@ def _als(args, model) -> dict:
 
     matrix = model.network_.member_interests[: args.als_members]
     p = model.get_params()
-    settings = dict(factors=p["als_factors"], iterations=p["als_iterations"], regularization=p["als_regularization"], alpha=p["als_alpha"])
+    settings = dict(
+        factors=p["als_factors"],
+        iterations=p["als_iterations"],
+        regularization=p["als_regularization"],
+        alpha=p["als_alpha"],
+    )
     t = time.perf_counter()
     local = fit_als_factors(matrix, random_state=0, **settings)
     implicit_s = time.perf_counter() - t
     t = time.perf_counter()
-    with spark_session("local[2]", app_name="plusone-bench-als", conf={"spark.ui.enabled": "false", "spark.driver.memory": args.driver_memory}) as spark:
+    with spark_session(
+        "local[2]",
+        app_name="plusone-bench-als",
+        conf={"spark.ui.enabled": "false", "spark.driver.memory": args.driver_memory},
+    ) as spark:
         spark.sparkContext.setLogLevel("ERROR")
         t = time.perf_counter()
         mllib = als_factors_on_spark(spark, matrix, seed=0, **settings)
@@ -119,23 +144,49 @@ def _als(args, model) -> dict:
     if args.data:
         from recsys import read_table
 
-        members = read_table(next(os.path.join(args.data, f) for f in os.listdir(args.data) if f.startswith("members.")))
+        members = read_table(
+            next(
+                os.path.join(args.data, f)
+                for f in os.listdir(args.data)
+                if f.startswith("members.")
+            )
+        )
         if "planted_community" in members.columns:
-            planted = pd.Series(members["planted_community"].to_numpy(), index=members["member_id"].astype(str))
-            labels = planted.reindex(model.network_.member_ids[: args.als_members].astype(str)).to_numpy()
+            planted = pd.Series(
+                members["planted_community"].to_numpy(), index=members["member_id"].astype(str)
+            )
+            labels = planted.reindex(
+                model.network_.member_ids[: args.als_members].astype(str)
+            ).to_numpy()
             for name, top in (("implicit", a), ("mllib", b)):
-                out[f"{name}_neighbours_in_planted_community"] = round(float(np.mean(labels[top] == labels[queries][:, None])), 3)
+                out[f"{name}_neighbours_in_planted_community"] = round(
+                    float(np.mean(labels[top] == labels[queries][:, None])), 3
+                )
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="/tmp/bench-1m/model")
-    parser.add_argument("--data", default=None, help="the model's data directory (for the planted communities)")
-    parser.add_argument("--members", type=int, default=1_000_000, help="members ranked (a seeded sample of the model's)")
+    parser.add_argument(
+        "--data", default=None, help="the model's data directory (for the planted communities)"
+    )
+    parser.add_argument(
+        "--members",
+        type=int,
+        default=1_000_000,
+        help="members ranked (a seeded sample of the model's)",
+    )
     parser.add_argument("--k", type=int, default=20)
-    parser.add_argument("--batch", type=int, default=2000, help="members per block (one Spark task)")
-    parser.add_argument("--als-members", type=int, default=1_000_000, help="rows of the member × interest matrix fitted")
+    parser.add_argument(
+        "--batch", type=int, default=2000, help="members per block (one Spark task)"
+    )
+    parser.add_argument(
+        "--als-members",
+        type=int,
+        default=1_000_000,
+        help="rows of the member × interest matrix fitted",
+    )
     parser.add_argument("--driver-memory", default="6g")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-ranking", action="store_true")
@@ -148,7 +199,9 @@ def main() -> None:
     model = load_model(args.model)
     load_s = time.perf_counter() - t
     n = model.network_.n_members
-    rows = np.sort(np.random.default_rng(args.seed).choice(n, size=min(args.members, n), replace=False))
+    rows = np.sort(
+        np.random.default_rng(args.seed).choice(n, size=min(args.members, n), replace=False)
+    )
     result = {
         "model": args.model,
         "members_in_model": n,
@@ -157,7 +210,12 @@ def main() -> None:
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
     if not args.skip_ranking:
-        result["ranking"] = {"members": int(len(rows)), "k": args.k, "batch": args.batch, **_rank(args, model, rows)}
+        result["ranking"] = {
+            "members": int(len(rows)),
+            "k": args.k,
+            "batch": args.batch,
+            **_rank(args, model, rows),
+        }
     if not args.skip_als:
         result["als"] = _als(args, model)
     result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]

@@ -1,7 +1,9 @@
 """Wall time, peak memory and metrics of one `recsys train` run.
 
-    .venv/bin/python benchmarks/train_bench.py --config configs/deezer.yaml --output /tmp/bench-deezer
-    .venv/bin/python benchmarks/train_bench.py --data /tmp/synthetic-100k --output /tmp/bench-100k \
+    .venv/bin/python benchmarks/train_bench.py --config configs/deezer.yaml --output
+    /tmp/bench-deezer
+    .venv/bin/python benchmarks/train_bench.py --data /tmp/synthetic-100k --output /tmp/bench-100k
+    \
         --set 'data.sensitive_attributes=[gender]'
 
 Prints one JSON object: wall seconds, peak RSS (GiB) and every metric of the run. The run is
@@ -31,7 +33,9 @@ def main() -> None:
 
     import logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr
+    )
     from training.config import load_config
     from training.job import train_job
 
@@ -45,7 +49,16 @@ def main() -> None:
     result = train_job(config, output_dir=args.output)
     wall = time.perf_counter() - start
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(json.dumps({"wall_seconds": round(wall, 1), "peak_rss_gib": round(peak_gib, 2), **{k: round(v, 4) for k, v in result.metrics.items()}}, indent=1))
+    print(
+        json.dumps(
+            {
+                "wall_seconds": round(wall, 1),
+                "peak_rss_gib": round(peak_gib, 2),
+                **{k: round(v, 4) for k, v in result.metrics.items()},
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -34,16 +34,46 @@ import pandas as pd
 
 from recsys import _metrics as m
 
-__all__ = ["InequalityTest", "Comparison", "atkinson_difference", "compare_runs", "render_markdown", "render_html", "write_report"]
+__all__ = [
+    "InequalityTest",
+    "Comparison",
+    "atkinson_difference",
+    "compare_runs",
+    "render_markdown",
+    "render_html",
+    "write_report",
+]
 
 logger = logging.getLogger(__name__)
 
 #: Outcomes in per_member.parquet that are tested, with the words used in the report.
-OUTCOMES = {"introductions_received": "introductions received", "heldout_recall": "held-out recall"}
+OUTCOMES = {
+    "introductions_received": "introductions received",
+    "heldout_recall": "held-out recall",
+}
 
-_HIGHER_BETTER = ("recall_at_", "ndcg_at_", "baseline/", "coverage", "bridge_rate", "plus_one_balance", "/exposure_ratio",
-                  "/recall_ratio", "/mean_recall", "mean_gain", "share_gaining", "mean_after")
-_LOWER_BETTER = ("exposure_gini", "exposure_atkinson", "max_inbound_share", "recall_atkinson", "recall_gini", "ndkl/")
+_HIGHER_BETTER = (
+    "recall_at_",
+    "ndcg_at_",
+    "baseline/",
+    "coverage",
+    "bridge_rate",
+    "plus_one_balance",
+    "/exposure_ratio",
+    "/recall_ratio",
+    "/mean_recall",
+    "mean_gain",
+    "share_gaining",
+    "mean_after",
+)
+_LOWER_BETTER = (
+    "exposure_gini",
+    "exposure_atkinson",
+    "max_inbound_share",
+    "recall_atkinson",
+    "recall_gini",
+    "ndkl/",
+)
 
 
 @dataclass(frozen=True)
@@ -123,8 +153,20 @@ def atkinson_difference(
     low, high = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
     tail = min(np.mean(draws <= 0), np.mean(draws >= 0))
     p = min(1.0, max(2 * tail, 1 / (n_boot + 1)))
-    return InequalityTest(outcome, est_a, est_b, est_b - est_a, float(low), float(high), float(p), paired,
-                          int(min(a.size, b.size)) if not paired else int(a.size), n_boot, confidence, draws)
+    return InequalityTest(
+        outcome,
+        est_a,
+        est_b,
+        est_b - est_a,
+        float(low),
+        float(high),
+        float(p),
+        paired,
+        int(min(a.size, b.size)) if not paired else int(a.size),
+        n_boot,
+        confidence,
+        draws,
+    )
 
 
 @dataclass(frozen=True)
@@ -162,13 +204,30 @@ def _fetch(client: Any, run_id: str, tracking_uri: str, workdir: Path) -> RunInf
     per_member = None
     names = {a.path for a in client.list_artifacts(run_id)}
     if "per_member.parquet" in names:
-        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="per_member.parquet", dst_path=str(dest), tracking_uri=tracking_uri)
+        local = mlflow.artifacts.download_artifacts(
+            run_id=run_id,
+            artifact_path="per_member.parquet",
+            dst_path=str(dest),
+            tracking_uri=tracking_uri,
+        )
         per_member = pd.read_parquet(local)
     plots: dict[str, Path] = {}
     if "plots" in names:
-        local = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="plots", dst_path=str(dest), tracking_uri=tracking_uri))
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path="plots", dst_path=str(dest), tracking_uri=tracking_uri
+            )
+        )
         plots = {p.name: p for p in sorted(local.glob("*.png"))}
-    return RunInfo(run_id, run.info.run_name or run_id[:8], dict(run.data.metrics), dict(run.data.tags), dict(run.data.params), per_member, plots)
+    return RunInfo(
+        run_id,
+        run.info.run_name or run_id[:8],
+        dict(run.data.metrics),
+        dict(run.data.tags),
+        dict(run.data.params),
+        per_member,
+        plots,
+    )
 
 
 def _direction(name: str) -> int:
@@ -180,9 +239,29 @@ def _direction(name: str) -> int:
 
 
 def metrics_table(a: dict[str, float], b: dict[str, float]) -> pd.DataFrame:
-    """Every metric of either run: ``metric, a, b, delta`` (B − A) and ``better`` (A, B or blank)."""
-    order = ("recall_at_", "ndcg", "baseline/", "coverage", "bridge", "plus_one", "reach/", "exposure", "max_inbound", "recall_atk",
-             "recall_gini", "equity/", "skew", "min_skew", "max_skew", "ndkl/", "community/", "network_size/")
+    """Every metric of either run: ``metric, a, b, delta`` (B − A) and ``better`` (A, B or
+    blank).
+    """
+    order = (
+        "recall_at_",
+        "ndcg",
+        "baseline/",
+        "coverage",
+        "bridge",
+        "plus_one",
+        "reach/",
+        "exposure",
+        "max_inbound",
+        "recall_atk",
+        "recall_gini",
+        "equity/",
+        "skew",
+        "min_skew",
+        "max_skew",
+        "ndkl/",
+        "community/",
+        "network_size/",
+    )
 
     def rank(name: str) -> tuple[int, str]:
         for i, prefix in enumerate(order):
@@ -195,7 +274,11 @@ def metrics_table(a: dict[str, float], b: dict[str, float]) -> pd.DataFrame:
         va, vb = a.get(name, math.nan), b.get(name, math.nan)
         delta = vb - va
         sign = _direction(name)
-        better = "" if not sign or not math.isfinite(delta) or abs(delta) < 1e-12 else ("B" if delta * sign > 0 else "A")
+        better = (
+            ""
+            if not sign or not math.isfinite(delta) or abs(delta) < 1e-12
+            else ("B" if delta * sign > 0 else "A")
+        )
         rows.append({"metric": name, "a": va, "b": vb, "delta": delta, "better": better})
     return pd.DataFrame(rows)
 
@@ -213,9 +296,14 @@ def _p(p: float) -> str:
 
 
 def _sentence(test: InequalityTest, epsilon: float, label: str) -> str:
-    ci = f"{test.confidence:.0%} CI {_fmt(test.ci_low)} to {_fmt(test.ci_high)}, {_p(test.p_value)}"
-    figures = (f"the Atkinson index (ε = {epsilon:g}) of {label} went from {_fmt(test.atkinson_a)} in A to "
-               f"{_fmt(test.atkinson_b)} in B (B − A = {test.difference:+.3f}, {ci})")
+    ci = (
+        f"{test.confidence:.0%} CI {_fmt(test.ci_low)} to {_fmt(test.ci_high)}, {_p(test.p_value)}"
+    )
+    figures = (
+        f"the Atkinson index (ε = {epsilon:g}) of {label} went from {_fmt(test.atkinson_a)} "
+        "in A to "
+        f"{_fmt(test.atkinson_b)} in B (B − A = {test.difference:+.3f}, {ci})"
+    )
     if not test.significant:
         return f"No clear change: {figures}, within what resampling members alone produces"
     if test.difference < 0:
@@ -224,7 +312,9 @@ def _sentence(test: InequalityTest, epsilon: float, label: str) -> str:
 
 
 def verdict(tests: list[InequalityTest], table: pd.DataFrame, *, epsilon: float) -> str:
-    """One sentence on introductions received (with the relevance cost), then one on recall if tested."""
+    """One sentence on introductions received (with the relevance cost), then one on recall if
+    tested.
+    """
     by = {t.outcome: t for t in tests}
     parts = []
     exposure = by.get("introductions_received")
@@ -240,7 +330,10 @@ def verdict(tests: list[InequalityTest], table: pd.DataFrame, *, epsilon: float)
         text = _sentence(recall, epsilon, "held-out recall")
         parts.append(f"Quality of service: {text[0].lower()}{text[1:]}.")
     if not parts:
-        parts.append("No per-member outcomes were logged with these runs (per_member.parquet), so inequality could not be tested; compare the metrics below.")
+        parts.append(
+            "No per-member outcomes were logged with these runs (per_member.parquet), so "
+            "inequality could not be tested; compare the metrics below."
+        )
     return " ".join(parts)
 
 
@@ -261,7 +354,9 @@ def compare_runs(
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
     client = MlflowClient(tracking_uri=uri)
-    work = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="recsys-compare-"))
+    work = (
+        Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="recsys-compare-"))
+    )
     a = _fetch(client, run_a, uri, work / "a")
     b = _fetch(client, run_b, uri, work / "b")
     if epsilon is None:
@@ -271,20 +366,36 @@ def compare_runs(
     notes: list[str] = []
     tests: list[InequalityTest] = []
     if a.per_member is not None and b.per_member is not None:
-        same_members = a.tags.get("dataset") == b.tags.get("dataset") and len(a.per_member) == len(b.per_member)
+        same_members = a.tags.get("dataset") == b.tags.get("dataset") and len(a.per_member) == len(
+            b.per_member
+        )
         if not same_members:
-            notes.append("The runs are on different data sets (or member counts): the bootstrap resamples each run on its own.")
+            notes.append(
+                "The runs are on different data sets (or member counts): the bootstrap "
+                "resamples each run on its own."
+            )
         for column in OUTCOMES:
             if column in a.per_member and column in b.per_member:
                 try:
-                    tests.append(atkinson_difference(a.per_member[column].to_numpy(float), b.per_member[column].to_numpy(float),
-                                                     paired=same_members, epsilon=epsilon, n_boot=n_boot, confidence=confidence,
-                                                     random_state=random_state, outcome=column))
+                    tests.append(
+                        atkinson_difference(
+                            a.per_member[column].to_numpy(float),
+                            b.per_member[column].to_numpy(float),
+                            paired=same_members,
+                            epsilon=epsilon,
+                            n_boot=n_boot,
+                            confidence=confidence,
+                            random_state=random_state,
+                            outcome=column,
+                        )
+                    )
                 except ValueError as err:
                     notes.append(f"{OUTCOMES[column]}: {err}")
     else:
         missing = [r.run_id for r in (a, b) if r.per_member is None]
-        notes.append(f"No per_member.parquet in run(s) {', '.join(missing)}: inequality not tested.")
+        notes.append(
+            f"No per_member.parquet in run(s) {', '.join(missing)}: inequality not tested."
+        )
     return Comparison(a, b, table, tests, verdict(tests, table, epsilon=epsilon), epsilon, notes)
 
 
@@ -295,19 +406,32 @@ def compare_runs(
 
 def comparison_plots(comparison: Comparison, directory: Path) -> dict[str, Path]:
     """Lorenz curves of introductions received (A and B) and the bootstrap differences."""
-    from training.reports import plot_lorenz
-
     from matplotlib.figure import Figure
+
+    from training.reports import plot_lorenz
 
     directory.mkdir(parents=True, exist_ok=True)
     out: dict[str, Path] = {}
     a, b = comparison.a, comparison.b
-    if a.per_member is not None and b.per_member is not None and "introductions_received" in a.per_member:
-        curves = {f"A: {a.name}": m.lorenz_curve(a.per_member["introductions_received"].to_numpy(float)),
-                  f"B: {b.name}": m.lorenz_curve(b.per_member["introductions_received"].to_numpy(float))}
-        notes = {f"A: {a.name}": f"Gini {_fmt(a.metrics.get('exposure_gini', math.nan))}",
-                 f"B: {b.name}": f"Gini {_fmt(b.metrics.get('exposure_gini', math.nan))}"}
-        out["lorenz"] = plot_lorenz(curves, notes=notes, title="Introductions received, A against B", path=directory / "lorenz_a_b.png")
+    if (
+        a.per_member is not None
+        and b.per_member is not None
+        and "introductions_received" in a.per_member
+    ):
+        curves = {
+            f"A: {a.name}": m.lorenz_curve(a.per_member["introductions_received"].to_numpy(float)),
+            f"B: {b.name}": m.lorenz_curve(b.per_member["introductions_received"].to_numpy(float)),
+        }
+        notes = {
+            f"A: {a.name}": f"Gini {_fmt(a.metrics.get('exposure_gini', math.nan))}",
+            f"B: {b.name}": f"Gini {_fmt(b.metrics.get('exposure_gini', math.nan))}",
+        }
+        out["lorenz"] = plot_lorenz(
+            curves,
+            notes=notes,
+            title="Introductions received, A against B",
+            path=directory / "lorenz_a_b.png",
+        )
     if comparison.tests:
         fig = Figure(figsize=(5.2 * len(comparison.tests), 3.8), layout="constrained")
         axes = fig.subplots(1, len(comparison.tests), squeeze=False)[0]
@@ -316,9 +440,16 @@ def comparison_plots(comparison: Comparison, directory: Path) -> dict[str, Path]
             ax.axvline(0, color="black", linewidth=1)
             for x in (test.ci_low, test.ci_high):
                 ax.axvline(x, color="#d62728", linestyle="--", linewidth=1)
-            ax.set_title(f"{OUTCOMES.get(test.outcome, test.outcome)}: Atkinson B − A\n"
-                         f"{test.difference:+.3f} [{test.ci_low:+.3f}, {test.ci_high:+.3f}], {_p(test.p_value)}", fontsize="medium")
-            ax.set_xlabel(f"bootstrap difference ({'paired' if test.paired else 'independent'}, {test.n_boot} resamples)")
+            ax.set_title(
+                f"{OUTCOMES.get(test.outcome, test.outcome)}: Atkinson B − A\n"
+                f"{test.difference:+.3f} [{test.ci_low:+.3f}, {test.ci_high:+.3f}], "
+                f"{_p(test.p_value)}",
+                fontsize="medium",
+            )
+            ax.set_xlabel(
+                f"bootstrap difference ({'paired' if test.paired else 'independent'}, "
+                f"{test.n_boot} resamples)"
+            )
         path = directory / "atkinson_difference.png"
         fig.savefig(path, dpi=110)
         out["difference"] = path
@@ -327,72 +458,136 @@ def comparison_plots(comparison: Comparison, directory: Path) -> dict[str, Path]
 
 def _header(comparison: Comparison) -> list[tuple[str, str, str]]:
     a, b = comparison.a, comparison.b
-    return [("run", f"{a.name} ({a.run_id[:8]})", f"{b.name} ({b.run_id[:8]})"),
-            ("data set", a.tags.get("dataset", "?"), b.tags.get("dataset", "?")),
-            ("policy", a.tags.get("policy", "?"), b.tags.get("policy", "?")),
-            ("git commit", a.tags.get("git_commit", "?")[:10], b.tags.get("git_commit", "?")[:10])]
+    return [
+        ("run", f"{a.name} ({a.run_id[:8]})", f"{b.name} ({b.run_id[:8]})"),
+        ("data set", a.tags.get("dataset", "?"), b.tags.get("dataset", "?")),
+        ("policy", a.tags.get("policy", "?"), b.tags.get("policy", "?")),
+        ("git commit", a.tags.get("git_commit", "?")[:10], b.tags.get("git_commit", "?")[:10]),
+    ]
 
 
 def _tests_rows(comparison: Comparison) -> list[list[str]]:
-    return [[OUTCOMES.get(t.outcome, t.outcome), _fmt(t.atkinson_a), _fmt(t.atkinson_b), f"{t.difference:+.3f}",
-             f"{_fmt(t.ci_low)} to {_fmt(t.ci_high)}", _p(t.p_value), "paired" if t.paired else "independent", f"{t.members:,}"]
-            for t in comparison.tests]
+    return [
+        [
+            OUTCOMES.get(t.outcome, t.outcome),
+            _fmt(t.atkinson_a),
+            _fmt(t.atkinson_b),
+            f"{t.difference:+.3f}",
+            f"{_fmt(t.ci_low)} to {_fmt(t.ci_high)}",
+            _p(t.p_value),
+            "paired" if t.paired else "independent",
+            f"{t.members:,}",
+        ]
+        for t in comparison.tests
+    ]
 
 
 _TEST_HEAD = ["outcome", "Atkinson A", "Atkinson B", "B − A", "CI", "p", "bootstrap", "members"]
 
 
-def render_markdown(comparison: Comparison, plots: dict[str, Path] | None = None, *, relative_to: Path | None = None) -> str:
+def render_markdown(
+    comparison: Comparison,
+    plots: dict[str, Path] | None = None,
+    *,
+    relative_to: Path | None = None,
+) -> str:
     """The report as Markdown (plots linked relative to ``relative_to``)."""
+
     def link(p: Path) -> str:
         return os.path.relpath(p, relative_to) if relative_to is not None else str(p)
 
     lines = ["# Run comparison: A against B", "", f"**{comparison.verdict}**", ""]
-    lines += ["| | A | B |", "| --- | --- | --- |"] + [f"| {k} | {va} | {vb} |" for k, va, vb in _header(comparison)] + [""]
+    lines += (
+        ["| | A | B |", "| --- | --- | --- |"]
+        + [f"| {k} | {va} | {vb} |" for k, va, vb in _header(comparison)]
+        + [""]
+    )
     if comparison.tests:
-        lines += [f"## Inequality of per-member outcomes (Atkinson, ε = {comparison.epsilon:g})", "",
-                  "| " + " | ".join(_TEST_HEAD) + " |", "|" + " --- |" * len(_TEST_HEAD)]
+        lines += [
+            f"## Inequality of per-member outcomes (Atkinson, ε = {comparison.epsilon:g})",
+            "",
+            "| " + " | ".join(_TEST_HEAD) + " |",
+            "|" + " --- |" * len(_TEST_HEAD),
+        ]
         lines += ["| " + " | ".join(r) + " |" for r in _tests_rows(comparison)] + [""]
     for note in comparison.notes:
         lines.append(f"> {note}")
-    lines += ["", "## Metrics", "", "| metric | A | B | B − A | better |", "| --- | ---: | ---: | ---: | :---: |"]
+    lines += [
+        "",
+        "## Metrics",
+        "",
+        "| metric | A | B | B − A | better |",
+        "| --- | ---: | ---: | ---: | :---: |",
+    ]
     for _, r in comparison.table.iterrows():
         delta = f"{r['delta']:+.4f}" if math.isfinite(r["delta"]) else "n/a"
-        lines.append(f"| {r['metric']} | {_fmt(r['a'], 4)} | {_fmt(r['b'], 4)} | {delta} | {r['better']} |")
+        lines.append(
+            f"| {r['metric']} | {_fmt(r['a'], 4)} | {_fmt(r['b'], 4)} | {delta} | {r['better']} |"
+        )
     if plots:
-        lines += ["", "## Plots", ""] + [f"![{name}]({link(path)})" for name, path in plots.items()]
+        lines += ["", "## Plots", ""] + [
+            f"![{name}]({link(path)})" for name, path in plots.items()
+        ]
     return "\n".join(lines) + "\n"
 
 
 def _img(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}" style="max-width:100%">'
+    return (
+        f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}" '
+        'style="max-width:100%">'
+    )
 
 
 def render_html(comparison: Comparison, plots: dict[str, Path] | None = None) -> str:
     """The report as one self-contained HTML page (plots embedded)."""
     esc = html.escape
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>Run comparison</title>",
-             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;margin:1em 0}"
-             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}"
-             ".verdict{font-size:1.15em;background:#f3f6fa;padding:.8em;border-left:4px solid #1f77b4}</style></head><body>",
-             "<h1>Run comparison: A against B</h1>", f"<p class='verdict'>{esc(comparison.verdict)}</p>",
-             "<table><tr><th></th><th>A</th><th>B</th></tr>"]
-    parts += [f"<tr><td>{esc(k)}</td><td>{esc(a)}</td><td>{esc(b)}</td></tr>" for k, a, b in _header(comparison)]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>Run comparison</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em "
+        "auto}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:3px "
+        "8px;text-align:right}td:first-child,th:first-child{text-align:left}"
+        ".verdict{font-size:1.15em;background:#f3f6fa;padding:.8em;border-left:4px solid "
+        "#1f77b4}</style></head><body>",
+        "<h1>Run comparison: A against B</h1>",
+        f"<p class='verdict'>{esc(comparison.verdict)}</p>",
+        "<table><tr><th></th><th>A</th><th>B</th></tr>",
+    ]
+    parts += [
+        f"<tr><td>{esc(k)}</td><td>{esc(a)}</td><td>{esc(b)}</td></tr>"
+        for k, a, b in _header(comparison)
+    ]
     parts.append("</table>")
     if comparison.tests:
-        parts.append(f"<h2>Inequality of per-member outcomes (Atkinson, ε = {comparison.epsilon:g})</h2><table><tr>"
-                     + "".join(f"<th>{esc(h)}</th>" for h in _TEST_HEAD) + "</tr>")
-        parts += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in _tests_rows(comparison)]
+        parts.append(
+            "<h2>Inequality of per-member outcomes (Atkinson, ε = "
+            f"{comparison.epsilon:g})</h2><table><tr>"
+            + "".join(f"<th>{esc(h)}</th>" for h in _TEST_HEAD)
+            + "</tr>"
+        )
+        parts += [
+            "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>"
+            for row in _tests_rows(comparison)
+        ]
         parts.append("</table>")
     parts += [f"<p><em>{esc(n)}</em></p>" for n in comparison.notes]
-    parts.append("<h2>Metrics</h2><table><tr><th>metric</th><th>A</th><th>B</th><th>B − A</th><th>better</th></tr>")
+    parts.append(
+        "<h2>Metrics</h2><table><tr><th>metric</th><th>A</th><th>B</th><th>B − "
+        "A</th><th>better</th></tr>"
+    )
     for _, r in comparison.table.iterrows():
         delta = f"{r['delta']:+.4f}" if math.isfinite(r["delta"]) else "n/a"
-        parts.append(f"<tr><td>{esc(r['metric'])}</td><td>{_fmt(r['a'], 4)}</td><td>{_fmt(r['b'], 4)}</td><td>{delta}</td><td>{r['better']}</td></tr>")
+        parts.append(
+            f"<tr><td>{esc(r['metric'])}</td><td>{_fmt(r['a'], 4)}</td>"
+            f"<td>{_fmt(r['b'], 4)}</td><td>{delta}</td><td>{r['better']}</td></tr>"
+        )
     parts.append("</table>")
     if plots:
-        parts.append("<h2>Plots</h2>" + "".join(f"<h3>{esc(name)}</h3>{_img(path)}" for name, path in plots.items()))
+        parts.append(
+            "<h2>Plots</h2>"
+            + "".join(f"<h3>{esc(name)}</h3>{_img(path)}" for name, path in plots.items())
+        )
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -407,7 +602,9 @@ def _run_plots(comparison: Comparison) -> dict[str, Path]:
 
 
 def write_report(comparison: Comparison, output: str | Path) -> Path:
-    """Write ``output`` as Markdown (``.md``, plots in ``<stem>_files/``) or self-contained HTML (``.html``)."""
+    """Write ``output`` as Markdown (``.md``, plots in ``<stem>_files/``) or self-contained HTML
+    (``.html``).
+    """
     import shutil
 
     from training.job import write_atomic_text

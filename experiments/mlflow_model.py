@@ -25,7 +25,18 @@ PYFUNC_CODE = Path(__file__).resolve().with_name("pyfunc_model.py")
 #: Name of the MLflow model inside a run.
 MODEL_NAME = "pyfunc"
 #: What the pyfunc needs installed besides the plusone package itself.
-_REQUIREMENTS = ("mlflow", "numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "implicit", "faiss-cpu", "igraph", "leidenalg")
+_REQUIREMENTS = (
+    "mlflow",
+    "numpy",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "scikit-learn",
+    "implicit",
+    "faiss-cpu",
+    "igraph",
+    "leidenalg",
+)
 
 
 def predict_slates(model: Any, frame: pd.DataFrame, *, default_k: int = 20) -> pd.DataFrame:
@@ -42,7 +53,10 @@ def predict_slates(model: Any, frame: pd.DataFrame, *, default_k: int = 20) -> p
     rows = model.network_.rows_of(members).astype(np.int64)
     if (rows < 0).any():
         unknown = sorted(set(members[rows < 0]))
-        raise ValueError(f"unknown member(s): {', '.join(map(repr, unknown[:5]))}{' ...' if len(unknown) > 5 else ''}")
+        raise ValueError(
+            "unknown member(s): "
+            f"{', '.join(map(repr, unknown[:5]))}{' ...' if len(unknown) > 5 else ''}"
+        )
     if "k" in frame.columns and frame["k"].notna().any():
         ks = frame["k"].fillna(default_k).astype(np.int64).to_numpy()
     else:
@@ -63,7 +77,14 @@ def model_signature():
 
     return ModelSignature(
         inputs=Schema([ColSpec("string", "member_id"), ColSpec("long", "k", required=False)]),
-        outputs=Schema([ColSpec("string", "member_id"), ColSpec("long", "rank"), ColSpec("string", "other_id"), ColSpec("double", "score")]),
+        outputs=Schema(
+            [
+                ColSpec("string", "member_id"),
+                ColSpec("long", "rank"),
+                ColSpec("string", "other_id"),
+                ColSpec("double", "score"),
+            ]
+        ),
     )
 
 
@@ -78,16 +99,26 @@ def _requirements() -> list[str]:
 
 
 def log_pyfunc_model(
-    mlflow: Any, *, model_dir: Path, k: int = 20, registered_model_name: str | None = None, alias: str | None = None
+    mlflow: Any,
+    *,
+    model_dir: Path,
+    k: int = 20,
+    registered_model_name: str | None = None,
+    alias: str | None = None,
 ) -> Any:
-    """Log the pyfunc in the active run; register it (and point ``alias`` at the new version) when named.
+    """Log the pyfunc in the active run; register it (and point ``alias`` at the new version) when
+    named.
 
     Returns MLflow's ``ModelInfo``. The input example is a member of the model, so MLflow's
     check that the example predicts exercises a real ranking.
     """
     import pyarrow.parquet as pq
 
-    member = pq.read_table(Path(model_dir) / "members.parquet", columns=["member_id"]).column(0)[0].as_py()
+    member = (
+        pq.read_table(Path(model_dir) / "members.parquet", columns=["member_id"])
+        .column(0)[0]
+        .as_py()
+    )
     example = pd.DataFrame({"member_id": [str(member)], "k": [min(int(k), 5)]})
     info = mlflow.pyfunc.log_model(
         name=MODEL_NAME,
@@ -102,8 +133,13 @@ def log_pyfunc_model(
     if registered_model_name and version is not None:
         logger.info("registered %s version %s", registered_model_name, version)
         if alias:
-            mlflow.MlflowClient().set_registered_model_alias(registered_model_name, alias, str(version))
+            mlflow.MlflowClient().set_registered_model_alias(
+                registered_model_name, alias, str(version)
+            )
             logger.info("alias %s@%s → version %s", registered_model_name, alias, version)
     elif alias:
-        logger.warning("mlflow.alias=%s ignored: the model is not registered (mlflow.register_model=false)", alias)
+        logger.warning(
+            "mlflow.alias=%s ignored: the model is not registered (mlflow.register_model=false)",
+            alias,
+        )
     return info

@@ -32,7 +32,12 @@ import numpy as np
 import pandas as pd
 
 from recsys import IntroductionRecommender, Network
-from recsys._simulation import AcceptanceBehaviour, RoundOutcome, SimulationResult, simulate_feedback_loop
+from recsys._simulation import (
+    AcceptanceBehaviour,
+    RoundOutcome,
+    SimulationResult,
+    simulate_feedback_loop,
+)
 from training.config import Config
 
 __all__ = ["POLICIES", "SimulationRun", "refit_graph", "run_simulation", "plot_simulation"]
@@ -65,7 +70,8 @@ class SimulationRun:
 
 
 def refit_graph(model: IntroductionRecommender, network: Network) -> IntroductionRecommender:
-    """A copy of ``model`` refreshed on ``network``: new communities, graph sources and pair features.
+    """A copy of ``model`` refreshed on ``network``: new communities, graph sources and pair
+    features.
 
     Keeps the interest embeddings and the acceptance model. This reaches into the estimator's
     ranking-state builder (there is no public partial refit); if that ever changes shape, it
@@ -73,7 +79,9 @@ def refit_graph(model: IntroductionRecommender, network: Network) -> Introductio
     """
     fresh = copy.copy(model)
     try:
-        state = fresh._build_ranking_state(network, model.member_factors_, model.features_.interest_weights)
+        state = fresh._build_ranking_state(
+            network, model.member_factors_, model.features_.interest_weights
+        )
         fresh._set_state(network, state)
     except (AttributeError, TypeError) as err:
         logger.warning("graph-only refit unavailable (%s); refitting everything", err)
@@ -83,7 +91,9 @@ def refit_graph(model: IntroductionRecommender, network: Network) -> Introductio
     return fresh
 
 
-def _policy(base: IntroductionRecommender, *, rerank: bool, refit: str, fit_params: dict[str, Any]):
+def _policy(
+    base: IntroductionRecommender, *, rerank: bool, refit: str, fit_params: dict[str, Any]
+):
     def for_round(network: Network, round_index: int):
         if round_index == 0:
             model = base
@@ -120,7 +130,7 @@ def plot_simulation(history: pd.DataFrame, *, path: Path, title: str = "") -> Pa
         ax.set_title(label, fontsize="medium")
         ax.set_xlabel("round")
         ax.xaxis.get_major_locator().set_params(integer=True)
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_visible(False)
     axes[0].legend(fontsize="small")
     fig.suptitle(title or "Feedback-loop simulation", fontsize="medium")
@@ -129,7 +139,9 @@ def plot_simulation(history: pd.DataFrame, *, path: Path, title: str = "") -> Pa
     return path
 
 
-def run_simulation(config: Config, *, output_dir: str | Path, rounds: int | None = None) -> SimulationRun:
+def run_simulation(
+    config: Config, *, output_dir: str | Path, rounds: int | None = None
+) -> SimulationRun:
     """Fit once, simulate every policy for ``rounds`` rounds, track it all under one parent run."""
     from training.factory import build_recommender, recommender_params
     from training.job import dataset_name, load_data, write_atomic_text
@@ -149,7 +161,11 @@ def run_simulation(config: Config, *, output_dir: str | Path, rounds: int | None
     with tracked_run(config, run_name=f"simulation, {rounds} rounds", tags=tags) as mlflow:
         parent_id = mlflow.active_run().info.run_id if mlflow is not None else None
         network = load_data(config)
-        logger.info("simulating on %d members, %d connections; fitting the round-0 model", network.n_members, len(network.connections))
+        logger.info(
+            "simulating on %d members, %d connections; fitting the round-0 model",
+            network.n_members,
+            len(network.connections),
+        )
         base = build_recommender(config).fit(network)
         fit_seconds = time.perf_counter() - started
         for name, rerank in POLICIES.items():
@@ -157,13 +173,19 @@ def run_simulation(config: Config, *, output_dir: str | Path, rounds: int | None
 
                 def log_round(outcome: RoundOutcome, child=child) -> None:
                     if child is not None:
-                        finite = {k: float(v) for k, v in outcome.metrics.items() if v is not None and math.isfinite(float(v))}
+                        finite = {
+                            k: float(v)
+                            for k, v in outcome.metrics.items()
+                            if v is not None and math.isfinite(float(v))
+                        }
                         child.log_metrics(finite, step=outcome.round)
 
                 policy_started = time.perf_counter()
                 results[name] = simulate_feedback_loop(
                     network,
-                    _policy(base, rerank=rerank, refit=sim.refit, fit_params=recommender_params(config)),
+                    _policy(
+                        base, rerank=rerank, refit=sim.refit, fit_params=recommender_params(config)
+                    ),
                     rounds=rounds,
                     k=config.evaluation.k,
                     members_per_round=sim.members_per_round,
@@ -175,20 +197,41 @@ def run_simulation(config: Config, *, output_dir: str | Path, rounds: int | None
                 )
                 if child is not None:
                     child.log_metric("policy_seconds", time.perf_counter() - policy_started)
-        history = pd.concat([r.history.assign(policy=p) for p, r in results.items()], ignore_index=True)
+        history = pd.concat(
+            [r.history.assign(policy=p) for p, r in results.items()], ignore_index=True
+        )
         history = history[["policy"] + [c for c in history.columns if c != "policy"]]
-        groups = pd.concat([r.groups.assign(policy=p) for p, r in results.items()], ignore_index=True)
+        groups = pd.concat(
+            [r.groups.assign(policy=p) for p, r in results.items()], ignore_index=True
+        )
         write_atomic_text(output / "simulation_history.csv", history.to_csv(index=False))
         write_atomic_text(output / "simulation_groups.csv", groups.to_csv(index=False))
-        plot = plot_simulation(history, path=output / "simulation.png",
-                               title=f"Feedback loop on {tags['dataset']}: {rounds} rounds, "
-                                     f"{sim.members_per_round or network.n_members:,} members ranked per round")
+        plot = plot_simulation(
+            history,
+            path=output / "simulation.png",
+            title=f"Feedback loop on {tags['dataset']}: {rounds} rounds, "
+            f"{sim.members_per_round or network.n_members:,} members ranked per round",
+        )
         seconds = time.perf_counter() - started
         if mlflow is not None:
             final = history[history["round"] == rounds]
-            summary = {f"final/{row['policy']}/{col}": row[col] for _, row in final.iterrows()
-                       for col in ("degree_gini", "degree_atkinson", "modularity", "bridge_share", "accepted") if col in final}
-            log_metrics(mlflow, {**summary, "simulation_seconds": seconds, "fit_seconds": fit_seconds})
+            summary = {
+                f"final/{row['policy']}/{col}": row[col]
+                for _, row in final.iterrows()
+                for col in (
+                    "degree_gini",
+                    "degree_atkinson",
+                    "modularity",
+                    "bridge_share",
+                    "accepted",
+                )
+                if col in final
+            }
+            log_metrics(
+                mlflow, {**summary, "simulation_seconds": seconds, "fit_seconds": fit_seconds}
+            )
             for path in ("simulation_history.csv", "simulation_groups.csv", "simulation.png"):
                 mlflow.log_artifact(str(output / path))
-    return SimulationRun(parent_run_id=parent_id, results=results, history=history, plot=plot, seconds=seconds)
+    return SimulationRun(
+        parent_run_id=parent_id, results=results, history=history, plot=plot, seconds=seconds
+    )

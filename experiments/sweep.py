@@ -2,7 +2,8 @@
 
 A sweep file is YAML::
 
-    base: default.yaml            # a config file, relative to the sweep file (or an inline mapping)
+    base: default.yaml            # a config file, relative to the sweep file (or an inline
+    mapping)
     experiment: plusone-sweeps    # where the parent and its children go
     grid:                         # dotted config keys → the values to try (the product is run)
       rerank.bridge_weight: [0, 0.5, 1.0]
@@ -10,7 +11,8 @@ A sweep file is YAML::
 
 Each point is an ordinary ``recsys train`` (:func:`training.job.train_job`) with the grid values
 set, run as a child of the parent; children log no MLflow model and register none (train the
-chosen point with a normal ``recsys train`` to register it). The parent gets ``sweep_results.csv`` (grid
+chosen point with a normal ``recsys train`` to register it). The parent gets ``sweep_results.csv``
+(grid
 values, run ids, every metric) and ``tradeoff.png``: relevance (``recall_at_K``) against
 bridging (``bridge_rate``) and against inequality of exposure (``exposure_gini``), with the
 Pareto front marked — the points no other point beats on both axes.
@@ -21,7 +23,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from training.config import Config, ConfigError, apply_overrides
 
-__all__ = ["SweepSpec", "SweepResult", "load_sweep", "grid_points", "pareto_front", "plot_tradeoff", "run_sweep"]
+__all__ = [
+    "SweepSpec",
+    "SweepResult",
+    "load_sweep",
+    "grid_points",
+    "pareto_front",
+    "plot_tradeoff",
+    "run_sweep",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +77,9 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, dict[str, Any]]:
     try:
         spec = SweepSpec.model_validate(raw)
     except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
+        )
         raise ConfigError(f"{path}: {problems}") from None
     for key, values in spec.grid.items():
         if not values:
@@ -97,16 +108,30 @@ def _override(key: str, value: Any) -> str:
     return f"{key}={json.dumps(value)}"  # JSON is YAML: typed exactly as written in the sweep file
 
 
-def point_config(base: dict[str, Any], point: dict[str, Any], *, overrides: list[str], experiment: str) -> Config:
+def point_config(
+    base: dict[str, Any], point: dict[str, Any], *, overrides: list[str], experiment: str
+) -> Config:
     """The config of one grid point: base, then ``--set`` overrides, then the point's values."""
     raw = apply_overrides(base, list(overrides))
     raw = apply_overrides(raw, [_override(k, v) for k, v in point.items()])
-    raw = apply_overrides(raw, [_override("mlflow.experiment", experiment), "mlflow.log_model=false", "mlflow.register_model=false"])
-    return Config.from_dict(raw, source="sweep point " + ", ".join(f"{k}={v}" for k, v in point.items()))
+    raw = apply_overrides(
+        raw,
+        [
+            _override("mlflow.experiment", experiment),
+            "mlflow.log_model=false",
+            "mlflow.register_model=false",
+        ],
+    )
+    return Config.from_dict(
+        raw, source="sweep point " + ", ".join(f"{k}={v}" for k, v in point.items())
+    )
 
 
-def pareto_front(x: np.ndarray, y: np.ndarray, *, maximize_x: bool = True, maximize_y: bool = True) -> np.ndarray:
-    """(P,) bool: the points not dominated (no other point at least as good on both axes and better on one).
+def pareto_front(
+    x: np.ndarray, y: np.ndarray, *, maximize_x: bool = True, maximize_y: bool = True
+) -> np.ndarray:
+    """(P,) bool: the points not dominated (no other point at least as good on both axes and better
+    on one).
 
     NaN points are never on the front.
 
@@ -126,7 +151,9 @@ def pareto_front(x: np.ndarray, y: np.ndarray, *, maximize_x: bool = True, maxim
     return ok & ~dominated
 
 
-def plot_tradeoff(results: pd.DataFrame, *, k: int, path: Path, label_column: str = "label") -> Path:
+def plot_tradeoff(
+    results: pd.DataFrame, *, k: int, path: Path, label_column: str = "label"
+) -> Path:
     """Two panels: recall@K against bridge_rate and against exposure_gini, Pareto front marked."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -134,8 +161,10 @@ def plot_tradeoff(results: pd.DataFrame, *, k: int, path: Path, label_column: st
     recall = f"recall_at_{k}"
     fig = Figure(figsize=(11, 4.8), layout="constrained")
     axes = fig.subplots(1, 2)
-    panels = (("bridge_rate", True, "bridge_rate (higher: more introductions across communities)"),
-              ("exposure_gini", False, "exposure_gini (lower: introductions spread more evenly)"))
+    panels = (
+        ("bridge_rate", True, "bridge_rate (higher: more introductions across communities)"),
+        ("exposure_gini", False, "exposure_gini (lower: introductions spread more evenly)"),
+    )
     for ax, (metric, maximize, xlabel) in zip(axes, panels):
         x = results.get(metric, pd.Series(np.nan, index=results.index)).to_numpy(dtype=np.float64)
         y = results.get(recall, pd.Series(np.nan, index=results.index)).to_numpy(dtype=np.float64)
@@ -161,19 +190,37 @@ def _short(key: str) -> str:
     return key.rsplit(".", 1)[-1]
 
 
-def run_sweep(spec: SweepSpec, base: dict[str, Any], *, output_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> SweepResult:
-    """Train every grid point as a child run of one parent run; log the results table and the trade-off plot."""
+def run_sweep(
+    spec: SweepSpec,
+    base: dict[str, Any],
+    *,
+    output_dir: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> SweepResult:
+    """Train every grid point as a child run of one parent run; log the results table and the
+    trade-off plot.
+    """
     from training.job import dataset_name, train_job, write_atomic_text
     from training.tracking import tracked_run
 
     output = Path(output_dir)
     points = grid_points(spec.grid)
-    configs = [point_config(base, p, overrides=list(overrides), experiment=spec.experiment) for p in points]  # all validated up front
-    parent_config = Config.from_dict(apply_overrides(apply_overrides(base, list(overrides)), [_override("mlflow.experiment", spec.experiment)]))
+    configs = [
+        point_config(base, p, overrides=list(overrides), experiment=spec.experiment)
+        for p in points
+    ]  # all validated up front
+    parent_config = Config.from_dict(
+        apply_overrides(
+            apply_overrides(base, list(overrides)),
+            [_override("mlflow.experiment", spec.experiment)],
+        )
+    )
     k = parent_config.evaluation.k
     tags = {"kind": "sweep", "dataset": dataset_name(parent_config), "grid": ", ".join(spec.grid)}
     rows = []
-    with tracked_run(parent_config, run_name=f"sweep over {', '.join(_short(k) for k in spec.grid)}", tags=tags) as mlflow:
+    with tracked_run(
+        parent_config, run_name=f"sweep over {', '.join(_short(k) for k in spec.grid)}", tags=tags
+    ) as mlflow:
         parent_id = mlflow.active_run().info.run_id if mlflow is not None else None
         if mlflow is not None:
             mlflow.log_param("sweep.grid", json.dumps(spec.grid))
@@ -185,12 +232,21 @@ def run_sweep(spec: SweepSpec, base: dict[str, Any], *, output_dir: str | Path, 
                 client = mlflow.MlflowClient()
                 client.set_tag(result.run_id, "mlflow.runName", label)
                 client.set_tag(result.run_id, "sweep.point", str(i))
-            rows.append({"point": i, "label": label, "run_id": result.run_id, **point, **result.metrics})
+            rows.append(
+                {"point": i, "label": label, "run_id": result.run_id, **point, **result.metrics}
+            )
         results = pd.DataFrame(rows)
         recall = f"recall_at_{k}"
-        for metric, maximize, column in (("bridge_rate", True, "pareto_bridge_rate"), ("exposure_gini", False, "pareto_exposure_gini")):
+        for metric, maximize, column in (
+            ("bridge_rate", True, "pareto_bridge_rate"),
+            ("exposure_gini", False, "pareto_exposure_gini"),
+        ):
             if metric in results and recall in results:
-                results[column] = pareto_front(results[metric].to_numpy(float), results[recall].to_numpy(float), maximize_x=maximize)
+                results[column] = pareto_front(
+                    results[metric].to_numpy(float),
+                    results[recall].to_numpy(float),
+                    maximize_x=maximize,
+                )
         table = output / "sweep_results.csv"
         write_atomic_text(table, results.to_csv(index=False))
         plot = plot_tradeoff(results, k=k, path=output / "tradeoff.png")
@@ -204,11 +260,27 @@ def run_sweep(spec: SweepSpec, base: dict[str, Any], *, output_dir: str | Path, 
 
 
 def summary_table(results: pd.DataFrame, *, k: int) -> str:
-    """A plain-text table of the grid points: label, relevance, bridging, inequality, Pareto marks."""
-    cols = [c for c in (f"recall_at_{k}", "bridge_rate", "exposure_gini", "exposure_atkinson", "coverage") if c in results]
+    """A plain-text table of the grid points: label, relevance, bridging, inequality, Pareto
+    marks.
+    """
+    cols = [
+        c
+        for c in (
+            f"recall_at_{k}",
+            "bridge_rate",
+            "exposure_gini",
+            "exposure_atkinson",
+            "coverage",
+        )
+        if c in results
+    ]
     lines = [f"{'point':<40}" + "".join(f"{c:>18}" for c in cols) + "  pareto"]
     for _, row in results.iterrows():
-        marks = [name for name, col in (("bridge", "pareto_bridge_rate"), ("gini", "pareto_exposure_gini")) if bool(row.get(col, False))]
-        cells = "".join(f"{(row[c] if not (isinstance(row[c], float) and math.isnan(row[c])) else float('nan')):>18.4f}" for c in cols)
+        marks = [
+            name
+            for name, col in (("bridge", "pareto_bridge_rate"), ("gini", "pareto_exposure_gini"))
+            if bool(row.get(col, False))
+        ]
+        cells = "".join(f"{float(row[c]):>18.4f}" for c in cols)
         lines.append(f"{row['label'][:40]:<40}{cells}  {'+'.join(marks)}")
     return "\n".join(lines)

@@ -13,14 +13,21 @@ from recsys._broker import (
     rank_introductions_to_make,
 )
 from recsys._candidates import (
-    ALSCandidates,
     AdamicAdarCandidates,
+    ALSCandidates,
     InterestOverlapCandidates,
     merge_pools,
     tfidf_interests,
 )
 from recsys._communities import detect_communities, network_size_tier_codes
-from recsys._data import DataValidationError, Network, load_network, network_from_frames, read_table, write_tables
+from recsys._data import (
+    DataValidationError,
+    Network,
+    load_network,
+    network_from_frames,
+    read_table,
+    write_tables,
+)
 from recsys._evaluation import Slates, evaluate_slates, evaluation_members, rank_all
 from recsys._model import IntroductionRecommender
 from recsys._persist import ModelFormatError, load_model, save_model, verify_model_dir
@@ -38,7 +45,8 @@ from recsys._synthetic import generate_tables, write_synthetic
 
 
 def synthetic_network(n_members: int, *, seed: int = 0, **kwargs) -> Network:
-    """The built-in synthetic network as a :class:`Network` (``gender`` is its sensitive attribute).
+    """The built-in synthetic network as a :class:`Network` (``gender`` is its sensitive
+    attribute).
 
     Examples
     --------
@@ -48,7 +56,10 @@ def synthetic_network(n_members: int, *, seed: int = 0, **kwargs) -> Network:
     """
     tables = generate_tables(n_members, seed=seed, **kwargs)
     return network_from_frames(
-        tables["members"], tables["interests"], tables["connections"], sensitive_attributes=("gender",)
+        tables["members"],
+        tables["interests"],
+        tables["connections"],
+        sensitive_attributes=("gender",),
     )
 
 

@@ -52,15 +52,27 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Features the block path computes; any other name in FEATURE_NAMES sends scoring down the generic path.
+# : Features the block path computes; any other name in FEATURE_NAMES sends scoring down the
+# generic path.
 _BLOCK_FEATURES = frozenset(
     {
-        "log_adamic_adar", "log_resource_allocation", "log_common_contacts", "log_walks3", "walks3_l3", "jaccard",
-        "log_shared_interests", "interest_cosine", "embedding_similarity", "same_community",
-        "both_have_interests", "log_degree_self", "log_degree_other",
+        "log_adamic_adar",
+        "log_resource_allocation",
+        "log_common_contacts",
+        "log_walks3",
+        "walks3_l3",
+        "jaccard",
+        "log_shared_interests",
+        "interest_cosine",
+        "embedding_similarity",
+        "same_community",
+        "both_have_interests",
+        "log_degree_self",
+        "log_degree_other",
     }
 )
-_DENSE_SLOTS = 2048  # up to this many contact slots in a chunk, embedding similarities come from one D x D product
+# up to this many contact slots in a chunk, embedding similarities come from one D x D product
+_DENSE_SLOTS = 2048
 
 
 class TooFewContactsError(ValueError):
@@ -78,7 +90,8 @@ class TooFewContactsError(ValueError):
         who = f"member {member_id!r}" if member_id is not None else f"member row {broker_row}"
         plural = "contact" if n_contacts == 1 else "contacts"
         super().__init__(
-            f"{who} has {n_contacts} {plural}; introductions to make need at least two contacts to introduce to each other"
+            f"{who} has {n_contacts} {plural}; introductions to make need at least two "
+            "contacts to introduce to each other"
         )
 
 
@@ -124,7 +137,8 @@ class BrokerRanker(BaseEstimator):
     Examples
     --------
     >>> from recsys import IntroductionRecommender, synthetic_network
-    >>> model = IntroductionRecommender(pool_size=30, als_iterations=2).fit(synthetic_network(300, seed=0))
+    >>> net = synthetic_network(300, seed=0)
+    >>> model = IntroductionRecommender(pool_size=30, als_iterations=2).fit(net)
     >>> ranker = BrokerRanker().fit(model)
     >>> brokers = np.flatnonzero(ranker.degrees_ >= 3)[:4]
     >>> pairs, scores = ranker.rank(brokers, k=5)
@@ -150,7 +164,7 @@ class BrokerRanker(BaseEstimator):
         self.max_chunk_pairs = max_chunk_pairs
 
     # ------------------------------------------------------------------ fit
-    def fit(self, model) -> "BrokerRanker":
+    def fit(self, model) -> BrokerRanker:
         """Take the fitted ``model``'s graph, features, acceptance model and member columns."""
         for name in ("network_", "features_", "acceptance_", "communities_"):
             if not hasattr(model, name):
@@ -169,7 +183,9 @@ class BrokerRanker(BaseEstimator):
         self.n_members_ = int(net.n_members)
         self.degrees_ = np.diff(feats.adjacency.indptr).astype(np.int32)
         self.small_ = self.degrees_ < self.small_network
-        self.capacity_ = _capacity(net.numeric_attribute("capacity"), self.n_members_, self.default_capacity)
+        self.capacity_ = _capacity(
+            net.numeric_attribute("capacity"), self.n_members_, self.default_capacity
+        )
         self.eligible_ = net.bool_attribute("open_to_intros", default=True) & (self.capacity_ > 0)
         self._aa_weight = hop_weights(self.degrees_)
         self._ra_weight = hop_weights(self.degrees_, weighting="resource_allocation")
@@ -178,10 +194,16 @@ class BrokerRanker(BaseEstimator):
         # walks of length three skip middle members with more connections than the candidate
         # sources' bound (recsys._candidates.MAX_MIDDLE_DEGREE), as PairFeatures does
         limit = getattr(_candidates, "MAX_MIDDLE_DEGREE", None)
-        self._middle = np.ones(self.n_members_, dtype=bool) if limit is None else self.degrees_ <= limit
-        self._upper = None  # the upper triangle of the edges between such members, built on first use
+        self._middle = (
+            np.ones(self.n_members_, dtype=bool) if limit is None else self.degrees_ <= limit
+        )
+        self._upper = (
+            None  # the upper triangle of the edges between such members, built on first use
+        )
         self._interest_df = None
-        self._swap = swap_direction(np.arange(len(FEATURE_NAMES), dtype=np.float32)[None, :])[0].astype(np.int64)
+        self._swap = swap_direction(np.arange(len(FEATURE_NAMES), dtype=np.float32)[None, :])[
+            0
+        ].astype(np.int64)
         self.quadratic_scoring_ = False
         self._quadratic = _quadratic_form(model.acceptance_, len(FEATURE_NAMES), self._swap)
         self.block_features_ = set(FEATURE_NAMES) <= _BLOCK_FEATURES
@@ -189,7 +211,9 @@ class BrokerRanker(BaseEstimator):
         return self
 
     def _self_check(self) -> None:
-        """Compare the fast paths with the generic ones on a few pairs; fall back where they disagree."""
+        """Compare the fast paths with the generic ones on a few pairs; fall back where they
+        disagree.
+        """
         deg = self.degrees_
         candidates = np.flatnonzero((deg >= 3) & (deg <= 40))
         if len(candidates) == 0:
@@ -197,7 +221,7 @@ class BrokerRanker(BaseEstimator):
         if len(candidates) == 0:
             self.block_features_ = False
             return
-        broker = candidates[: 1]
+        broker = candidates[:1]
         a, b, _, fast = self._pairs_and_features(broker)
         if len(a) == 0:
             return
@@ -205,16 +229,24 @@ class BrokerRanker(BaseEstimator):
         a, b, fast = a[keep], b[keep], fast[keep]
         slow = self.model_.features_.transform(a, b)
         if self.block_features_ and not np.allclose(fast, slow, rtol=1e-4, atol=1e-5):
-            logger.warning("block pair features disagree with PairFeatures.transform; using the generic (slower) path")
+            logger.warning(
+                "block pair features disagree with PairFeatures.transform; using the generic "
+                "(slower) path"
+            )
             self.block_features_ = False
         if self._quadratic is not None:
             expected = self.model_.acceptance_.predict_proba(slow)
             got_ab, got_ba = _decisions(slow, self._quadratic)
             expected_ba = self.model_.acceptance_.predict_proba(swap_direction(slow))
-            if np.allclose(_sigmoid(got_ab), expected, rtol=1e-4, atol=1e-6) and np.allclose(_sigmoid(got_ba), expected_ba, rtol=1e-4, atol=1e-6):
+            if np.allclose(_sigmoid(got_ab), expected, rtol=1e-4, atol=1e-6) and np.allclose(
+                _sigmoid(got_ba), expected_ba, rtol=1e-4, atol=1e-6
+            ):
                 self.quadratic_scoring_ = True
             else:
-                logger.warning("the acceptance model is not the expected quadratic form; using reciprocal_score (slower)")
+                logger.warning(
+                    "the acceptance model is not the expected quadratic form; using "
+                    "reciprocal_score (slower)"
+                )
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
@@ -232,7 +264,12 @@ class BrokerRanker(BaseEstimator):
 
     # ------------------------------------------------------------------ candidates
     def candidate_pairs(
-        self, broker_rows, *, n_candidates: int, on_too_few: Literal["raise", "skip"] = "raise", occurrence_cap: int | None = None
+        self,
+        broker_rows,
+        *,
+        n_candidates: int,
+        on_too_few: Literal["raise", "skip"] = "raise",
+        occurrence_cap: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Each broker's best ``n_candidates`` pairs by broker score, before capacity.
 
@@ -242,22 +279,39 @@ class BrokerRanker(BaseEstimator):
 
         Returns
         -------
-        pairs : ndarray (R, n_candidates, 2) int32, padded with -1; each pair ``(a, b)`` with ``a < b``
+        pairs : ndarray (R, n_candidates, 2) int32, padded with -1; each pair ``(a, b)`` with ``a <
+        b``
         scores : ndarray (R, n_candidates) float32, padded with -inf, best first
         """
         weights = [(self.bridge_weight, self.small_network_weight)]
-        return self._candidate_lists(broker_rows, n_candidates, on_too_few, occurrence_cap, weights)[0]
+        return self._candidate_lists(
+            broker_rows, n_candidates, on_too_few, occurrence_cap, weights
+        )[0]
 
-    def _candidate_lists(self, broker_rows, n_candidates: int, on_too_few: str, occurrence_cap: int | None, weights: list[tuple[float, float]]):
-        """:meth:`candidate_pairs` for several (bridge, small-network) weightings, scoring the pairs once."""
+    def _candidate_lists(
+        self,
+        broker_rows,
+        n_candidates: int,
+        on_too_few: str,
+        occurrence_cap: int | None,
+        weights: list[tuple[float, float]],
+    ):
+        """:meth:`candidate_pairs` for several (bridge, small-network) weightings, scoring the
+        pairs once.
+        """
         self._check_fitted()
         rows = self._check_rows(broker_rows)
         deg = self.degrees_[rows]
         if on_too_few == "raise" and (deg < 2).any():
             i = int(np.flatnonzero(deg < 2)[0])
-            raise TooFewContactsError(int(rows[i]), int(deg[i]), str(self.model_.network_.member_ids[rows[i]]))
+            raise TooFewContactsError(
+                int(rows[i]), int(deg[i]), str(self.model_.network_.member_ids[rows[i]])
+            )
         R, M = len(rows), int(n_candidates)
-        outs = [(np.full((R, M, 2), -1, dtype=np.int32), np.full((R, M), -np.inf, dtype=np.float32)) for _ in weights]
+        outs = [
+            (np.full((R, M, 2), -1, dtype=np.int32), np.full((R, M), -np.inf, dtype=np.float32))
+            for _ in weights
+        ]
         communities = self.model_.communities_
         for chunk in _chunks(deg, self.max_chunk_pairs):
             a_all, b_all, local_all, feats = self._pairs_and_features(rows[chunk])
@@ -267,8 +321,17 @@ class BrokerRanker(BaseEstimator):
             cross = communities[a_all] != communities[b_all]
             small = self.small_[a_all] | self.small_[b_all]
             for (bridge_weight, small_weight), (out_pairs, out_scores) in zip(weights, outs):
-                scores = np.exp(log_p + bridge_weight * cross + small_weight * small).astype(np.float32)
-                keep = _top_per_group(local_all, scores, a_all, b_all, M * 4 if occurrence_cap is not None else M, single=len(chunk) == 1)
+                scores = np.exp(log_p + bridge_weight * cross + small_weight * small).astype(
+                    np.float32
+                )
+                keep = _top_per_group(
+                    local_all,
+                    scores,
+                    a_all,
+                    b_all,
+                    M * 4 if occurrence_cap is not None else M,
+                    single=len(chunk) == 1,
+                )
                 a, b, local, scores = a_all[keep], b_all[keep], local_all[keep], scores[keep]
                 if occurrence_cap is not None:
                     ok = _occurrence_ok(local, a, b, self.capacity_ + occurrence_cap)
@@ -289,15 +352,23 @@ class BrokerRanker(BaseEstimator):
         """
         feats = self.model_.features_
         adjacency = feats.adjacency
-        if not adjacency.has_sorted_indices:  # contacts in member order make every pair (a, b) with a < b
+        if (
+            not adjacency.has_sorted_indices
+        ):  # contacts in member order make every pair (a, b) with a < b
             adjacency = adjacency.sorted_indices()
         if self._upper is None and ("log_walks3" in FEATURE_NAMES or "walks3_l3" in FEATURE_NAMES):
             upper = sp.triu(adjacency, k=1).tocoo()
             keep = self._middle[upper.row] & self._middle[upper.col]
-            self._upper = sp.csr_matrix((upper.data[keep], (upper.row[keep], upper.col[keep])), shape=adjacency.shape)
+            self._upper = sp.csr_matrix(
+                (upper.data[keep], (upper.row[keep], upper.col[keep])), shape=adjacency.shape
+            )
         chunk = _Chunk(adjacency, brokers, upper=self._upper, middle=self._middle)
         # open to introductions with capacity left, and not connected yet
-        keep = self.eligible_[chunk.contacts[chunk.si]] & self.eligible_[chunk.contacts[chunk.sj]] & ~chunk.connected()
+        keep = (
+            self.eligible_[chunk.contacts[chunk.si]]
+            & self.eligible_[chunk.contacts[chunk.sj]]
+            & ~chunk.connected()
+        )
         chunk.keep(keep)
         a, b, local = chunk.contacts[chunk.si], chunk.contacts[chunk.sj], chunk.local
         if len(a) == 0:
@@ -306,8 +377,10 @@ class BrokerRanker(BaseEstimator):
             return a, b, local, feats.transform(a, b)
         return a, b, local, self._block_features(chunk)
 
-    def _block_features(self, chunk: "_Chunk") -> np.ndarray:
-        """Pair features from products of the contacts' rows, block-diagonal over the chunk's brokers."""
+    def _block_features(self, chunk: _Chunk) -> np.ndarray:
+        """Pair features from products of the contacts' rows, block-diagonal over the chunk's
+        brokers.
+        """
         feats = self.model_.features_
         need = set(FEATURE_NAMES)
         si, sj = chunk.si, chunk.sj
@@ -345,7 +418,9 @@ class BrokerRanker(BaseEstimator):
             else:
                 cols["embedding_similarity"] = np.einsum("ij,ij->i", factors[a], factors[b])
         cols["same_community"] = (feats.communities[a] == feats.communities[b]).astype(np.float32)
-        cols["both_have_interests"] = (self._has_interests[a] & self._has_interests[b]).astype(np.float32)
+        cols["both_have_interests"] = (self._has_interests[a] & self._has_interests[b]).astype(
+            np.float32
+        )
         cols["log_degree_self"] = np.log1p(du)
         cols["log_degree_other"] = np.log1p(dv)
         # feature-major: each feature is one contiguous row, and scoring reads rows
@@ -362,7 +437,11 @@ class BrokerRanker(BaseEstimator):
 
     # ------------------------------------------------------------------ rank
     def _depth(self, k: int) -> int:
-        return int(self.n_candidates) if self.n_candidates is not None else int(min(max(20 * k, 200), 2000))
+        return (
+            int(self.n_candidates)
+            if self.n_candidates is not None
+            else int(min(max(20 * k, 200), 2000))
+        )
 
     def rank(
         self,
@@ -397,14 +476,19 @@ class BrokerRanker(BaseEstimator):
         self._check_fitted()
         rows = self._check_rows(broker_rows)
         if shared_capacity and len(np.unique(rows)) != len(rows):
-            raise ValueError("broker_rows repeats a broker; with shared capacity each broker is ranked once")
-        cand_pairs, cand_scores = self.candidate_pairs(rows, n_candidates=self._depth(k), on_too_few=on_too_few, occurrence_cap=2 * k)
+            raise ValueError(
+                "broker_rows repeats a broker; with shared capacity each broker is ranked once"
+            )
+        cand_pairs, cand_scores = self.candidate_pairs(
+            rows, n_candidates=self._depth(k), on_too_few=on_too_few, occurrence_cap=2 * k
+        )
         return assign_pairs(
             cand_pairs, cand_scores, np.full(len(rows), k), self.capacity_, shared=shared_capacity
         )
 
     def fill_pledges(self, *, k_default: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Fill every broker's pledge across the network without exceeding any recipient's capacity.
+        """Fill every broker's pledge across the network without exceeding any recipient's
+        capacity.
 
         A member's pledge is their ``pledge_per_month`` column (introductions they mean to make);
         an empty cell, or every member when the column is absent, pledges ``k_default``. Every
@@ -429,10 +513,23 @@ class BrokerRanker(BaseEstimator):
         brokers = np.flatnonzero((pledge > 0) & (self.degrees_ >= 2)).astype(np.int64)
         k_max = int(pledge[brokers].max(initial=0))
         if len(brokers) == 0:
-            return brokers, np.full((0, max(k_max, 1), 2), -1, np.int32), np.full((0, max(k_max, 1)), -np.inf, np.float32)
-        cand_pairs, cand_scores = self.candidate_pairs(brokers, n_candidates=self._depth(k_max), on_too_few="skip", occurrence_cap=2 * k_max)
-        pairs, scores = assign_pairs(cand_pairs, cand_scores, pledge[brokers], self.capacity_, shared=True)
-        logger.info("pledges: %d brokers, %d of %d pledged introductions filled", len(brokers), int((pairs[:, :, 0] >= 0).sum()), int(pledge[brokers].sum()))
+            return (
+                brokers,
+                np.full((0, max(k_max, 1), 2), -1, np.int32),
+                np.full((0, max(k_max, 1)), -np.inf, np.float32),
+            )
+        cand_pairs, cand_scores = self.candidate_pairs(
+            brokers, n_candidates=self._depth(k_max), on_too_few="skip", occurrence_cap=2 * k_max
+        )
+        pairs, scores = assign_pairs(
+            cand_pairs, cand_scores, pledge[brokers], self.capacity_, shared=True
+        )
+        logger.info(
+            "pledges: %d brokers, %d of %d pledged introductions filled",
+            len(brokers),
+            int((pairs[:, :, 0] >= 0).sum()),
+            int(pledge[brokers].sum()),
+        )
         return brokers, pairs, scores
 
     # ------------------------------------------------------------------ explain
@@ -454,9 +551,13 @@ class BrokerRanker(BaseEstimator):
         communities = self.model_.communities_
         broker = int(broker_row)
         out = []
-        for a, b in np.asarray(pairs, dtype=np.int64).reshape(-1, 2):  # one list is at most a few dozen pairs
+        for a, b in np.asarray(pairs, dtype=np.int64).reshape(
+            -1, 2
+        ):  # one list is at most a few dozen pairs
             shared = np.intersect1d(interests[a].indices, interests[b].indices, assume_unique=True)
-            shared = shared[np.argsort(self._interest_df[shared], kind="stable")]  # the rarest say the most
+            shared = shared[
+                np.argsort(self._interest_df[shared], kind="stable")
+            ]  # the rarest say the most
             mutual = np.intersect1d(adjacency[a].indices, adjacency[b].indices, assume_unique=True)
             others = int(len(mutual) - np.isin(broker, mutual))
             small = [
@@ -478,26 +579,39 @@ class BrokerRanker(BaseEstimator):
 
 
 def summarize_broker_reasons(reasons: dict) -> str:
-    """One line a broker can say, e.g. ``"2 shared interests (jazz, chess); from different communities; u7 has 2 connections"``.
+    """One line a broker can say, e.g. ``"2 shared interests (jazz, chess); from different
+    communities; u7 has 2 connections"``.
 
     Examples
     --------
-    >>> summarize_broker_reasons({"shared_interests": ["jazz"], "n_shared_interests": 1, "n_other_mutual_contacts": 0,
-    ...                           "bridges_communities": True, "small_networks": [{"member_id": "u7", "n_connections": 2}]})
-    '1 shared interest (jazz); they know no one else in common; from different communities; u7 has 2 connections'
+    >>> summarize_broker_reasons({
+    ...     "shared_interests": ["jazz"], "n_shared_interests": 1, "n_other_mutual_contacts": 0,
+    ...     "bridges_communities": True,
+    ...     "small_networks": [{"member_id": "u7", "n_connections": 2}],
+    ... })
+    '1 shared interest (jazz); they know no one else in common; from different communities; u7 has
+    2 connections'
     """
     parts = []
     n_shared = reasons["n_shared_interests"]
     if n_shared:
-        parts.append(f"{n_shared} shared interest{'s' if n_shared != 1 else ''} ({', '.join(reasons['shared_interests'])})")
+        parts.append(
+            f"{n_shared} shared interest{'s' if n_shared != 1 else ''} "
+            f"({', '.join(reasons['shared_interests'])})"
+        )
     others = reasons["n_other_mutual_contacts"]
     parts.append(
-        "they know no one else in common" if others == 0 else f"{others} other mutual contact{'s' if others != 1 else ''}"
+        "they know no one else in common"
+        if others == 0
+        else f"{others} other mutual contact{'s' if others != 1 else ''}"
     )
     if reasons["bridges_communities"]:
         parts.append("from different communities")
     for side in reasons["small_networks"]:
-        parts.append(f"{side['member_id']} has {side['n_connections']} connection{'s' if side['n_connections'] != 1 else ''}")
+        parts.append(
+            f"{side['member_id']} has {side['n_connections']} "
+            f"connection{'s' if side['n_connections'] != 1 else ''}"
+        )
     return "; ".join(parts)
 
 
@@ -514,7 +628,8 @@ def rank_introductions_to_make(
     small_network: int = 5,
     default_capacity: int = 3,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Which of their contacts should each broker introduce to each other? (:meth:`BrokerRanker.rank`)
+    """Which of their contacts should each broker introduce to each other?
+    (:meth:`BrokerRanker.rank`)
 
     Parameters
     ----------
@@ -522,7 +637,8 @@ def rank_introductions_to_make(
     broker_rows : int or array-like of int, shape (R,)
     k : int
     shared_capacity, on_too_few : see :meth:`BrokerRanker.rank`
-    bridge_weight, small_network_weight, small_network, default_capacity : see :class:`BrokerRanker`
+    bridge_weight, small_network_weight, small_network, default_capacity : see
+    :class:`BrokerRanker`
 
     Returns
     -------
@@ -532,24 +648,33 @@ def rank_introductions_to_make(
     Examples
     --------
     >>> from recsys import IntroductionRecommender, synthetic_network
-    >>> model = IntroductionRecommender(pool_size=30, als_iterations=2).fit(synthetic_network(300, seed=0))
+    >>> net = synthetic_network(300, seed=0)
+    >>> model = IntroductionRecommender(pool_size=30, als_iterations=2).fit(net)
     >>> pairs, scores = rank_introductions_to_make(model, [5, 6], k=3)
     >>> pairs.shape, scores.shape
     ((2, 3, 2), (2, 3))
     """
     ranker = BrokerRanker(
-        bridge_weight=bridge_weight, small_network_weight=small_network_weight, small_network=small_network,
+        bridge_weight=bridge_weight,
+        small_network_weight=small_network_weight,
+        small_network=small_network,
         default_capacity=default_capacity,
     ).fit(model)
     return ranker.rank(broker_rows, k, shared_capacity=shared_capacity, on_too_few=on_too_few)
 
 
-def fill_pledges(model, *, k_default: int = 0, default_capacity: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def fill_pledges(
+    model, *, k_default: int = 0, default_capacity: int = 3
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fill the pledges of every broker in the network (:meth:`BrokerRanker.fill_pledges`).
 
     Returns ``broker_rows`` (R,) int64, ``pairs`` (R, K, 2) int32 and ``scores`` (R, K) float32.
     """
-    return BrokerRanker(default_capacity=default_capacity).fit(model).fill_pledges(k_default=k_default)
+    return (
+        BrokerRanker(default_capacity=default_capacity)
+        .fit(model)
+        .fill_pledges(k_default=k_default)
+    )
 
 
 def assign_pairs(
@@ -618,19 +743,27 @@ def assign_pairs(
         if len(active) == 0:
             break
         ca, cb = codes[active, :, 0], codes[active, :, 1]
-        open_ = valid[active] & (columns >= ptr[active, None]) & (remaining[ca] > 0) & (remaining[cb] > 0)
+        open_ = (
+            valid[active]
+            & (columns >= ptr[active, None])
+            & (remaining[ca] > 0)
+            & (remaining[cb] > 0)
+        )
         nxt = open_.argmax(axis=1)
         has = open_[np.arange(len(active)), nxt]
         ptr[active[~has]] = M  # nothing left for these brokers
         r, j = active[has], nxt[has]
         if len(r) == 0:
             break
-        ptr[r] = j  # a refused pair is proposed again next round unless a member of it is full by then
+        ptr[r] = (
+            j  # a refused pair is proposed again next round unless a member of it is full by then
+        )
         sc = cand_scores[r, j]
         end_codes = np.concatenate([codes[r, j, 0], codes[r, j, 1]])
         proposal = np.concatenate([np.arange(len(r)), np.arange(len(r))])
         end_sc = np.concatenate([sc, sc])
-        # at each member: proposals best-scored first (ties: earlier broker), keep as many as places left
+        # at each member: proposals best-scored first (ties: earlier broker), keep as many as
+        # places left
         order = np.lexsort((proposal, -end_sc, end_codes))
         sorted_codes = end_codes[order]
         first = np.searchsorted(sorted_codes, sorted_codes, side="left")
@@ -647,7 +780,12 @@ def assign_pairs(
 
 
 def common_neighbour_broker_pairs(
-    adjacency: sp.csr_matrix, broker_rows, k: int, *, eligible: np.ndarray | None = None, random_state: int = 0
+    adjacency: sp.csr_matrix,
+    broker_rows,
+    k: int,
+    *,
+    eligible: np.ndarray | None = None,
+    random_state: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The baseline: each broker's contact pairs ranked by their number of common neighbours.
 
@@ -721,20 +859,32 @@ def evaluate_broker(
     ranker = ranker if ranker is not None else BrokerRanker().fit(model)
     adjacency = model.features_.adjacency
     degrees = np.diff(adjacency.indptr)
-    brokers = np.flatnonzero(degrees >= 2).astype(np.int64) if broker_rows is None else np.asarray(broker_rows, np.int64)
+    brokers = (
+        np.flatnonzero(degrees >= 2).astype(np.int64)
+        if broker_rows is None
+        else np.asarray(broker_rows, np.int64)
+    )
     communities = model.communities_
     small = degrees < ranker.small_network
 
     # the pairs are scored once; the weightings and capacity rules only re-rank them
     main, plain = ranker._candidate_lists(
-        brokers, ranker._depth(k), "skip", 2 * k, [(ranker.bridge_weight, ranker.small_network_weight), (0.0, 0.0)]
+        brokers,
+        ranker._depth(k),
+        "skip",
+        2 * k,
+        [(ranker.bridge_weight, ranker.small_network_weight), (0.0, 0.0)],
     )
-    baseline = common_neighbour_broker_pairs(adjacency, brokers, ranker._depth(k), eligible=ranker.eligible_, random_state=random_state)
+    baseline = common_neighbour_broker_pairs(
+        adjacency, brokers, ranker._depth(k), eligible=ranker.eligible_, random_state=random_state
+    )
     k_rows = np.full(len(brokers), k)
     lists = {
         "": assign_pairs(*main, k_rows, ranker.capacity_, shared=False)[0],
         "acceptance_only/": assign_pairs(*plain, k_rows, ranker.capacity_, shared=False)[0],
-        "baseline/common_neighbours/": assign_pairs(*baseline, k_rows, ranker.capacity_, shared=False)[0],
+        "baseline/common_neighbours/": assign_pairs(
+            *baseline, k_rows, ranker.capacity_, shared=False
+        )[0],
         "uncapped/": main[0][:, :k],
         "acceptance_only/uncapped/": plain[0][:, :k],
         "baseline/common_neighbours/uncapped/": baseline[0][:, :k],
@@ -755,18 +905,28 @@ def evaluate_broker(
         "broker/ranked_brokers_with_heldout": float(ranked.sum()),
         "broker/candidate_pairs": float(_count_pairs(degrees[brokers])),
     }
-    labelled = _brokered_introductions(model.network_.introductions if introductions is None else introductions)
+    labelled = _brokered_introductions(
+        model.network_.introductions if introductions is None else introductions
+    )
     for prefix, pairs in lists.items():
         r, j = np.nonzero(pairs[:, :, 0] >= 0)
         triples = np.column_stack([brokers[r], pairs[r, j, 0], pairs[r, j, 1]]).astype(np.int64)
         hit = _isin_rows(triples, relevant)
         hits = np.bincount(r[hit], minlength=len(brokers))
         recall = np.divide(hits, per_broker, out=np.zeros(len(brokers)), where=with_heldout)
-        metrics[f"broker/{prefix}recall_at_{k}"] = float(recall[with_heldout].mean()) if with_heldout.any() else float("nan")
-        metrics[f"broker/{prefix}recall_at_{k}_ranked"] = float(recall[ranked].mean()) if ranked.any() else float("nan")
+        metrics[f"broker/{prefix}recall_at_{k}"] = (
+            float(recall[with_heldout].mean()) if with_heldout.any() else float("nan")
+        )
+        metrics[f"broker/{prefix}recall_at_{k}_ranked"] = (
+            float(recall[ranked].mean()) if ranked.any() else float("nan")
+        )
         a, b = triples[:, 1], triples[:, 2]
-        metrics[f"broker/{prefix}bridge_rate"] = float(np.mean(communities[a] != communities[b])) if len(a) else float("nan")
-        metrics[f"broker/{prefix}small_network_share"] = float(np.mean(small[a] | small[b])) if len(a) else float("nan")
+        metrics[f"broker/{prefix}bridge_rate"] = (
+            float(np.mean(communities[a] != communities[b])) if len(a) else float("nan")
+        )
+        metrics[f"broker/{prefix}small_network_share"] = (
+            float(np.mean(small[a] | small[b])) if len(a) else float("nan")
+        )
         metrics[f"broker/{prefix}mean_list_size"] = float(len(r) / max(len(brokers), 1))
         if labelled is not None and len(labelled):
             found, label = _lookup_rows(triples, labelled[:, :3], labelled[:, 3])
@@ -778,7 +938,9 @@ def evaluate_broker(
 
 
 def _brokered_heldout(adjacency: sp.csr_matrix, heldout: np.ndarray) -> np.ndarray:
-    """(T, 3) int64 rows (broker, a, b), a < b: every common training contact of every held-out pair."""
+    """(T, 3) int64 rows (broker, a, b), a < b: every common training contact of every held-out
+    pair.
+    """
     heldout = np.asarray(heldout, dtype=np.int64).reshape(-1, 2)
     if len(heldout) == 0:
         return np.zeros((0, 3), dtype=np.int64)
@@ -789,14 +951,25 @@ def _brokered_heldout(adjacency: sp.csr_matrix, heldout: np.ndarray) -> np.ndarr
 
 
 def _brokered_introductions(introductions: pd.DataFrame | None) -> np.ndarray | None:
-    """(L, 4) int64 rows (broker, a, b, accepted) of the brokered introductions, a < b; the last label wins."""
+    """(L, 4) int64 rows (broker, a, b, accepted) of the brokered introductions, a < b; the last
+    label wins.
+    """
     if introductions is None:
         return None
     frame = introductions[introductions["broker"] >= 0]
     a = frame["member_a"].to_numpy(np.int64)
     b = frame["member_b"].to_numpy(np.int64)
-    out = np.column_stack([frame["broker"].to_numpy(np.int64), np.minimum(a, b), np.maximum(a, b), frame["accepted"].to_numpy(np.int64)])
-    if "created_at" in frame.columns:  # a pair introduced twice by one broker: the latest outcome counts
+    out = np.column_stack(
+        [
+            frame["broker"].to_numpy(np.int64),
+            np.minimum(a, b),
+            np.maximum(a, b),
+            frame["accepted"].to_numpy(np.int64),
+        ]
+    )
+    if (
+        "created_at" in frame.columns
+    ):  # a pair introduced twice by one broker: the latest outcome counts
         out = out[np.argsort(frame["created_at"].fillna(-np.inf).to_numpy(), kind="stable")]
     _, last = np.unique(out[::-1, :3], axis=0, return_index=True)
     return out[::-1][last]
@@ -808,13 +981,17 @@ def _isin_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return found
 
 
-def _lookup_rows(x: np.ndarray, y: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of x found among the (unique) rows of y, and the value of the matching y row (0 if none)."""
+def _lookup_rows(
+    x: np.ndarray, y: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of x found among the (unique) rows of y, and the value of the matching y row (0 if
+    none).
+    """
     if len(x) == 0 or len(y) == 0:
         return np.zeros(len(x), dtype=bool), np.zeros(len(x), dtype=values.dtype)
     both = np.concatenate([x, y])
     codes = _row_codes(both)
-    cx, cy = codes[: len(x)], codes[len(x):]
+    cx, cy = codes[: len(x)], codes[len(x) :]
     lookup = np.full(int(codes.max()) + 1, -1, dtype=np.int64)
     lookup[cy] = np.arange(len(y))
     pos = lookup[cx]
@@ -846,14 +1023,17 @@ def _count_pairs(degrees: np.ndarray) -> int:
 
 
 def _chunks(degrees: np.ndarray, max_pairs: int) -> list[np.ndarray]:
-    """Positions of brokers grouped so that each group has about ``max_pairs`` candidate pairs (a bigger broker alone)."""
+    """Positions of brokers grouped so that each group has about ``max_pairs`` candidate pairs (a
+    bigger broker alone).
+    """
     pairs = np.asarray(degrees, dtype=np.int64)
     pairs = np.where(pairs >= 2, pairs * (pairs - 1) // 2, 0)
     order = np.flatnonzero(pairs > 0)
     if len(order) == 0:
         return []
     group = np.cumsum(pairs[order]) // max(int(max_pairs), 1)
-    # contiguous runs of equal group id; a broker bigger than the budget starts (and ends) its own group
+    # contiguous runs of equal group id; a broker bigger than the budget starts (and ends) its own
+    # group
     cuts = np.flatnonzero(np.diff(group) > 0) + 1
     return np.split(order, cuts)
 
@@ -868,8 +1048,12 @@ def _triu(d: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _slot_pairs(d: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every pair of contact slots within each broker, ``si < sj``: one ``triu_indices`` per distinct degree."""
-    if len(d) == 1 and d[0] >= 2 and off[0] == 0:  # one broker: the cached triangle itself (read-only)
+    """Every pair of contact slots within each broker, ``si < sj``: one ``triu_indices`` per
+    distinct degree.
+    """
+    if (
+        len(d) == 1 and d[0] >= 2 and off[0] == 0
+    ):  # one broker: the cached triangle itself (read-only)
         i, j = _triu(int(d[0]))
         return i, j, np.zeros(len(i), dtype=np.int64)
     si, sj, local = [], [], []
@@ -887,7 +1071,8 @@ def _slot_pairs(d: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray,
 
 
 class _Chunk:
-    """A chunk of brokers laid out as contact *slots*: broker r's contacts are slots ``off[r]:off[r+1]``.
+    """A chunk of brokers laid out as contact *slots*: broker r's contacts are slots
+    ``off[r]:off[r+1]``.
 
     Pairs are slot pairs ``(si, sj)``, ``si < sj``, within one broker (``local``). Every matrix
     here is slot × something with its columns keyed (broker, column), so products of them are
@@ -895,9 +1080,18 @@ class _Chunk:
     the flat array of all the brokers' ``d_r × d_r`` blocks (a scatter and a gather, no sort).
     """
 
-    def __init__(self, adjacency: sp.csr_matrix, brokers: np.ndarray, *, upper: sp.csr_matrix | None = None, middle: np.ndarray | None = None):
+    def __init__(
+        self,
+        adjacency: sp.csr_matrix,
+        brokers: np.ndarray,
+        *,
+        upper: sp.csr_matrix | None = None,
+        middle: np.ndarray | None = None,
+    ):
         self.adjacency = adjacency
-        self.upper = upper  # upper triangle of the edges walks of length three may use in the middle
+        self.upper = (
+            upper  # upper triangle of the edges walks of length three may use in the middle
+        )
         self.middle = np.ones(adjacency.shape[0], dtype=bool) if middle is None else middle
         self.n = adjacency.shape[0]
         self.brokers = brokers
@@ -908,15 +1102,22 @@ class _Chunk:
         self.base = np.zeros(len(brokers) + 1, dtype=np.int64)
         np.cumsum(d * d, out=self.base[1:])
         n_slots = int(off[-1])
-        self.contacts = adjacency.indices[_ranges(indptr[brokers].astype(np.int64), d)].astype(np.int64)
+        self.contacts = adjacency.indices[_ranges(indptr[brokers].astype(np.int64), d)].astype(
+            np.int64
+        )
         self.slot_broker = np.repeat(np.arange(len(brokers)), d)
         self.sub = adjacency[self.contacts]  # the contacts' own rows
-        # every entry (slot a, member x) of those rows, and whether x is a contact of the same broker (then at slot `at`)
+        # every entry (slot a, member x) of those rows, and whether x is a contact of the same
+        # broker (then at slot `at`)
         self.entry_slot = np.repeat(np.arange(n_slots, dtype=np.int64), np.diff(self.sub.indptr))
         self.entry_keys = self.slot_broker[self.entry_slot] * self.n + self.sub.indices
-        contact_keys = self.slot_broker * self.n + self.contacts  # sorted: brokers in order, contacts sorted within
+        contact_keys = (
+            self.slot_broker * self.n + self.contacts
+        )  # sorted: brokers in order, contacts sorted within
         at = np.minimum(np.searchsorted(contact_keys, self.entry_keys), max(n_slots - 1, 0))
-        self.entry_is_contact = contact_keys[at] == self.entry_keys if n_slots else np.zeros(0, bool)
+        self.entry_is_contact = (
+            contact_keys[at] == self.entry_keys if n_slots else np.zeros(0, bool)
+        )
         self.entry_at = at
         # |N(a) ∩ C| counting only contacts who may be the middle of a walk of length three
         middle_contact = self.entry_is_contact & self.middle[self.sub.indices]
@@ -930,8 +1131,11 @@ class _Chunk:
         r = self.slot_broker[a_slot]
         return self.base[r] + (a_slot - self.off[r]) * self.d[r] + (b_slot - self.off[r])
 
-    def common_neighbours(self, s: sp.csr_matrix, st: sp.csr_matrix, weights: list[np.ndarray]) -> list[np.ndarray]:
-        """Per pair: ``Σ w[x]`` over the common neighbours x in ``S'`` (other than the broker), one array per weight vector.
+    def common_neighbours(
+        self, s: sp.csr_matrix, st: sp.csr_matrix, weights: list[np.ndarray]
+    ) -> list[np.ndarray]:
+        """Per pair: ``Σ w[x]`` over the common neighbours x in ``S'`` (other than the broker), one
+        array per weight vector.
 
         Pairs of slots are generated within each neighbour's list of adjacent slots (the rows of
         ``S'ᵀ``), which is cheaper than three ``S'·diag(w)·S'ᵀ`` products when most contacts
@@ -942,10 +1146,20 @@ class _Chunk:
         cells = self._cells(st.indices[pi].astype(np.int64), st.indices[pj].astype(np.int64))
         size = int(self.base[-1])
         members = self.members[group]
-        return [np.bincount(cells, weights=None if w is None else w[members], minlength=size)[self.cell].astype(np.float32) for w in weights]
+        return [
+            np.bincount(cells, weights=None if w is None else w[members], minlength=size)[
+                self.cell
+            ].astype(np.float32)
+            for w in weights
+        ]
 
     def keep(self, mask: np.ndarray) -> None:
-        self.si, self.sj, self.local, self.cell = self.si[mask], self.sj[mask], self.local[mask], self.cell[mask]
+        self.si, self.sj, self.local, self.cell = (
+            self.si[mask],
+            self.sj[mask],
+            self.local[mask],
+            self.cell[mask],
+        )
 
     def connected(self) -> np.ndarray:
         """(P,) bool: the two contacts of each pair are connected already."""
@@ -964,16 +1178,23 @@ class _Chunk:
         return flat[self.cell]
 
     def keyed_rows(self, member_matrix: sp.csr_matrix) -> sp.csr_matrix:
-        """The contacts' rows of a member × column matrix, columns keyed (broker, column) and made compact."""
+        """The contacts' rows of a member × column matrix, columns keyed (broker, column) and made
+        compact.
+        """
         rows = member_matrix[self.contacts].tocsr()
         if len(self.d) == 1:
             return rows
         keys = np.repeat(self.slot_broker, np.diff(rows.indptr)) * rows.shape[1] + rows.indices
         codes, uniques = pd.factorize(keys)
-        return sp.csr_matrix((rows.data, codes, rows.indptr), shape=(rows.shape[0], max(len(uniques), 1)))
+        return sp.csr_matrix(
+            (rows.data, codes, rows.indptr), shape=(rows.shape[0], max(len(uniques), 1))
+        )
 
-    def interest_overlaps(self, interest_weights: sp.csr_matrix, *, dense_from: int = 16) -> tuple[np.ndarray, np.ndarray]:
-        """Per pair: cosine of the TF-IDF rows and the number of shared interests, two (P,) float32.
+    def interest_overlaps(
+        self, interest_weights: sp.csr_matrix, *, dense_from: int = 16
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per pair: cosine of the TF-IDF rows and the number of shared interests, two (P,)
+        float32.
 
         For one broker the interests held by many of the contacts (``dense_from`` or more) go
         through one dense product: a few popular interests make most of a sparse product's work
@@ -981,20 +1202,30 @@ class _Chunk:
         """
         rows = self.keyed_rows(interest_weights)
         if len(self.d) > 1 or len(self.contacts) > _DENSE_SLOTS:
-            pattern = sp.csr_matrix(((rows.data != 0).astype(np.float32), rows.indices, rows.indptr), shape=rows.shape)
+            pattern = sp.csr_matrix(
+                ((rows.data != 0).astype(np.float32), rows.indices, rows.indptr), shape=rows.shape
+            )
             return self.gather(rows @ rows.T.tocsr()), self.gather(pattern @ pattern.T.tocsr())
         held = np.bincount(rows.indices, minlength=rows.shape[1])
         columns = rows.tocsc()
         heavy = columns[:, np.flatnonzero(held >= dense_from)].toarray()
         light = columns[:, np.flatnonzero((held > 0) & (held < dense_from))].tocsr()
-        light_pattern = sp.csr_matrix((np.ones(light.nnz, dtype=np.float32), light.indices, light.indptr), shape=light.shape)
+        light_pattern = sp.csr_matrix(
+            (np.ones(light.nnz, dtype=np.float32), light.indices, light.indptr), shape=light.shape
+        )
         heavy_pattern = (heavy != 0).astype(np.float32)
         cosine = heavy @ heavy.T + (light @ light.T.tocsr()).toarray()
-        shared = heavy_pattern @ heavy_pattern.T + (light_pattern @ light_pattern.T.tocsr()).toarray()
-        return cosine.ravel()[self.cell].astype(np.float32), shared.ravel()[self.cell].astype(np.float32)
+        shared = (
+            heavy_pattern @ heavy_pattern.T + (light_pattern @ light_pattern.T.tocsr()).toarray()
+        )
+        return cosine.ravel()[self.cell].astype(np.float32), shared.ravel()[self.cell].astype(
+            np.float32
+        )
 
     def other_neighbours(self) -> sp.csr_matrix:
-        """``S'`` (D, K): each contact slot's neighbours other than their broker, keyed (broker, member)."""
+        """``S'`` (D, K): each contact slot's neighbours other than their broker, keyed (broker,
+        member).
+        """
         other = self.sub.indices != self.brokers[self.slot_broker[self.entry_slot]]
         self.keys, col = np.unique(self.entry_keys[other], return_inverse=True)
         self.members = self.keys % self.n
@@ -1005,18 +1236,25 @@ class _Chunk:
 
     def weighted(self, s: sp.csr_matrix, member_weights: np.ndarray) -> sp.csr_matrix:
         """``S'`` with each column weighted by its member's weight."""
-        return sp.csr_matrix((member_weights[self.members[s.indices]].astype(np.float32), s.indices, s.indptr), shape=s.shape)
+        return sp.csr_matrix(
+            (member_weights[self.members[s.indices]].astype(np.float32), s.indices, s.indptr),
+            shape=s.shape,
+        )
 
-    def walks3(self, s: sp.csr_matrix, st: sp.csr_matrix, *, weights: np.ndarray | None = None) -> np.ndarray:
-        """Walks ``a → x → y → b`` of length three for every pair, (P,) float32: ``(A M A M A)[a, b]``;
-        with per-member ``weights`` each walk counts ``weights[x] · weights[y]`` (``1/√deg`` gives L3).
+    def walks3(
+        self, s: sp.csr_matrix, st: sp.csr_matrix, *, weights: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Walks ``a → x → y → b`` of length three for every pair, (P,) float32: ``(A M A M A)[a,
+        b]``;
+        with per-member ``weights`` each walk counts ``weights[x] · weights[y]`` (``1/√deg`` gives
+        L3).
 
         ``M`` keeps the middle members with few enough connections (``middle``; see
         :class:`recsys.PairFeatures`). ``S·A·Sᵀ`` with ``A`` whole builds every walk of length
         two from every contact (800,000 for 500 contacts of the synthetic network) before the third
         step. Here the walks through the broker ``h`` are counted directly (``x = h`` gives
-        ``|N(b) ∩ C|``, ``y = h`` gives ``|N(a) ∩ C|``, C the broker's contacts, when ``h`` may be a
-        middle member) and the rest is ``S'·A_U·S'ᵀ``, with ``A_U`` the middle edges among the
+        ``|N(b) ∩ C|``, ``y = h`` gives ``|N(a) ∩ C|``, C the broker's contacts, when ``h`` may
+        be a middle member) and the rest is ``S'·A_U·S'ᵀ``, with ``A_U`` the middle edges among the
         contacts' other neighbours ``U``; as ``A_U`` is symmetric, only its upper triangle ``T``
         is multiplied: ``S'·A_U·S'ᵀ = V + Vᵀ`` with ``V = S'·T·S'ᵀ``.
         """
@@ -1026,9 +1264,15 @@ class _Chunk:
             s = self.weighted(s, weights)
             st = s.T.tocsr()
             middle_contact = self.entry_is_contact & self.middle[self.sub.indices]
-            inside = np.bincount(self.entry_slot[middle_contact], weights=weights[self.sub.indices[middle_contact]], minlength=len(self.inside))
+            inside = np.bincount(
+                self.entry_slot[middle_contact],
+                weights=weights[self.sub.indices[middle_contact]],
+                minlength=len(self.inside),
+            )
             through = through * weights[self.brokers[self.local]]
-        if len(self.d) == 1 and len(self.contacts) <= _DENSE_SLOTS:  # one broker: (T S'ᵀ) dense, then a sparse-dense product
+        if (
+            len(self.d) == 1 and len(self.contacts) <= _DENSE_SLOTS
+        ):  # one broker: (T S'ᵀ) dense, then a sparse-dense product
             v = np.asarray(s @ (upper @ st).toarray())
             walks = (v + v.T).ravel()[self.cell]
         else:
@@ -1038,11 +1282,15 @@ class _Chunk:
         return (walks + through_broker).astype(np.float32)
 
     def _upper_edges(self) -> sp.csr_matrix:
-        """The upper triangle of ``A_U`` (K, K): the connections among the neighbours of one broker's contacts."""
+        """The upper triangle of ``A_U`` (K, K): the connections among the neighbours of one
+        broker's contacts.
+        """
         width = max(len(self.keys), 1)
         if len(self.keys) == 0:
             return sp.csr_matrix((width, width), dtype=np.float32)
-        if len(self.d) == 1 and self.upper is not None:  # members are sorted: the triangle restricted is the restricted triangle
+        if (
+            len(self.d) == 1 and self.upper is not None
+        ):  # members are sorted: the triangle restricted is the restricted triangle
             return self.upper[self.members][:, self.members]
         indptr, indices = self.adjacency.indptr, self.adjacency.indices
         ux, ur = self.members, self.keys // self.n
@@ -1050,19 +1298,32 @@ class _Chunk:
         ex = np.repeat(np.arange(len(ux)), deg)
         wanted = ur[ex] * self.n + indices[_ranges(indptr[ux].astype(np.int64), deg)]
         ey = np.minimum(np.searchsorted(self.keys, wanted), len(self.keys) - 1)
-        hit = (self.keys[ey] == wanted) & (ey > ex) & self.middle[ux[ex]] & self.middle[self.members[ey]]
-        return sp.csr_matrix((np.ones(int(hit.sum()), dtype=np.float32), (ex[hit], ey[hit])), shape=(width, width))
+        hit = (
+            (self.keys[ey] == wanted)
+            & (ey > ex)
+            & self.middle[ux[ex]]
+            & self.middle[self.members[ey]]
+        )
+        return sp.csr_matrix(
+            (np.ones(int(hit.sum()), dtype=np.float32), (ex[hit], ey[hit])), shape=(width, width)
+        )
 
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """``concatenate([arange(s, s + c) for s, c in zip(starts, counts)])``, vectorised."""
     counts = np.asarray(counts, dtype=np.int64)
     before = np.cumsum(counts) - counts
-    return np.repeat(np.asarray(starts, dtype=np.int64) - before, counts) + np.arange(int(counts.sum()), dtype=np.int64)
+    return np.repeat(np.asarray(starts, dtype=np.int64) - before, counts) + np.arange(
+        int(counts.sum()), dtype=np.int64
+    )
 
 
-def _top_per_group(group: np.ndarray, score: np.ndarray, a: np.ndarray, b: np.ndarray, m: int, *, single: bool) -> np.ndarray:
-    """Indices of the best ``m`` items per group, sorted by group then best first (ties: lower a, then b)."""
+def _top_per_group(
+    group: np.ndarray, score: np.ndarray, a: np.ndarray, b: np.ndarray, m: int, *, single: bool
+) -> np.ndarray:
+    """Indices of the best ``m`` items per group, sorted by group then best first (ties: lower a,
+    then b).
+    """
     if single and len(score) > m:
         part = np.argpartition(-score, m - 1)[:m]
         return part[np.lexsort((b[part], a[part], -score[part]))]
@@ -1075,8 +1336,12 @@ def _rank_within(sorted_group: np.ndarray) -> np.ndarray:
     return np.arange(len(sorted_group)) - np.searchsorted(sorted_group, sorted_group, side="left")
 
 
-def _occurrence_ok(local: np.ndarray, a: np.ndarray, b: np.ndarray, limit: np.ndarray) -> np.ndarray:
-    """Pairs (in per-broker best-first order) whose members have each appeared fewer than ``limit`` times before in that broker's list."""
+def _occurrence_ok(
+    local: np.ndarray, a: np.ndarray, b: np.ndarray, limit: np.ndarray
+) -> np.ndarray:
+    """Pairs (in per-broker best-first order) whose members have each appeared fewer than ``limit``
+    times before in that broker's list.
+    """
     idx = np.arange(len(local))
     ends = np.concatenate([a, b])
     owner = np.concatenate([idx, idx])
@@ -1088,11 +1353,12 @@ def _occurrence_ok(local: np.ndarray, a: np.ndarray, b: np.ndarray, limit: np.nd
     occurrence = np.arange(len(order)) - run
     ok_end = np.empty(len(order), dtype=bool)
     ok_end[order] = occurrence < limit[key_e]
-    return ok_end[: len(local)] & ok_end[len(local):]
+    return ok_end[: len(local)] & ok_end[len(local) :]
 
 
 def _quadratic_form(acceptance, n_features: int, swap: np.ndarray) -> dict | None:
-    """The logistic model's decision function as a quadratic form of the standardised features; or None.
+    """The logistic model's decision function as a quadratic form of the standardised features; or
+    None.
 
     :class:`recsys.AcceptanceModel` is a logistic regression on standardised features and their
     standardised pairwise products, so its decision function is ``z̃ᵀ Q z̃ + c`` with
@@ -1114,7 +1380,12 @@ def _quadratic_form(acceptance, n_features: int, swap: np.ndarray) -> dict | Non
             mean2 = np.asarray(acceptance.mean2_, dtype=np.float64)
             scale2 = np.asarray(acceptance.scale2_, dtype=np.float64)
         pairs = np.asarray(pairs, dtype=np.int64)
-        if mean.shape != (n_features,) or scale.shape != (n_features,) or pairs.shape != (len(coef), 2) or mean2.shape != coef.shape:
+        if (
+            mean.shape != (n_features,)
+            or scale.shape != (n_features,)
+            or pairs.shape != (len(coef), 2)
+            or mean2.shape != coef.shape
+        ):
             return None
         if pairs.min() < 0 or pairs.max() > n_features:
             return None
@@ -1142,15 +1413,20 @@ def _quadratic_form(acceptance, n_features: int, swap: np.ndarray) -> dict | Non
 
 
 def _decisions(features: np.ndarray, form: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Decision function of each pair (features (P, F)) seen from each side, two (P,) float32 arrays.
+    """Decision function of each pair (features (P, F)) seen from each side, two (P,) float32
+    arrays.
 
     Feature-major float32 arithmetic: the standardised features are of order one and the result
     agrees with :meth:`AcceptanceModel.predict_proba` to about 1e-6.
     """
-    xt = np.ascontiguousarray(features.T, dtype=np.float32)  # (F, P); a view when features came transposed
+    xt = np.ascontiguousarray(
+        features.T, dtype=np.float32
+    )  # (F, P); a view when features came transposed
     n_pairs = xt.shape[1]
     fixed, moving = form["fixed_features"], form["moving"]
-    f = np.empty((len(fixed) + 1, n_pairs), dtype=np.float32)  # the shared standardised rows, then the constant 1
+    f = np.empty(
+        (len(fixed) + 1, n_pairs), dtype=np.float32
+    )  # the shared standardised rows, then the constant 1
     for row, k in enumerate(fixed):  # row by row: no temporary copy of the features
         np.subtract(xt[k], form["mean"][k], out=f[row])
         f[row] /= form["scale"][k]
@@ -1160,7 +1436,9 @@ def _decisions(features: np.ndarray, form: dict) -> tuple[np.ndarray, np.ndarray
     mean_m, scale_m = form["mean"][moving], form["scale"][moving]
     out = []
     for m in ((xt[moving] - mean_m) / scale_m, (xt[form["swapped_from"]] - mean_m) / scale_m):
-        out.append(shared + np.einsum("ji,ji->i", cross, m) + np.einsum("ji,ji->i", form["q_mm"] @ m, m))
+        out.append(
+            shared + np.einsum("ji,ji->i", cross, m) + np.einsum("ji,ji->i", form["q_mm"] @ m, m)
+        )
     return out[0], out[1]
 
 

@@ -122,11 +122,13 @@ class AdamicAdarCandidates(_Source):
         self.three_hop_weight = three_hop_weight
         self.three_hop_middles = three_hop_middles
 
-    def fit(self, network: Network) -> "AdamicAdarCandidates":
+    def fit(self, network: Network) -> AdamicAdarCandidates:
         if self.weighting not in ("adamic_adar", "resource_allocation"):
             raise ValueError(f"unknown weighting {self.weighting!r}")
         self._fit_exclusions(network)
-        self.hop_weights_ = hop_weights(network.degrees, weighting=self.weighting).astype(np.float64)
+        self.hop_weights_ = hop_weights(network.degrees, weighting=self.weighting).astype(
+            np.float64
+        )
         self.middle_ok_ = middle_members(network.degrees)
         return self
 
@@ -134,7 +136,14 @@ class AdamicAdarCandidates(_Source):
         rows = _as_rows(member_rows)
         a = self.adjacency_
         return _kernels.graph_topn(
-            rows, a.indptr, a.indices, self.hop_weights_, self.middle_ok_, self.eligible_, float(self.three_hop_weight), n,
+            rows,
+            a.indptr,
+            a.indices,
+            self.hop_weights_,
+            self.middle_ok_,
+            self.eligible_,
+            float(self.three_hop_weight),
+            n,
             max_expand=int(self.three_hop_middles),
         )
 
@@ -146,12 +155,16 @@ MAX_MIDDLE_DEGREE = 200
 
 
 def middle_members(degrees: np.ndarray) -> np.ndarray:
-    """Members who may be the middle of a walk of length three: at most :data:`MAX_MIDDLE_DEGREE` connections."""
+    """Members who may be the middle of a walk of length three: at most :data:`MAX_MIDDLE_DEGREE`
+    connections.
+    """
     return np.asarray(degrees) <= MAX_MIDDLE_DEGREE
 
 
 def hop_weights(degrees: np.ndarray, *, weighting: str = "adamic_adar") -> np.ndarray:
-    """Weight of a common neighbour w: ``1/log deg(w)`` (AA) or ``1/deg(w)`` (RA); 0 below degree 2."""
+    """Weight of a common neighbour w: ``1/log deg(w)`` (AA) or ``1/deg(w)`` (RA); 0 below degree
+    2.
+    """
     degrees = np.asarray(degrees, dtype=np.float64)
     weights = np.zeros_like(degrees, dtype=np.float32)
     ok = degrees >= 2
@@ -182,7 +195,7 @@ class InterestOverlapCandidates(_Source):
         self.max_df = max_df
         self.max_members = max_members
 
-    def fit(self, network: Network) -> "InterestOverlapCandidates":
+    def fit(self, network: Network) -> InterestOverlapCandidates:
         if not 0 < self.max_df <= 1:
             raise ValueError(f"max_df must be in (0, 1], got {self.max_df}")
         self._fit_exclusions(network)
@@ -198,18 +211,29 @@ class InterestOverlapCandidates(_Source):
 
     def candidates(self, member_rows, n: int) -> tuple[np.ndarray, np.ndarray]:
         rows = _as_rows(member_rows)
-        return _kernels.interest_topn(rows, self.weighted_, self.interest_members_, self.adjacency_, self.eligible_, n)
+        return _kernels.interest_topn(
+            rows, self.weighted_, self.interest_members_, self.adjacency_, self.eligible_, n
+        )
 
-    def candidates_for_interests(self, interest_weights: sp.csr_matrix, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Cold start: candidates for members described only by interest rows (R, m), raw weights."""
+    def candidates_for_interests(
+        self, interest_weights: sp.csr_matrix, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Cold start: candidates for members described only by interest rows (R, m), raw
+        weights.
+        """
         if interest_weights.shape[1] != self.weighted_.shape[1]:
             raise ValueError("interest_weights must have one column per known interest")
-        query = normalize(interest_weights.astype(np.float32).multiply(self.usable_interests_[None, :]).tocsr())
+        query = normalize(
+            interest_weights.astype(np.float32).multiply(self.usable_interests_[None, :]).tocsr()
+        )
         sims = (query @ self.interest_members_).tocoo()
         keep = self.eligible_[sims.col] & (sims.data > 0)
         return topn_triplets(
-            sims.row[keep], sims.col[keep].astype(np.int32), sims.data[keep].astype(np.float32),
-            n_rows=query.shape[0], n=n,
+            sims.row[keep],
+            sims.col[keep].astype(np.int32),
+            sims.data[keep].astype(np.float32),
+            n_rows=query.shape[0],
+            n=n,
         )
 
 
@@ -249,7 +273,7 @@ class ALSCandidates(_Source):
         self.ivf_probe_share = ivf_probe_share
         self.random_state = random_state
 
-    def fit(self, network: Network) -> "ALSCandidates":
+    def fit(self, network: Network) -> ALSCandidates:
         self._fit_exclusions(network)
         self.member_factors_ = fit_als_factors(
             network.member_interests,
@@ -262,7 +286,9 @@ class ALSCandidates(_Source):
         self._build_index()
         return self
 
-    def set_factors(self, network: Network, member_factors: np.ndarray, index_bytes: np.ndarray | None = None) -> "ALSCandidates":
+    def set_factors(
+        self, network: Network, member_factors: np.ndarray, index_bytes: np.ndarray | None = None
+    ) -> ALSCandidates:
         """Restore a fitted source from stored arrays (a saved model)."""
         self._fit_exclusions(network)
         self.member_factors_ = np.ascontiguousarray(member_factors, dtype=np.float32)
@@ -290,13 +316,21 @@ class ALSCandidates(_Source):
         else:
             # inverted file: k-means cells, a share of them probed per query; it builds in seconds
             # at a million members where HNSW took minutes on this 2-core machine (measured)
-            n_lists = max(1, min(int(np.sqrt(len(self.member_factors_))), len(self.member_factors_) // 39))
-            self.index_ = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, n_lists, faiss.METRIC_INNER_PRODUCT)
+            n_lists = max(
+                1, min(int(np.sqrt(len(self.member_factors_))), len(self.member_factors_) // 39)
+            )
+            self.index_ = faiss.IndexIVFFlat(
+                faiss.IndexFlatIP(dim), dim, n_lists, faiss.METRIC_INNER_PRODUCT
+            )
             threads = faiss.omp_get_max_threads()
-            faiss.omp_set_num_threads(1)  # deterministic k-means: the same seed gives the same cells
+            faiss.omp_set_num_threads(
+                1
+            )  # deterministic k-means: the same seed gives the same cells
             try:
                 self.index_.cp.seed = int(self.random_state or 0)
-                self.index_.cp.max_points_per_centroid = 64  # k-means on a sample: seconds, not minutes
+                self.index_.cp.max_points_per_centroid = (
+                    64  # k-means on a sample: seconds, not minutes
+                )
                 self.index_.train(self.member_factors_)
                 self.index_.add(self.member_factors_)
             finally:
@@ -315,8 +349,10 @@ class ALSCandidates(_Source):
 
     def candidates(self, member_rows, n: int) -> tuple[np.ndarray, np.ndarray]:
         rows = _as_rows(member_rows)
-        # ask for more than n: the member, their connections and opted-out members are dropped after.
-        # 2n + 1 is enough for most; the few whose exclusions leave fewer than n ask again with room
+        # ask for more than n: the member, their connections and opted-out members are dropped
+        # after.
+        # 2n + 1 is enough for most; the few whose exclusions leave fewer than n ask again with
+        # room
         # for all their connections (asking every member for the batch's largest degree doubled
         # the search time at a million members)
         sims, ids = self._search(rows, min(self.n_members_, 2 * n + 1))
@@ -324,13 +360,17 @@ class ALSCandidates(_Source):
         short = np.flatnonzero((keep.sum(axis=1) < n) & (ids[:, -1] >= 0))
         if len(short) and ids.shape[1] < self.n_members_:
             degrees = self.adjacency_.indptr[rows[short] + 1] - self.adjacency_.indptr[rows[short]]
-            more_sims, more_ids = self._search(rows[short], min(self.n_members_, max(2 * n + 1, n + 1 + int(degrees.max()))))
+            more_sims, more_ids = self._search(
+                rows[short], min(self.n_members_, max(2 * n + 1, n + 1 + int(degrees.max())))
+            )
             width = more_ids.shape[1]
             sims = np.pad(sims, ((0, 0), (0, width - sims.shape[1])), constant_values=-np.inf)
             ids = np.pad(ids, ((0, 0), (0, width - ids.shape[1])), constant_values=-1)
             sims[short], ids[short] = more_sims, more_ids
             keep = np.pad(keep, ((0, 0), (0, width - keep.shape[1])), constant_values=False)
-            keep[short] = self._keep_found(rows[short], more_ids)  # the other rows' results are unchanged
+            keep[short] = self._keep_found(
+                rows[short], more_ids
+            )  # the other rows' results are unchanged
         # the search returns each list best first: the first n kept are the top n
         place = np.cumsum(keep, axis=1) - 1
         r, j = np.nonzero(keep & (place < n))
@@ -341,7 +381,9 @@ class ALSCandidates(_Source):
         return out_ids, out_scores
 
     def _search(self, rows: np.ndarray, want: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``want`` nearest members of each row by inner product, best first (ids -1 padded)."""
+        """The ``want`` nearest members of each row by inner product, best first (ids -1
+        padded).
+        """
         queries = self.member_factors_[rows]
         if self.index_ is not None:
             return self.index_.search(queries, want)
@@ -365,7 +407,9 @@ def fit_als_factors(
     alpha: float,
     random_state: int | None,
 ) -> np.ndarray:
-    """L2-normalised member factors (n, factors) float32 from implicit's CPU ALS; zeros for members with no interests."""
+    """L2-normalised member factors (n, factors) float32 from implicit's CPU ALS; zeros for members
+    with no interests.
+    """
     from implicit.cpu.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
 
@@ -427,4 +471,6 @@ def merge_pools(
         bits.append(np.full(ids.shape[1], SOURCE_BITS[name], dtype=np.uint8))
     side_by_side = np.ascontiguousarray(np.hstack(lists))
     n_members = int(side_by_side.max(initial=-1)) + 1
-    return _kernels.merge_rrf(side_by_side, np.concatenate(weights), np.concatenate(bits), max(n_members, 1), pool_size)
+    return _kernels.merge_rrf(
+        side_by_side, np.concatenate(weights), np.concatenate(bits), max(n_members, 1), pool_size
+    )

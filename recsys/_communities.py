@@ -1,4 +1,6 @@
-"""Communities of the training graph and network-size tiers: structural groups, no sensitive data."""
+"""Communities of the training graph and network-size tiers: structural groups, no sensitive
+data.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +18,13 @@ logger = logging.getLogger(__name__)
 TIER_NAMES = ("small", "medium", "large")
 
 
-def detect_communities(adjacency: sp.csr_matrix, *, resolution: float = 1.0, n_iterations: int = 2, random_state: int = 0) -> np.ndarray:
+def detect_communities(
+    adjacency: sp.csr_matrix,
+    *,
+    resolution: float = 1.0,
+    n_iterations: int = 2,
+    random_state: int = 0,
+) -> np.ndarray:
     """Modularity communities of an undirected graph with igraph's Leiden implementation.
 
     Leiden (Traag, Waltman & van Eck 2019) in igraph's C core: on a 100,000-member graph with a
@@ -40,8 +48,9 @@ def detect_communities(adjacency: sp.csr_matrix, *, resolution: float = 1.0, n_i
     Examples
     --------
     >>> import scipy.sparse as sp
-    >>> two_triangles = sp.csr_matrix(([1.0] * 12, ([0, 1, 0, 2, 1, 2, 3, 4, 3, 5, 4, 5],
-    ...                                              [1, 0, 2, 0, 2, 1, 4, 3, 5, 3, 5, 4])), shape=(6, 6))
+    >>> rows = [0, 1, 0, 2, 1, 2, 3, 4, 3, 5, 4, 5]
+    >>> cols = [1, 0, 2, 0, 2, 1, 4, 3, 5, 3, 5, 4]
+    >>> two_triangles = sp.csr_matrix(([1.0] * 12, (rows, cols)), shape=(6, 6))
     >>> labels = detect_communities(two_triangles)
     >>> bool(labels[0] == labels[1] == labels[2] != labels[3] == labels[4] == labels[5])
     True
@@ -59,7 +68,8 @@ def detect_communities(adjacency: sp.csr_matrix, *, resolution: float = 1.0, n_i
     finally:
         ig.set_random_number_generator(previous if previous is not None else random)
     labels = np.asarray(clustering.membership, dtype=np.int64)
-    # renumber by size (largest first), ties by first member, so labels do not depend on igraph's order
+    # renumber by size (largest first), ties by first member, so labels do not depend on igraph's
+    # order
     sizes = np.bincount(labels)
     first = np.full(len(sizes), n, dtype=np.int64)
     np.minimum.at(first, labels, np.arange(n))
@@ -70,7 +80,11 @@ def detect_communities(adjacency: sp.csr_matrix, *, resolution: float = 1.0, n_i
     return relabel[labels].astype(np.int32)
 
 
-def network_size_tier_codes(degrees: np.ndarray, *, thresholds: tuple[int, int] = (5, 20)) -> np.ndarray:
-    """Tier code per member: 0 small (< thresholds[0] connections), 1 medium, 2 large (≥ thresholds[1])."""
+def network_size_tier_codes(
+    degrees: np.ndarray, *, thresholds: tuple[int, int] = (5, 20)
+) -> np.ndarray:
+    """Tier code per member: 0 small (< thresholds[0] connections), 1 medium, 2 large (≥
+    thresholds[1]).
+    """
     degrees = np.asarray(degrees)
     return (degrees >= thresholds[0]).astype(np.int8) + (degrees >= thresholds[1]).astype(np.int8)

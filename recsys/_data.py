@@ -57,8 +57,25 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 ID_COLUMNS: frozenset[str] = frozenset({"member_id", "member_a", "member_b", "broker", "interest"})
 # Cells read as missing in other (attribute, weight, time) columns: pandas' default NA tokens.
 NA_TOKENS: tuple[str, ...] = (
-    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "<NA>",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "None",
+    "n/a",
+    "nan",
+    "null",
 )
 UNDISCLOSED = "undisclosed"
 _TRUE_TOKENS = ("true", "t", "yes", "y", "1", "1.0")
@@ -126,7 +143,9 @@ class DataValidationError(ValueError):
         return (_rebuild_error, (self.problem, self.path, self.line, self.unit))
 
 
-def _rebuild_error(problem: str, path: str | None, line: int | None, unit: str) -> DataValidationError:
+def _rebuild_error(
+    problem: str, path: str | None, line: int | None, unit: str
+) -> DataValidationError:
     return DataValidationError(problem, path=path, line=line, unit=unit)  # type: ignore[arg-type]
 
 
@@ -147,7 +166,9 @@ class _Source:
     def where(self, row: int) -> str:
         return f"{'row' if self.is_parquet else 'line'} {self.number(row)}"
 
-    def error(self, problem: str, *, row: int | None = None, header: bool = False) -> DataValidationError:
+    def error(
+        self, problem: str, *, row: int | None = None, header: bool = False
+    ) -> DataValidationError:
         unit: Literal["line", "row"] = "row" if self.is_parquet else "line"
         if header:
             line = None if self.is_parquet else 1
@@ -158,7 +179,9 @@ class _Source:
         return DataValidationError(problem, path=self.name, line=line, unit=unit)
 
 
-def _raise_first(source: _Source, checks: Sequence[tuple[np.ndarray | None, Callable[[int], str]]]) -> None:
+def _raise_first(
+    source: _Source, checks: Sequence[tuple[np.ndarray | None, Callable[[int], str]]]
+) -> None:
     """Raise for the earliest row flagged by any check; ties go to the earlier check."""
     best: tuple[int, Callable[[int], str]] | None = None
     for mask, describe in checks:
@@ -177,7 +200,9 @@ def _require_columns(frame: pd.DataFrame, table: str, source: _Source) -> None:
     for column in REQUIRED_COLUMNS[table]:
         if column not in frame.columns:
             shown = ", ".join(found) if found else "none"
-            raise source.error(f"missing required column '{column}' (columns found: {shown})", header=True)
+            raise source.error(
+                f"missing required column '{column}' (columns found: {shown})", header=True
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -244,13 +269,17 @@ def _factorize_sorted(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     rank = np.empty(len(order), dtype=np.int32)
     rank[order] = np.arange(len(order), dtype=np.int32)
     codes = rank[np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
-    uniques = np.asarray(dictionary.take(pa.array(order)).to_numpy(zero_copy_only=False), dtype=object)
+    uniques = np.asarray(
+        dictionary.take(pa.array(order)).to_numpy(zero_copy_only=False), dtype=object
+    )
     return codes, uniques
 
 
 def _na_mask(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """(len,) bool: null or one of :data:`NA_TOKENS`."""
-    mask = pc.or_kleene(pc.is_null(values), pc.is_in(values, value_set=pa.array(NA_TOKENS, pa.large_string())))
+    mask = pc.or_kleene(
+        pc.is_null(values), pc.is_in(values, value_set=pa.array(NA_TOKENS, pa.large_string()))
+    )
     return _bool_numpy(pc.fill_null(mask, True))
 
 
@@ -320,7 +349,9 @@ _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 
 def _seconds(stamps: pd.Series) -> np.ndarray:
     """tz-aware datetimes -> (len,) float64 seconds since the epoch, NaN for NaT."""
-    return ((stamps - _EPOCH) / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64, na_value=np.nan)
+    return ((stamps - _EPOCH) / pd.Timedelta(seconds=1)).to_numpy(
+        dtype=np.float64, na_value=np.nan
+    )
 
 
 def _parse_times(series: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:
@@ -347,7 +378,9 @@ def _parse_times(series: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:
     except (ValueError, TypeError, OverflowError):
         pass
     numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    dates = _seconds(pd.to_datetime(text.where(np.isnan(numbers)), utc=True, format="ISO8601", errors="coerce"))
+    dates = _seconds(
+        pd.to_datetime(text.where(np.isnan(numbers)), utc=True, format="ISO8601", errors="coerce")
+    )
     values = np.where(np.isnan(numbers), dates, numbers)
     return values, np.isnan(values) & ~missing
 
@@ -393,7 +426,9 @@ def _canonical_edges(
     else:
         order = np.argsort(key, kind="stable")
         key = key[order]
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
+        starts = (
+            np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
+        )
         out_times = (
             np.fmin.reduceat(np.asarray(times, dtype=np.float64)[order], starts)
             if len(key)
@@ -422,7 +457,9 @@ def _adjacency(edges: np.ndarray, n: int) -> sp.csr_matrix:
     return adjacency
 
 
-def _member_interests(rows: np.ndarray, codes: np.ndarray, weights: np.ndarray, n: int, m: int) -> sp.csr_matrix:
+def _member_interests(
+    rows: np.ndarray, codes: np.ndarray, weights: np.ndarray, n: int, m: int
+) -> sp.csr_matrix:
     """(n, m) float32 CSR; duplicate (member, interest) rows are summed (in float64)."""
     matrix = sp.coo_matrix((weights.astype(np.float64), (rows, codes)), shape=(n, m)).tocsr()
     matrix.sum_duplicates()
@@ -503,7 +540,9 @@ class Network:
             )
         if len(self.attributes) != n or len(self.sensitive) != n:
             raise ValueError("attributes and sensitive must have one row per member")
-        if self.connection_times is not None and len(self.connection_times) != len(self.connections):
+        if self.connection_times is not None and len(self.connection_times) != len(
+            self.connections
+        ):
             raise ValueError("connection_times must align with connections")
 
     def __repr__(self) -> str:
@@ -536,7 +575,9 @@ class Network:
             object.__setattr__(self, "_id_index", index)  # lazy cache on a frozen dataclass
         return index
 
-    def rows_of(self, member_ids: str | Sequence[str] | np.ndarray | pd.Series | pd.Index) -> np.ndarray:
+    def rows_of(
+        self, member_ids: str | Sequence[str] | np.ndarray | pd.Series | pd.Index
+    ) -> np.ndarray:
         """Rows of the given member ids.
 
         Parameters
@@ -568,7 +609,9 @@ class Network:
             query = query.astype(str)
         return np.asarray(self._index().get_indexer(query), dtype=np.int32)
 
-    def with_connections(self, connections: np.ndarray, connection_times: np.ndarray | None = None) -> Network:
+    def with_connections(
+        self, connections: np.ndarray, connection_times: np.ndarray | None = None
+    ) -> Network:
         """The same members, interests and attributes with another set of connections.
 
         Parameters
@@ -604,7 +647,9 @@ class Network:
         if connection_times is not None:
             times = np.asarray(connection_times, dtype=np.float64)
             if times.shape != (len(edges),):
-                raise ValueError(f"connection_times must have shape ({len(edges)},), got {times.shape}")
+                raise ValueError(
+                    f"connection_times must have shape ({len(edges)},), got {times.shape}"
+                )
         canonical, canonical_times = _canonical_edges(edges[:, 0], edges[:, 1], times, n)
         new = dataclasses.replace(
             self,
@@ -751,7 +796,8 @@ def network_from_frames(
         if column == "member_id" or column not in members.columns:
             shown = ", ".join(str(c) for c in members.columns)
             raise source.error(
-                f"sensitive attribute '{column}' is not a member attribute column (columns found: {shown})",
+                f"sensitive attribute '{column}' is not a member attribute column (columns "
+                f"found: {shown})",
                 header=True,
             )
     if len(members) == 0:
@@ -794,7 +840,10 @@ def network_from_frames(
         weight_column = interests["weight"]
         weight_checks = [
             (weight_bad, lambda row: f"non-numeric weight {str(weight_column.iloc[row])!r}"),
-            (invalid, lambda row: f"weight must be a finite number > 0, got {weight_column.iloc[row]!r}"),
+            (
+                invalid,
+                lambda row: f"weight must be a finite number > 0, got {weight_column.iloc[row]!r}",
+            ),
         ]
     else:
         weights = np.ones(len(interests), dtype=np.float64)
@@ -835,11 +884,16 @@ def network_from_frames(
     # introductions
     intro_frame = None
     if introductions is not None:
-        intro_frame = _introductions(introductions, src["introductions"], value_set, member_ids, _unknown)
+        intro_frame = _introductions(
+            introductions, src["introductions"], value_set, member_ids, _unknown
+        )
 
     # attributes
     attributes = _clean_attributes(members.drop(columns=["member_id", *sensitive_attributes]))
-    sensitive = pd.DataFrame({column: _labels(members[column]) for column in sensitive_attributes}, index=pd.RangeIndex(n))
+    sensitive = pd.DataFrame(
+        {column: _labels(members[column]) for column in sensitive_attributes},
+        index=pd.RangeIndex(n),
+    )
 
     network = Network(
         member_ids=member_ids,
@@ -854,7 +908,8 @@ def network_from_frames(
         _sources=dict(names),
     )
     logger.info(
-        "built network: %d members, %d interests (%d member-interest pairs), %d connections%s in %.1f s",
+        "built network: %d members, %d interests (%d member-interest pairs), %d "
+        "connections%s in %.1f s",
         n,
         len(interest_names),
         member_interests.nnz,
@@ -866,7 +921,10 @@ def network_from_frames(
 
 
 def _bad_time(column: pd.Series, row: int) -> str:
-    return f"cannot parse created_at {str(column.iloc[row])!r} (expected epoch seconds or an ISO 8601 date)"
+    return (
+        f"cannot parse created_at {str(column.iloc[row])!r} (expected epoch seconds or an ISO "
+        "8601 date)"
+    )
 
 
 def _introductions(
@@ -937,17 +995,29 @@ def _infer_column(series: pd.Series) -> pd.Series:
     missing = _na_mask(text)
     if missing.all():
         return pd.Series(np.full(len(series), np.nan), index=series.index, name=series.name)
-    cleaned = pc.if_else(pa.array(missing), pa.scalar(None, pa.large_string()), text) if missing.any() else text
+    cleaned = (
+        pc.if_else(pa.array(missing), pa.scalar(None, pa.large_string()), text)
+        if missing.any()
+        else text
+    )
     if not missing.any():
         try:
-            return pd.Series(np.asarray(pc.cast(cleaned, pa.int64()).to_numpy(zero_copy_only=False)), index=series.index, name=series.name)
+            return pd.Series(
+                np.asarray(pc.cast(cleaned, pa.int64()).to_numpy(zero_copy_only=False)),
+                index=series.index,
+                name=series.name,
+            )
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
     try:
         floats = pc.cast(cleaned, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return series.mask(missing) if missing.any() else series
-    return pd.Series(np.asarray(floats.to_numpy(zero_copy_only=False), dtype=np.float64), index=series.index, name=series.name)
+    return pd.Series(
+        np.asarray(floats.to_numpy(zero_copy_only=False), dtype=np.float64),
+        index=series.index,
+        name=series.name,
+    )
 
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
@@ -988,7 +1058,9 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
                 frame[column] = _as_str(frame[column])
         return frame
     if not (name.endswith(".csv") or name.endswith(".csv.gz")):
-        raise DataValidationError("unknown file type (expected .csv, .csv.gz or .parquet)", path=name)
+        raise DataValidationError(
+            "unknown file type (expected .csv, .csv.gz or .parquet)", path=name
+        )
     try:
         with _open_text(path) as handle:
             header = next(csv.reader(handle), None)
@@ -1017,12 +1089,19 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     return frame
 
 
-def _csv_parse_error(path: str, name: str, convert: pa_csv.ConvertOptions, exc: Exception) -> DataValidationError:
+def _csv_parse_error(
+    path: str, name: str, convert: pa_csv.ConvertOptions, exc: Exception
+) -> DataValidationError:
     """Locate a malformed CSV row: only a single-threaded read tells which row it is."""
     found: list[tuple[int | None, str]] = []
 
     def on_invalid(row: pa_csv.InvalidRow) -> str:
-        found.append((row.number, f"expected {row.expected_columns} columns, got {row.actual_columns}: {row.text!r}"))
+        found.append(
+            (
+                row.number,
+                f"expected {row.expected_columns} columns, got {row.actual_columns}: {row.text!r}",
+            )
+        )
         return "error"
 
     try:
@@ -1058,7 +1137,9 @@ def _find_tables(root: str) -> dict[str, str]:
     return found
 
 
-def load_network(data_dir: str | os.PathLike, *, sensitive_attributes: Sequence[str] = ()) -> Network:
+def load_network(
+    data_dir: str | os.PathLike, *, sensitive_attributes: Sequence[str] = ()
+) -> Network:
     """Load and validate a data directory in the input layout.
 
     Parameters
@@ -1090,7 +1171,9 @@ def load_network(data_dir: str | os.PathLike, *, sensitive_attributes: Sequence[
     started = time.perf_counter()
     files = _find_tables(root)
     frames = {table: read_table(os.path.join(root, file)) for table, file in files.items()}
-    logger.info("read %s from %s in %.1f s", ", ".join(files.values()), root, time.perf_counter() - started)
+    logger.info(
+        "read %s from %s in %.1f s", ", ".join(files.values()), root, time.perf_counter() - started
+    )
     return network_from_frames(
         frames["members"],
         frames["interests"],

@@ -21,14 +21,18 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Slates:
-    """Slates of a batch of members: ``member_rows`` (R,) int64, ``ids`` (R, k) int32, ``scores`` (R, k) float32."""
+    """Slates of a batch of members: ``member_rows`` (R,) int64, ``ids`` (R, k) int32, ``scores``
+    (R, k) float32.
+    """
 
     member_rows: np.ndarray
     ids: np.ndarray
     scores: np.ndarray
 
 
-def evaluation_members(network: Network, *, max_members: int | None = None, seed: int = 0) -> np.ndarray:
+def evaluation_members(
+    network: Network, *, max_members: int | None = None, seed: int = 0
+) -> np.ndarray:
     """Rows to rank for evaluation: every member, or a seeded sample of ``max_members``."""
     rows = np.arange(network.n_members, dtype=np.int64)
     if max_members is not None and max_members < len(rows):
@@ -96,13 +100,19 @@ def evaluate_slates(
         recall = m.recall_at_k(ids, relevant, k=k)
         ndcg = m.ndcg_at_k(ids, relevant, k=k)
         per_member_recall = np.where(eligible, recall, np.nan)
-        metrics[f"recall_at_{k}"] = float(np.nanmean(per_member_recall)) if eligible.any() else float("nan")
-        metrics[f"ndcg_at_{k}"] = float(np.nanmean(np.where(eligible, ndcg, np.nan))) if eligible.any() else float("nan")
+        metrics[f"recall_at_{k}"] = (
+            float(np.nanmean(per_member_recall)) if eligible.any() else float("nan")
+        )
+        metrics[f"ndcg_at_{k}"] = (
+            float(np.nanmean(np.where(eligible, ndcg, np.nan))) if eligible.any() else float("nan")
+        )
         metrics["evaluated_members"] = float(eligible.sum())
         if include_baseline:
             baseline_ids, _ = AdamicAdarCandidates().fit(train).candidates(rows[eligible], k)
             base_recall = m.recall_at_k(baseline_ids, relevant[np.flatnonzero(eligible)], k=k)
-            metrics[f"baseline/adamic_adar/recall_at_{k}"] = float(np.nanmean(base_recall)) if eligible.any() else float("nan")
+            metrics[f"baseline/adamic_adar/recall_at_{k}"] = (
+                float(np.nanmean(base_recall)) if eligible.any() else float("nan")
+            )
 
     exposure = m.exposure_counts(ids, n_members=n)
     metrics["coverage"] = m.coverage(ids, n_members=n)
@@ -112,17 +122,27 @@ def evaluate_slates(
     metrics["max_inbound_share"] = m.max_inbound_share(ids)
     metrics["plus_one_balance"] = m.plus_one_balance(rows, ids, train.adjacency)
     if plus_one_rows is not None and plus_one_rows[rows].any():
-        metrics["plus_one_balance_pledged"] = m.plus_one_balance(rows, ids, train.adjacency, mask=plus_one_rows[rows])
+        metrics["plus_one_balance_pledged"] = m.plus_one_balance(
+            rows, ids, train.adjacency, mask=plus_one_rows[rows]
+        )
     filled = (ids >= 0).sum(axis=1)
     metrics["mean_slate_size"] = float(filled.mean()) if len(filled) else 0.0
 
     for attr in train.sensitive.columns:
         groups = train.sensitive[attr].to_numpy(dtype=object)
-        tables[f"equity/{attr}/exposure"] = m.group_exposure_table(exposure, groups, min_group_size=min_group_size)
-        metrics[f"equity/{attr}/exposure_ratio"] = m.exposure_ratio(exposure, groups, min_group_size=min_group_size)
+        tables[f"equity/{attr}/exposure"] = m.group_exposure_table(
+            exposure, groups, min_group_size=min_group_size
+        )
+        metrics[f"equity/{attr}/exposure_ratio"] = m.exposure_ratio(
+            exposure, groups, min_group_size=min_group_size
+        )
         if len(heldout):
-            tables[f"equity/{attr}/recall"] = m.group_recall_table(per_member_recall, groups[rows], min_group_size=min_group_size)
-            metrics[f"equity/{attr}/recall_ratio"] = m.recall_ratio(per_member_recall, groups[rows], min_group_size=min_group_size)
+            tables[f"equity/{attr}/recall"] = m.group_recall_table(
+                per_member_recall, groups[rows], min_group_size=min_group_size
+            )
+            metrics[f"equity/{attr}/recall_ratio"] = m.recall_ratio(
+                per_member_recall, groups[rows], min_group_size=min_group_size
+            )
     return metrics, tables
 
 

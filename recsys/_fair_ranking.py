@@ -37,7 +37,8 @@ def _check(k: int, p: float, alpha: float) -> None:
 
 
 def _raw_mtable(k: int, p: float, alpha: float) -> np.ndarray:
-    # ppf = the smallest m with P(X <= m) >= alpha; never below 0 (ppf(alpha) is -1 only for alpha=0)
+    # ppf = the smallest m with P(X <= m) >= alpha; never below 0 (ppf(alpha) is -1 only for
+    # alpha=0)
     return np.maximum(binom.ppf(alpha, np.arange(1, k + 1), p), 0).astype(np.int64)
 
 
@@ -71,7 +72,8 @@ def fail_probability(table: np.ndarray, p: float) -> float:
 
 @lru_cache(maxsize=256)
 def adjusted_alpha(k: int, p: float, alpha: float, *, iterations: int = 60) -> float:
-    """The per-prefix significance ``alpha_c`` whose table fails fair rankings with prob ≤ ``alpha``.
+    """The per-prefix significance ``alpha_c`` whose table fails fair rankings with prob ≤
+    ``alpha``.
 
     The paper's binary search for the multiple-testing correction. The table changes in steps,
     so the overall failure probability cannot in general equal ``alpha`` exactly; this returns
@@ -82,7 +84,10 @@ def adjusted_alpha(k: int, p: float, alpha: float, *, iterations: int = 60) -> f
     _check(k, p, alpha)
     if fail_probability(_raw_mtable(k, p, alpha), p) <= alpha:
         return float(alpha)
-    lo, hi = 0.0, float(alpha)  # fail(lo) <= alpha < fail(hi); the all-zero table (lo -> 0) never fails
+    lo, hi = (
+        0.0,
+        float(alpha),
+    )  # fail(lo) <= alpha < fail(hi); the all-zero table (lo -> 0) never fails
     for _ in range(iterations):
         mid = 0.5 * (lo + hi)
         if mid <= 0.0:

@@ -22,7 +22,15 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["graph_topn", "interest_topn", "merge_rrf", "pair_overlaps", "pool_scores", "keep_pairs", "fill_least_exposed"]
+__all__ = [
+    "graph_topn",
+    "interest_topn",
+    "merge_rrf",
+    "pair_overlaps",
+    "pool_scores",
+    "keep_pairs",
+    "fill_least_exposed",
+]
 
 #: Batches with more members than this run on all threads.
 PARALLEL_MIN_MEMBERS = 32
@@ -44,7 +52,9 @@ def _touch(v, seen, touched, nt):
 
 
 @njit(cache=True, nogil=True)
-def _select(u, touched, nt, acc, seen, adj_indptr, adj_indices, eligible, exclude_own, out_ids, out_scores):
+def _select(
+    u, touched, nt, acc, seen, adj_indptr, adj_indices, eligible, exclude_own, out_ids, out_scores
+):
     """Top entries of ``acc`` over the touched members, best first, ties to the smaller member
     row; drops non-positive scores and, with ``exclude_own``, the member, their connections and
     opted-out members. Resets the scratch it used."""
@@ -138,7 +148,22 @@ def _expand_cut(touched, n_two, paths, max_expand):
 
 
 @njit(cache=True, nogil=True)
-def _graph_one(u, indptr, indices, hop_w, middle_ok, eligible, eps, max_expand, acc, paths, seen, touched, out_ids, out_scores):
+def _graph_one(
+    u,
+    indptr,
+    indices,
+    hop_w,
+    middle_ok,
+    eligible,
+    eps,
+    max_expand,
+    acc,
+    paths,
+    seen,
+    touched,
+    out_ids,
+    out_scores,
+):
     nt = _two_hops(u, indptr, indices, hop_w, middle_ok, acc, paths, seen, touched)
     n_two = nt
     cut, ties_left = _expand_cut(touched, n_two, paths, max_expand) if eps > 0.0 else (0.0, 0)
@@ -161,13 +186,55 @@ def _graph_one(u, indptr, indices, hop_w, middle_ok, eligible, eps, max_expand, 
 
 
 @njit(cache=True, nogil=True)
-def _graph_serial(rows, indptr, indices, hop_w, middle_ok, eligible, eps, max_expand, acc, paths, seen, touched, out_ids, out_scores):
+def _graph_serial(
+    rows,
+    indptr,
+    indices,
+    hop_w,
+    middle_ok,
+    eligible,
+    eps,
+    max_expand,
+    acc,
+    paths,
+    seen,
+    touched,
+    out_ids,
+    out_scores,
+):
     for i in range(len(rows)):
-        _graph_one(rows[i], indptr, indices, hop_w, middle_ok, eligible, eps, max_expand, acc, paths, seen, touched, out_ids[i], out_scores[i])
+        _graph_one(
+            rows[i],
+            indptr,
+            indices,
+            hop_w,
+            middle_ok,
+            eligible,
+            eps,
+            max_expand,
+            acc,
+            paths,
+            seen,
+            touched,
+            out_ids[i],
+            out_scores[i],
+        )
 
 
 @njit(cache=True, parallel=True)
-def _graph_parallel(rows, indptr, indices, hop_w, middle_ok, eligible, eps, max_expand, n_chunks, out_ids, out_scores):
+def _graph_parallel(
+    rows,
+    indptr,
+    indices,
+    hop_w,
+    middle_ok,
+    eligible,
+    eps,
+    max_expand,
+    n_chunks,
+    out_ids,
+    out_scores,
+):
     n = len(eligible)
     step = (len(rows) + n_chunks - 1) // n_chunks
     for t in prange(n_chunks):
@@ -176,10 +243,27 @@ def _graph_parallel(rows, indptr, indices, hop_w, middle_ok, eligible, eps, max_
         seen = np.zeros(n, dtype=np.bool_)
         touched = np.empty(n, dtype=np.int64)
         for i in range(t * step, min(len(rows), (t + 1) * step)):
-            _graph_one(rows[i], indptr, indices, hop_w, middle_ok, eligible, eps, max_expand, acc, paths, seen, touched, out_ids[i], out_scores[i])
+            _graph_one(
+                rows[i],
+                indptr,
+                indices,
+                hop_w,
+                middle_ok,
+                eligible,
+                eps,
+                max_expand,
+                acc,
+                paths,
+                seen,
+                touched,
+                out_ids[i],
+                out_scores[i],
+            )
 
 
-def graph_topn(rows, indptr, indices, hop_w, middle_ok, eligible, eps: float, n: int, max_expand: int = 0):
+def graph_topn(
+    rows, indptr, indices, hop_w, middle_ok, eligible, eps: float, n: int, max_expand: int = 0
+):
     """Top-``n`` by ``Σ_{common w} hop_w[w] + eps · walks3`` for each member row (see
     :class:`recsys.AdamicAdarCandidates`), without the member, their connections or opted-out
     members; with ``max_expand > 0`` the walks of length three go on only from the
@@ -188,14 +272,38 @@ def graph_topn(rows, indptr, indices, hop_w, middle_ok, eligible, eps: float, n:
     ids, scores = _outputs(len(rows), n)
     if len(rows) and n:
         args = (indptr, indices, hop_w, middle_ok, eligible, float(eps), int(max_expand))
-        run(_graph_serial, _graph_parallel, rows, args, len(eligible), ids, scores, extra_scratch=lambda n: (_scratch_paths(n),))
+        run(
+            _graph_serial,
+            _graph_parallel,
+            rows,
+            args,
+            len(eligible),
+            ids,
+            scores,
+            extra_scratch=lambda n: (_scratch_paths(n),),
+        )
     return ids, scores.astype(np.float32)
 
 
 # ------------------------------------------------------------------ shared interests
 @njit(cache=True, nogil=True)
-def _interest_one(u, q_indptr, q_indices, q_data, im_indptr, im_indices, im_data, adj_indptr, adj_indices, eligible,
-                  acc, seen, touched, out_ids, out_scores):
+def _interest_one(
+    u,
+    q_indptr,
+    q_indices,
+    q_data,
+    im_indptr,
+    im_indices,
+    im_data,
+    adj_indptr,
+    adj_indices,
+    eligible,
+    acc,
+    seen,
+    touched,
+    out_ids,
+    out_scores,
+):
     nt = 0
     for a in range(q_indptr[u], q_indptr[u + 1]):
         i = q_indices[a]
@@ -204,20 +312,65 @@ def _interest_one(u, q_indptr, q_indices, q_data, im_indptr, im_indices, im_data
             v = im_indices[b]
             nt = _touch(v, seen, touched, nt)
             acc[v] += w * im_data[b]
-    return _select(u, touched, nt, acc, seen, adj_indptr, adj_indices, eligible, True, out_ids, out_scores)
+    return _select(
+        u, touched, nt, acc, seen, adj_indptr, adj_indices, eligible, True, out_ids, out_scores
+    )
 
 
 @njit(cache=True, nogil=True)
-def _interest_serial(rows, q_indptr, q_indices, q_data, im_indptr, im_indices, im_data, adj_indptr, adj_indices, eligible,
-                     acc, seen, touched, out_ids, out_scores):
+def _interest_serial(
+    rows,
+    q_indptr,
+    q_indices,
+    q_data,
+    im_indptr,
+    im_indices,
+    im_data,
+    adj_indptr,
+    adj_indices,
+    eligible,
+    acc,
+    seen,
+    touched,
+    out_ids,
+    out_scores,
+):
     for i in range(len(rows)):
-        _interest_one(rows[i], q_indptr, q_indices, q_data, im_indptr, im_indices, im_data, adj_indptr, adj_indices, eligible,
-                      acc, seen, touched, out_ids[i], out_scores[i])
+        _interest_one(
+            rows[i],
+            q_indptr,
+            q_indices,
+            q_data,
+            im_indptr,
+            im_indices,
+            im_data,
+            adj_indptr,
+            adj_indices,
+            eligible,
+            acc,
+            seen,
+            touched,
+            out_ids[i],
+            out_scores[i],
+        )
 
 
 @njit(cache=True, parallel=True)
-def _interest_parallel(rows, q_indptr, q_indices, q_data, im_indptr, im_indices, im_data, adj_indptr, adj_indices, eligible,
-                       n_chunks, out_ids, out_scores):
+def _interest_parallel(
+    rows,
+    q_indptr,
+    q_indices,
+    q_data,
+    im_indptr,
+    im_indices,
+    im_data,
+    adj_indptr,
+    adj_indices,
+    eligible,
+    n_chunks,
+    out_ids,
+    out_scores,
+):
     n = len(eligible)
     step = (len(rows) + n_chunks - 1) // n_chunks
     for t in prange(n_chunks):
@@ -225,8 +378,23 @@ def _interest_parallel(rows, q_indptr, q_indices, q_data, im_indptr, im_indices,
         seen = np.zeros(n, dtype=np.bool_)
         touched = np.empty(n, dtype=np.int64)
         for i in range(t * step, min(len(rows), (t + 1) * step)):
-            _interest_one(rows[i], q_indptr, q_indices, q_data, im_indptr, im_indices, im_data, adj_indptr, adj_indices,
-                          eligible, acc, seen, touched, out_ids[i], out_scores[i])
+            _interest_one(
+                rows[i],
+                q_indptr,
+                q_indices,
+                q_data,
+                im_indptr,
+                im_indices,
+                im_data,
+                adj_indptr,
+                adj_indices,
+                eligible,
+                acc,
+                seen,
+                touched,
+                out_ids[i],
+                out_scores[i],
+            )
 
 
 def interest_topn(rows, member_interests, interest_members, adjacency, eligible, n: int):
@@ -235,7 +403,17 @@ def interest_topn(rows, member_interests, interest_members, adjacency, eligible,
     ids, scores = _outputs(len(rows), n)
     if len(rows) and n:
         q, im = member_interests, interest_members
-        args = (q.indptr, q.indices, q.data, im.indptr, im.indices, im.data, adjacency.indptr, adjacency.indices, eligible)
+        args = (
+            q.indptr,
+            q.indices,
+            q.data,
+            im.indptr,
+            im.indices,
+            im.data,
+            adjacency.indptr,
+            adjacency.indices,
+            eligible,
+        )
         run(_interest_serial, _interest_parallel, rows, args, len(eligible), ids, scores)
     return ids, scores.astype(np.float32)
 
@@ -245,6 +423,7 @@ def interest_topn(rows, member_interests, interest_members, adjacency, eligible,
 _NO_INDPTR = np.zeros(1, np.int32)
 _NO_INDICES = np.zeros(0, np.int32)
 _NO_ELIGIBLE = np.zeros(0, np.bool_)
+
 
 @njit(cache=True, nogil=True)
 def _merge_one(cand, weight, bit, acc, bits, seen, touched, out_ids, out_bits):
@@ -258,7 +437,19 @@ def _merge_one(cand, weight, bit, acc, bits, seen, touched, out_ids, out_bits):
         bits[v] |= bit[j]
     tmp_scores = np.empty(len(out_ids), dtype=np.float64)
     # no exclusions here (the sources made them): pass an empty adjacency row
-    n_take = _select(0, touched, nt, acc, seen, _NO_INDPTR, _NO_INDICES, _NO_ELIGIBLE, False, out_ids, tmp_scores)
+    n_take = _select(
+        0,
+        touched,
+        nt,
+        acc,
+        seen,
+        _NO_INDPTR,
+        _NO_INDICES,
+        _NO_ELIGIBLE,
+        False,
+        out_ids,
+        tmp_scores,
+    )
     for j in range(n_take):
         out_bits[j] = bits[out_ids[j]]
     for t in range(nt):
@@ -277,11 +468,22 @@ def _merge_parallel(cands, weight, bit, acc, bits, seen, touched, out_ids, out_b
     n_chunks = acc.shape[0]
     step = (cands.shape[0] + n_chunks - 1) // n_chunks
     for t in prange(n_chunks):
-        _merge_serial(cands[t * step : (t + 1) * step], weight, bit, acc[t], bits[t], seen[t], touched[t],
-                      out_ids[t * step : (t + 1) * step], out_bits[t * step : (t + 1) * step])
+        _merge_serial(
+            cands[t * step : (t + 1) * step],
+            weight,
+            bit,
+            acc[t],
+            bits[t],
+            seen[t],
+            touched[t],
+            out_ids[t * step : (t + 1) * step],
+            out_bits[t * step : (t + 1) * step],
+        )
 
 
-def merge_rrf(cands: np.ndarray, weight: np.ndarray, bit: np.ndarray, n_members: int, pool_size: int):
+def merge_rrf(
+    cands: np.ndarray, weight: np.ndarray, bit: np.ndarray, n_members: int, pool_size: int
+):
     """Per row of ``cands`` (R, T) — the sources' lists side by side — the ``pool_size`` members
     with the largest ``Σ weight[j]`` over their columns ``j``, with the OR of ``bit[j]``."""
     ids = np.full((cands.shape[0], pool_size), -1, dtype=np.int32)
@@ -291,9 +493,16 @@ def merge_rrf(cands: np.ndarray, weight: np.ndarray, bit: np.ndarray, n_members:
         if _parallel(cands.shape[0]):
             with _PARALLEL_LOCK:
                 n_chunks = numba.get_num_threads()
-                scratch = _cached(f"merge{n_chunks}", n_members, lambda size: (
-                    np.zeros((n_chunks, size)), np.zeros((n_chunks, size), np.uint8),
-                    np.zeros((n_chunks, size), np.bool_), np.empty((n_chunks, size), np.int64)))
+                scratch = _cached(
+                    f"merge{n_chunks}",
+                    n_members,
+                    lambda size: (
+                        np.zeros((n_chunks, size)),
+                        np.zeros((n_chunks, size), np.uint8),
+                        np.zeros((n_chunks, size), np.bool_),
+                        np.empty((n_chunks, size), np.int64),
+                    ),
+                )
                 _merge_parallel(*args, *scratch, ids, bits_out)
         else:
             acc, seen, touched = _scratch(n_members)
@@ -303,7 +512,15 @@ def merge_rrf(cands: np.ndarray, weight: np.ndarray, bit: np.ndarray, n_members:
 
 # ------------------------------------------------------------------ pair overlaps (features)
 #: Columns of :func:`pair_overlaps`.
-OVERLAP_COLUMNS = ("adamic_adar", "resource_allocation", "common_contacts", "walks3", "shared_interests", "interest_cosine", "walks3_l3")
+OVERLAP_COLUMNS = (
+    "adamic_adar",
+    "resource_allocation",
+    "common_contacts",
+    "walks3",
+    "shared_interests",
+    "interest_cosine",
+    "walks3_l3",
+)
 
 
 # The walk's sums for one member y sit side by side in ``acc[y]`` (one cache line, not five
@@ -313,8 +530,25 @@ _AA, _RA, _CC, _PATHS, _PATHS_W = range(5)
 
 
 @njit(cache=True, nogil=True)
-def _overlap_walk(u, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data, acc, seen, touched, iacc, iseen):
-    """Walk ``u``'s two hops and spread its interests into the scratch; returns how many were touched."""
+def _overlap_walk(
+    u,
+    indptr,
+    indices,
+    aa_w,
+    ra_w,
+    middle_ok,
+    t_indptr,
+    t_indices,
+    t_data,
+    acc,
+    seen,
+    touched,
+    iacc,
+    iseen,
+):
+    """Walk ``u``'s two hops and spread its interests into the scratch; returns how many were
+    touched.
+    """
     nt = 0
     for a in range(indptr[u], indptr[u + 1]):
         x = indices[a]
@@ -374,40 +608,147 @@ def _overlap_clear(u, nt, t_indptr, t_indices, acc, seen, touched, iacc, iseen):
 
 
 @njit(cache=True, nogil=True)
-def _overlap_one(u, vs, out, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data, acc, seen, touched, iacc, iseen):
-    nt = _overlap_walk(u, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data, acc, seen, touched, iacc, iseen)
+def _overlap_one(
+    u,
+    vs,
+    out,
+    indptr,
+    indices,
+    aa_w,
+    ra_w,
+    middle_ok,
+    t_indptr,
+    t_indices,
+    t_data,
+    acc,
+    seen,
+    touched,
+    iacc,
+    iseen,
+):
+    nt = _overlap_walk(
+        u,
+        indptr,
+        indices,
+        aa_w,
+        ra_w,
+        middle_ok,
+        t_indptr,
+        t_indices,
+        t_data,
+        acc,
+        seen,
+        touched,
+        iacc,
+        iseen,
+    )
     for p in range(len(vs)):
-        got = _overlap_pair(vs[p], indptr, indices, t_indptr, t_indices, t_data, acc, seen, iacc, iseen)
+        got = _overlap_pair(
+            vs[p], indptr, indices, t_indptr, t_indices, t_data, acc, seen, iacc, iseen
+        )
         for c in range(7):
             out[p, c] = got[c]
     _overlap_clear(u, nt, t_indptr, t_indices, acc, seen, touched, iacc, iseen)
 
 
 @njit(cache=True, nogil=True)
-def _overlap_range(g0, g1, groups, starts, vs, out, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data,
-                   acc, seen, touched, iacc, iseen):
+def _overlap_range(
+    g0,
+    g1,
+    groups,
+    starts,
+    vs,
+    out,
+    indptr,
+    indices,
+    aa_w,
+    ra_w,
+    middle_ok,
+    t_indptr,
+    t_indices,
+    t_data,
+    acc,
+    seen,
+    touched,
+    iacc,
+    iseen,
+):
     for g in range(g0, g1):
         s, e = starts[g], starts[g + 1]
-        _overlap_one(groups[g], vs[s:e], out[s:e], indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data,
-                     acc, seen, touched, iacc, iseen)
+        _overlap_one(
+            groups[g],
+            vs[s:e],
+            out[s:e],
+            indptr,
+            indices,
+            aa_w,
+            ra_w,
+            middle_ok,
+            t_indptr,
+            t_indices,
+            t_data,
+            acc,
+            seen,
+            touched,
+            iacc,
+            iseen,
+        )
 
 
 @njit(cache=True, parallel=True)
-def _overlap_parallel(groups, starts, vs, out, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data,
-                      acc, seen, touched, iacc, iseen):
+def _overlap_parallel(
+    groups,
+    starts,
+    vs,
+    out,
+    indptr,
+    indices,
+    aa_w,
+    ra_w,
+    middle_ok,
+    t_indptr,
+    t_indices,
+    t_data,
+    acc,
+    seen,
+    touched,
+    iacc,
+    iseen,
+):
     n_chunks = acc.shape[0]
     step = (len(groups) + n_chunks - 1) // n_chunks
     for t in prange(n_chunks):
-        _overlap_range(t * step, min(len(groups), (t + 1) * step), groups, starts, vs, out, indptr, indices, aa_w, ra_w,
-                       middle_ok, t_indptr, t_indices, t_data, acc[t], seen[t], touched[t], iacc[t], iseen[t])
+        _overlap_range(
+            t * step,
+            min(len(groups), (t + 1) * step),
+            groups,
+            starts,
+            vs,
+            out,
+            indptr,
+            indices,
+            aa_w,
+            ra_w,
+            middle_ok,
+            t_indptr,
+            t_indices,
+            t_data,
+            acc[t],
+            seen[t],
+            touched[t],
+            iacc[t],
+            iseen[t],
+        )
 
 
 def pair_overlaps(u, v, adjacency, aa_w, ra_w, middle_ok, tfidf):
     """For pairs ``(u[i], v[i])``: Adamic-Adar, resource allocation, common contacts, walks of
     length three through middles with ``middle_ok``, shared interests, the cosine of the
     (L2-normalised) ``tfidf`` rows, and the walks of length three weighted by
-    ``1/√(deg x · deg y)`` of their middle members (Kovács et al.'s L3) — (P, 7) float64 in :data:`OVERLAP_COLUMNS` order.
-    Each distinct ``u`` is traversed once, so pairs should come grouped by ``u`` (any order works)."""
+    ``1/√(deg x · deg y)`` of their middle members (Kovács et al.'s L3) — (P, 7) float64 in
+    :data:`OVERLAP_COLUMNS` order.
+    Each distinct ``u`` is traversed once, so pairs should come grouped by ``u`` (any order works).
+    """
     u = np.asarray(u, dtype=np.int64)
     v = np.asarray(v, dtype=np.int64)
     order = np.argsort(u, kind="stable")
@@ -415,17 +756,37 @@ def pair_overlaps(u, v, adjacency, aa_w, ra_w, middle_ok, tfidf):
     groups, starts = np.unique(us, return_index=True)
     starts = np.append(starts, len(us)).astype(np.int64)
     out_sorted = np.zeros((len(u), len(OVERLAP_COLUMNS)), dtype=np.float64)
-    args = (adjacency.indptr, adjacency.indices, aa_w, ra_w, middle_ok, tfidf.indptr, tfidf.indices, tfidf.data)
+    args = (
+        adjacency.indptr,
+        adjacency.indices,
+        aa_w,
+        ra_w,
+        middle_ok,
+        tfidf.indptr,
+        tfidf.indices,
+        tfidf.data,
+    )
     if len(groups):
-        _run_overlap(_overlap_range, _overlap_parallel, len(groups), adjacency.shape[0], tfidf.shape[1],
-                     (0, len(groups), groups, starts, vs, out_sorted, *args), (groups, starts, vs, out_sorted, *args))
+        _run_overlap(
+            _overlap_range,
+            _overlap_parallel,
+            len(groups),
+            adjacency.shape[0],
+            tfidf.shape[1],
+            (0, len(groups), groups, starts, vs, out_sorted, *args),
+            (groups, starts, vs, out_sorted, *args),
+        )
     out = np.empty_like(out_sorted)
     out[order] = out_sorted
     return out
 
 
-def _run_overlap(serial, parallel, n_rows: int, n: int, n_items: int, serial_args: tuple, parallel_args: tuple) -> None:
-    """Serial on this thread's overlap scratch for a few members, else parallel on one scratch per chunk."""
+def _run_overlap(
+    serial, parallel, n_rows: int, n: int, n_items: int, serial_args: tuple, parallel_args: tuple
+) -> None:
+    """Serial on this thread's overlap scratch for a few members, else parallel on one scratch per
+    chunk.
+    """
     if _parallel(n_rows):
         with _PARALLEL_LOCK:
             parallel(*parallel_args, *_scratch_overlap(n, n_items, numba.get_num_threads()))
@@ -454,14 +815,60 @@ def _probability(q_shared, lin_a, lin_b, x, y, q_aa, q_bb, q_ab, bias):
     """σ(z̃ᵀ W z̃ + b) with the own-size columns of ``z̃`` set to ``x`` and ``y``; ``q_shared``,
     ``lin_a``, ``lin_b`` are the parts that do not depend on them. float32, as
     :meth:`AcceptanceModel.predict_proba`."""
-    d = q_shared + 2.0 * (lin_a * x + lin_b * y) + q_aa * x * x + q_bb * y * y + 2.0 * q_ab * x * y + bias
+    d = (
+        q_shared
+        + 2.0 * (lin_a * x + lin_b * y)
+        + q_aa * x * x
+        + q_bb * y * y
+        + 2.0 * q_ab * x * y
+        + bias
+    )
     return np.float32(1.0 / (1.0 + np.exp(-d)))
 
 
 @njit(cache=True, nogil=True)
-def _score_one(u, vs, out_scores, out_outside, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data,
-               factors, communities, n_interests, mean, scale, form, how, acc, seen, touched, iacc, iseen):
-    nt = _overlap_walk(u, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data, acc, seen, touched, iacc, iseen)
+def _score_one(
+    u,
+    vs,
+    out_scores,
+    out_outside,
+    indptr,
+    indices,
+    aa_w,
+    ra_w,
+    middle_ok,
+    t_indptr,
+    t_indices,
+    t_data,
+    factors,
+    communities,
+    n_interests,
+    mean,
+    scale,
+    form,
+    how,
+    acc,
+    seen,
+    touched,
+    iacc,
+    iseen,
+):
+    nt = _overlap_walk(
+        u,
+        indptr,
+        indices,
+        aa_w,
+        ra_w,
+        middle_ok,
+        t_indptr,
+        t_indices,
+        t_data,
+        acc,
+        seen,
+        touched,
+        iacc,
+        iseen,
+    )
     w_shared, w_a, w_b, q_aa, q_bb, q_ab, bias = form
     n_shared = len(w_a)  # the symmetric features and the constant 1, last
     a, b = n_shared - 1, n_shared  # the two own-network-size features
@@ -469,13 +876,17 @@ def _score_one(u, vs, out_scores, out_outside, indptr, indices, aa_w, ra_w, midd
     zs[n_shared - 1] = 1.0
     du = float(indptr[u + 1] - indptr[u])
     own_u = _f32(np.log1p(du))
-    x_uv = (own_u - mean[a]) / scale[a]  # u's size in its own column, and in the other's when seen from v
+    x_uv = (own_u - mean[a]) / scale[
+        a
+    ]  # u's size in its own column, and in the other's when seen from v
     y_vu = (own_u - mean[b]) / scale[b]
     for p in range(len(vs)):
         v = vs[p]
         if v < 0:
             continue
-        aa, ra, cc, walks, shared, cosine, l3 = _overlap_pair(v, indptr, indices, t_indptr, t_indices, t_data, acc, seen, iacc, iseen)
+        aa, ra, cc, walks, shared, cosine, l3 = _overlap_pair(
+            v, indptr, indices, t_indptr, t_indices, t_data, acc, seen, iacc, iseen
+        )
         dv = float(indptr[v + 1] - indptr[v])
         union = du + dv - cc
         embed = np.float32(0.0)
@@ -506,9 +917,13 @@ def _score_one(u, vs, out_scores, out_outside, indptr, indices, aa_w, ra_w, midd
             lin_a += w_a[i] * zs[i]
             lin_b += w_b[i] * zs[i]
         own_v = _f32(_log1p(dv))
-        p_uv = _probability(q_shared, lin_a, lin_b, x_uv, (own_v - mean[b]) / scale[b], q_aa, q_bb, q_ab, bias)
+        p_uv = _probability(
+            q_shared, lin_a, lin_b, x_uv, (own_v - mean[b]) / scale[b], q_aa, q_bb, q_ab, bias
+        )
         # the other direction: the two own sizes swap, each standardised as the other's column
-        p_vu = _probability(q_shared, lin_a, lin_b, (own_v - mean[a]) / scale[a], y_vu, q_aa, q_bb, q_ab, bias)
+        p_vu = _probability(
+            q_shared, lin_a, lin_b, (own_v - mean[a]) / scale[a], y_vu, q_aa, q_bb, q_ab, bias
+        )
         if how == 0:
             total = p_uv + p_vu
             out_scores[p] = np.float32(2.0) * p_uv * p_vu / total if total > 0 else np.float32(0.0)
@@ -521,27 +936,140 @@ def _score_one(u, vs, out_scores, out_outside, indptr, indices, aa_w, ra_w, midd
 
 
 @njit(cache=True, nogil=True)
-def _score_range(r0, r1, rows, pool_ids, out_scores, out_outside, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data,
-                 factors, communities, n_interests, mean, scale, form, how, acc, seen, touched, iacc, iseen):
+def _score_range(
+    r0,
+    r1,
+    rows,
+    pool_ids,
+    out_scores,
+    out_outside,
+    indptr,
+    indices,
+    aa_w,
+    ra_w,
+    middle_ok,
+    t_indptr,
+    t_indices,
+    t_data,
+    factors,
+    communities,
+    n_interests,
+    mean,
+    scale,
+    form,
+    how,
+    acc,
+    seen,
+    touched,
+    iacc,
+    iseen,
+):
     for i in range(r0, r1):
-        _score_one(rows[i], pool_ids[i], out_scores[i], out_outside[i], indptr, indices, aa_w, ra_w, middle_ok,
-                   t_indptr, t_indices, t_data, factors, communities, n_interests, mean, scale, form, how,
-                   acc, seen, touched, iacc, iseen)
+        _score_one(
+            rows[i],
+            pool_ids[i],
+            out_scores[i],
+            out_outside[i],
+            indptr,
+            indices,
+            aa_w,
+            ra_w,
+            middle_ok,
+            t_indptr,
+            t_indices,
+            t_data,
+            factors,
+            communities,
+            n_interests,
+            mean,
+            scale,
+            form,
+            how,
+            acc,
+            seen,
+            touched,
+            iacc,
+            iseen,
+        )
 
 
 @njit(cache=True, parallel=True)
-def _score_parallel(rows, pool_ids, out_scores, out_outside, indptr, indices, aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data,
-                    factors, communities, n_interests, mean, scale, form, how, acc, seen, touched, iacc, iseen):
+def _score_parallel(
+    rows,
+    pool_ids,
+    out_scores,
+    out_outside,
+    indptr,
+    indices,
+    aa_w,
+    ra_w,
+    middle_ok,
+    t_indptr,
+    t_indices,
+    t_data,
+    factors,
+    communities,
+    n_interests,
+    mean,
+    scale,
+    form,
+    how,
+    acc,
+    seen,
+    touched,
+    iacc,
+    iseen,
+):
     n_chunks = acc.shape[0]
     step = (len(rows) + n_chunks - 1) // n_chunks
     for t in prange(n_chunks):
-        _score_range(t * step, min(len(rows), (t + 1) * step), rows, pool_ids, out_scores, out_outside, indptr, indices,
-                     aa_w, ra_w, middle_ok, t_indptr, t_indices, t_data, factors, communities, n_interests, mean, scale,
-                     form, how, acc[t], seen[t], touched[t], iacc[t], iseen[t])
+        _score_range(
+            t * step,
+            min(len(rows), (t + 1) * step),
+            rows,
+            pool_ids,
+            out_scores,
+            out_outside,
+            indptr,
+            indices,
+            aa_w,
+            ra_w,
+            middle_ok,
+            t_indptr,
+            t_indices,
+            t_data,
+            factors,
+            communities,
+            n_interests,
+            mean,
+            scale,
+            form,
+            how,
+            acc[t],
+            seen[t],
+            touched[t],
+            iacc[t],
+            iseen[t],
+        )
 
 
-def pool_scores(rows, pool_ids, adjacency, aa_w, ra_w, middle_ok, tfidf, factors, communities, n_interests,
-                mean, scale, quad, bias: float, how: str):
+def pool_scores(
+    rows,
+    pool_ids,
+    adjacency,
+    aa_w,
+    ra_w,
+    middle_ok,
+    tfidf,
+    factors,
+    communities,
+    n_interests,
+    mean,
+    scale,
+    quad,
+    bias: float,
+    how: str,
+):
     """Pair features and the reciprocal acceptance score of every pool member in one pass.
 
     The same arithmetic as :func:`pair_overlaps`, ``PairFeatures.transform`` and the quadratic
@@ -549,7 +1077,8 @@ def pool_scores(rows, pool_ids, adjacency, aa_w, ra_w, middle_ok, tfidf, factors
     (pairs × features) matrix: at a million members the numpy version spent more time building
     and multiplying that matrix than walking the graph. ``quad`` is the (F+1, F+1) symmetric form
     over ``[z, 1]``; the last two features are the two members' own network sizes.
-    Returns ``(scores float32 -inf at padding, outside bool: no mutual contact)`` shaped as ``pool_ids``.
+    Returns ``(scores float32 -inf at padding, outside bool: no mutual contact)`` shaped as
+    ``pool_ids``.
     """
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     pool_ids = np.ascontiguousarray(pool_ids)
@@ -563,13 +1092,41 @@ def pool_scores(rows, pool_ids, adjacency, aa_w, ra_w, middle_ok, tfidf, factors
     shared = np.array([*range(n_feat - 2), n_feat])  # every column of [z, 1] but the two own sizes
     a, b = n_feat - 2, n_feat - 1
     quad = np.asarray(quad, dtype=np.float64)
-    form = (np.ascontiguousarray(quad[np.ix_(shared, shared)]), quad[shared, a].copy(), quad[shared, b].copy(),
-            float(quad[a, a]), float(quad[b, b]), float(quad[a, b]), float(bias))
-    args = (adjacency.indptr, adjacency.indices, aa_w, ra_w, middle_ok, tfidf.indptr, tfidf.indices, tfidf.data,
-            np.ascontiguousarray(factors, dtype=np.float32), communities, n_interests,
-            np.asarray(mean, np.float64), np.asarray(scale, np.float64), form, RECIPROCAL_CODES[how])
-    _run_overlap(_score_range, _score_parallel, len(rows), adjacency.shape[0], tfidf.shape[1],
-                 (0, len(rows), rows, pool_ids, scores, outside, *args), (rows, pool_ids, scores, outside, *args))
+    form = (
+        np.ascontiguousarray(quad[np.ix_(shared, shared)]),
+        quad[shared, a].copy(),
+        quad[shared, b].copy(),
+        float(quad[a, a]),
+        float(quad[b, b]),
+        float(quad[a, b]),
+        float(bias),
+    )
+    args = (
+        adjacency.indptr,
+        adjacency.indices,
+        aa_w,
+        ra_w,
+        middle_ok,
+        tfidf.indptr,
+        tfidf.indices,
+        tfidf.data,
+        np.ascontiguousarray(factors, dtype=np.float32),
+        communities,
+        n_interests,
+        np.asarray(mean, np.float64),
+        np.asarray(scale, np.float64),
+        form,
+        RECIPROCAL_CODES[how],
+    )
+    _run_overlap(
+        _score_range,
+        _score_parallel,
+        len(rows),
+        adjacency.shape[0],
+        tfidf.shape[1],
+        (0, len(rows), rows, pool_ids, scores, outside, *args),
+        (rows, pool_ids, scores, outside, *args),
+    )
     return scores, outside
 
 
@@ -599,13 +1156,21 @@ def _keep_pairs(rows, r, c, indptr, indices, eligible):
 def keep_pairs(rows, r, c, adjacency, eligible) -> np.ndarray:
     """Mask of pairs (``rows[r[i]]``, ``c[i]``) that may be proposed: not the member, not a
     connection, not opted out. ``adjacency`` must have sorted indices."""
-    return _keep_pairs(np.asarray(rows, np.int64), np.asarray(r, np.int64), np.asarray(c, np.int64),
-                       adjacency.indptr, adjacency.indices, eligible)
+    return _keep_pairs(
+        np.asarray(rows, np.int64),
+        np.asarray(r, np.int64),
+        np.asarray(c, np.int64),
+        adjacency.indptr,
+        adjacency.indices,
+        eligible,
+    )
 
 
 # ------------------------------------------------------------------ drivers and scratch
 def _outputs(n_rows: int, n: int):
-    return np.full((n_rows, n), -1, dtype=np.int32), np.full((n_rows, n), -np.inf, dtype=np.float64)
+    return np.full((n_rows, n), -1, dtype=np.int32), np.full(
+        (n_rows, n), -np.inf, dtype=np.float64
+    )
 
 
 def run(serial, parallel, rows, args, n_members: int, ids, scores, *, extra_scratch=None) -> None:
@@ -623,7 +1188,15 @@ def run(serial, parallel, rows, args, n_members: int, ids, scores, *, extra_scra
 
 def _scratch(n: int):
     """This thread's (acc float64, seen bool, touched int64) rows of at least ``n``, all clear."""
-    return _cached("base", n, lambda size: (np.zeros(size, np.float64), np.zeros(size, np.bool_), np.empty(size, np.int64)))
+    return _cached(
+        "base",
+        n,
+        lambda size: (
+            np.zeros(size, np.float64),
+            np.zeros(size, np.bool_),
+            np.empty(size, np.int64),
+        ),
+    )
 
 
 def _parallel(n_members: int) -> bool:
@@ -641,11 +1214,22 @@ def _scratch_bits(n: int):
 def _scratch_overlap(n: int, n_items: int, n_chunks: int):
     """``n_chunks`` clear overlap scratch sets, kept between calls (a million-member batch would
     otherwise allocate and fault in ~60 MB per chunk per call): ``acc`` (c, n, 5) float64,
-    ``seen`` (c, n) bool, ``touched`` (c, n) int64, ``iacc`` (c, n_items) float64, ``iseen`` (c, n_items) bool."""
-    members = _cached(f"overlap{n_chunks}", n, lambda size: (
-        np.zeros((n_chunks, size, 5)), np.zeros((n_chunks, size), np.bool_), np.empty((n_chunks, size), np.int64)))
-    items = _cached(f"overlap_items{n_chunks}", n_items, lambda size: (
-        np.zeros((n_chunks, size)), np.zeros((n_chunks, size), np.bool_)))
+    ``seen`` (c, n) bool, ``touched`` (c, n) int64, ``iacc`` (c, n_items) float64, ``iseen`` (c,
+    n_items) bool."""
+    members = _cached(
+        f"overlap{n_chunks}",
+        n,
+        lambda size: (
+            np.zeros((n_chunks, size, 5)),
+            np.zeros((n_chunks, size), np.bool_),
+            np.empty((n_chunks, size), np.int64),
+        ),
+    )
+    items = _cached(
+        f"overlap_items{n_chunks}",
+        n_items,
+        lambda size: (np.zeros((n_chunks, size)), np.zeros((n_chunks, size), np.bool_)),
+    )
     return (*members, *items)
 
 
@@ -706,7 +1290,8 @@ def top_k_rows(candidate_ids, scores, out_ids, out_scores) -> None:
         _top_k_serial(candidate_ids, scores, out_ids, out_scores)
 
 
-# ------------------------------------------------------------------ the least-exposed tail of a slate
+# ------------------------------------------------------------------ the least-exposed tail of a
+# slate
 @njit(cache=True, nogil=True)
 def assign_rounds(prefs, pref_scores, remaining, k, pref_inside, max_inside, out_ids, out_scores):
     """The rounds of :func:`recsys._rerank.assign_with_capacity`: each row proposes to its next
@@ -750,7 +1335,17 @@ def assign_rounds(prefs, pref_scores, remaining, k, pref_inside, max_inside, out
         for i in range(m):
             c = prop_c[i]
             if count[c] <= remaining[c]:
-                _accept(prop_r[i], c, prop_s[i], ptr, pref_inside, filled, n_inside, out_ids, out_scores)
+                _accept(
+                    prop_r[i],
+                    c,
+                    prop_s[i],
+                    ptr,
+                    pref_inside,
+                    filled,
+                    n_inside,
+                    out_ids,
+                    out_scores,
+                )
             else:
                 busy[nb] = i
                 nb += 1
@@ -772,7 +1367,17 @@ def assign_rounds(prefs, pref_scores, remaining, k, pref_inside, max_inside, out
                     end += 1
                 take = min(max(remaining[c], 0), end - q)
                 for t in range(q, q + take):
-                    _accept(prop_r[idx[t]], c, prop_s[idx[t]], ptr, pref_inside, filled, n_inside, out_ids, out_scores)
+                    _accept(
+                        prop_r[idx[t]],
+                        c,
+                        prop_s[idx[t]],
+                        ptr,
+                        pref_inside,
+                        filled,
+                        n_inside,
+                        out_ids,
+                        out_scores,
+                    )
                 remaining[c] -= take
                 q = end
         for i in range(m):  # places taken by the candidates that accepted every proposal
@@ -792,7 +1397,18 @@ def _accept(r, c, s, ptr, pref_inside, filled, n_inside, out_ids, out_scores):
 
 
 @njit(cache=True, nogil=True)
-def fill_least_exposed(slates, slate_scores, prefs, pref_scores, pref_inside, n_inside, max_inside, exposure, capacity, depth):
+def fill_least_exposed(
+    slates,
+    slate_scores,
+    prefs,
+    pref_scores,
+    pref_inside,
+    n_inside,
+    max_inside,
+    exposure,
+    capacity,
+    depth,
+):
     """Fill each slate's empty places (after its filled prefix) from its preference list, taking
     among the first ``depth`` entries the candidate with the least ``exposure`` so far (ties: the
     earlier preference), below ``capacity``, not already in the slate and, once a row holds
@@ -804,7 +1420,9 @@ def fill_least_exposed(slates, slate_scores, prefs, pref_scores, pref_inside, n_
     width = prefs.shape[1]
     filled = np.zeros(n_rows, dtype=np.int64)
     taken = np.zeros((n_rows, width), dtype=np.bool_)
-    for r in range(n_rows):  # (a per-member stamp array would cost serving a pass over all members)
+    for r in range(
+        n_rows
+    ):  # (a per-member stamp array would cost serving a pass over all members)
         while filled[r] < k and slates[r, filled[r]] >= 0:
             filled[r] += 1
         n_inside[r] = 0
@@ -820,9 +1438,31 @@ def fill_least_exposed(slates, slate_scores, prefs, pref_scores, pref_inside, n_
         for r in range(n_rows):
             if filled[r] >= k:
                 continue
-            best = _least_exposed(r, 0, min(depth, width), prefs, taken, pref_inside, n_inside, max_inside, exposure, capacity)
+            best = _least_exposed(
+                r,
+                0,
+                min(depth, width),
+                prefs,
+                taken,
+                pref_inside,
+                n_inside,
+                max_inside,
+                exposure,
+                capacity,
+            )
             if best < 0:
-                best = _least_exposed(r, min(depth, width), width, prefs, taken, pref_inside, n_inside, max_inside, exposure, capacity)
+                best = _least_exposed(
+                    r,
+                    min(depth, width),
+                    width,
+                    prefs,
+                    taken,
+                    pref_inside,
+                    n_inside,
+                    max_inside,
+                    exposure,
+                    capacity,
+                )
             if best < 0:
                 continue
             c = prefs[r, best]
@@ -837,14 +1477,20 @@ def fill_least_exposed(slates, slate_scores, prefs, pref_scores, pref_inside, n_
 
 
 @njit(cache=True, nogil=True)
-def _least_exposed(r, start, stop, prefs, taken, pref_inside, n_inside, max_inside, exposure, capacity):
+def _least_exposed(
+    r, start, stop, prefs, taken, pref_inside, n_inside, max_inside, exposure, capacity
+):
     """Position in ``prefs[r, start:stop]`` of the eligible candidate shown least (-1: none)."""
     best = -1
     for j in range(start, stop):
         c = prefs[r, j]
         if c < 0:
             break
-        if taken[r, j] or exposure[c] >= capacity[c] or (pref_inside[r, j] and n_inside[r] >= max_inside[r]):
+        if (
+            taken[r, j]
+            or exposure[c] >= capacity[c]
+            or (pref_inside[r, j] and n_inside[r] >= max_inside[r])
+        ):
             continue
         if best < 0 or exposure[c] < exposure[prefs[r, best]]:
             best = j
@@ -853,7 +1499,9 @@ def _least_exposed(r, start, stop, prefs, taken, pref_inside, n_inside, max_insi
 
 # ------------------------------------------------------------------ prefix-bounded selection
 @njit(cache=True, nogil=True)
-def prefix_bounds_rows(candidate_ids, scores, groups, shares, k, tolerance, out_ids, out_scores, feasible):
+def prefix_bounds_rows(
+    candidate_ids, scores, groups, shares, k, tolerance, out_ids, out_scores, feasible
+):
     """The loop of :func:`recsys._rerank.prefix_bounds_select`, one row at a time (see there).
 
     ``shares`` is (R, G); outputs are filled in place. Within a group candidates go best score

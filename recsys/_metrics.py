@@ -209,9 +209,7 @@ def _hits(slates: np.ndarray, relevant: sp.sparray | sp.spmatrix, *, k: int):
     return hit, np.diff(rel.indptr).astype(np.int64)
 
 
-def recall_at_k(
-    slate_ids: ArrayLike, relevant: sp.sparray | sp.spmatrix, *, k: int
-) -> np.ndarray:
+def recall_at_k(slate_ids: ArrayLike, relevant: sp.sparray | sp.spmatrix, *, k: int) -> np.ndarray:
     r"""Share of each member's held-out connections found in the top ``k`` of their slate.
 
     .. math:: \mathrm{recall@}k(r) = \frac{|\mathrm{top}_k(r) \cap \mathrm{rel}(r)|}
@@ -302,9 +300,7 @@ def ndcg_at_k(slate_ids: ArrayLike, relevant: sp.sparray | sp.spmatrix, *, k: in
 # --------------------------------------------------------------------------------------------
 
 
-def exposure_counts(
-    slate_ids: ArrayLike, *, n_members: int, k: int | None = None
-) -> np.ndarray:
+def exposure_counts(slate_ids: ArrayLike, *, n_members: int, k: int | None = None) -> np.ndarray:
     r"""Number of slates each member appears in (their exposure as a recommendation).
 
     .. math:: e_j = \sum_{r} \mathbb{1}[j \in \mathrm{top}_k(r)]
@@ -638,9 +634,7 @@ def reach(
     return distinct(network), distinct(network + shown)
 
 
-def network_size_tiers(
-    degrees: ArrayLike, *, thresholds: tuple[int, int] = (5, 20)
-) -> np.ndarray:
+def network_size_tiers(degrees: ArrayLike, *, thresholds: tuple[int, int] = (5, 20)) -> np.ndarray:
     """Label members by network size: ``"small"``, ``"medium"`` or ``"large"``.
 
     ``small`` if ``degree < thresholds[0]``, ``large`` if ``degree >= thresholds[1]``, else
@@ -857,9 +851,7 @@ def atkinson_bootstrap(
     boot = np.empty(n_boot, dtype=np.float64)
     for start in range(0, n_boot, chunk):
         size = min(chunk, n_boot - start)
-        boot[start : start + size] = _atkinson_rows(
-            x[rng.integers(0, n, size=(size, n))], epsilon
-        )
+        boot[start : start + size] = _atkinson_rows(x[rng.integers(0, n, size=(size, n))], epsilon)
     alpha = 1.0 - confidence
     low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
     return estimate, float(low), float(high)
@@ -985,7 +977,13 @@ def group_exposure_table(
 
 
 def exposure_table_from_sums(
-    groups: np.ndarray, members: np.ndarray, exposure: np.ndarray, *, n_members: int, total: float, min_group_size: int
+    groups: np.ndarray,
+    members: np.ndarray,
+    exposure: np.ndarray,
+    *,
+    n_members: int,
+    total: float,
+    min_group_size: int,
 ) -> pd.DataFrame:
     """The table of :func:`group_exposure_table` from per-group sums already aggregated elsewhere
     (e.g. on Spark): ``groups`` labels (sorted), their ``members`` counts and ``exposure`` sums,

@@ -17,17 +17,28 @@ from recsys._candidates import (
     merge_pools,
     tfidf_interests,
 )
-from recsys._communities import detect_communities
+from recsys._communities import TIER_NAMES, detect_communities, network_size_tier_codes
 from recsys._data import Network
 from recsys._evaluation import rank_all
-from recsys._communities import TIER_NAMES, network_size_tier_codes
 from recsys._rerank import (
-    PREFERENCE_DEPTH, SlateReranker, _fill_floor, _gather_mask, _monotone, assign_with_capacity, plus_one_quota, top_k,
+    PREFERENCE_DEPTH,
+    SlateReranker,
+    _fill_floor,
+    _gather_mask,
+    _monotone,
+    assign_with_capacity,
+    plus_one_quota,
+    top_k,
 )
-from recsys._split import heldout_matrix
+from recsys._scoring import (
+    FEATURE_NAMES,
+    AcceptanceModel,
+    ConstrainedAcceptanceModel,
+    PairFeatures,
+    pool_scores_from_features,
+)
+from recsys._split import heldout_matrix, holdout_split
 from recsys._tuning import DEFAULT_GRID, DEFAULT_TARGETS, tune_reranker
-from recsys._scoring import FEATURE_NAMES, AcceptanceModel, ConstrainedAcceptanceModel, PairFeatures, pool_scores_from_features
-from recsys._split import holdout_split
 
 __all__ = ["IntroductionRecommender"]
 
@@ -60,7 +71,8 @@ class IntroductionRecommender(BaseEstimator):
     als_seed : int, optional
         Seed of the ALS fit (default: ``random_state``).
     als_index : {"auto", "exact", "hnsw", "ivf"}
-        Exact member-to-member search, a faiss HNSW or IVF index, or exact up to 50,000 members and IVF above.
+        Exact member-to-member search, a faiss HNSW or IVF index, or exact up to 50,000 members and
+        IVF above.
     reciprocal : {"harmonic", "product", "none"}
         How the two directions' acceptance probabilities combine.
     validation_fraction : float
@@ -94,7 +106,8 @@ class IntroductionRecommender(BaseEstimator):
     tune_rerank : bool
         Tune ``bridge_weight``, ``degree_penalty``, ``bound_tolerance``, ``capacity_multiple``,
         ``floor_slots`` and ``floor_depth`` on split-off validation
-        connections to meet ``rerank_targets`` at the least loss of recall (see :func:`tune_reranker`).
+        connections to meet ``rerank_targets`` at the least loss of recall (see
+        :func:`tune_reranker`).
     rerank_targets : dict, optional
         Overrides of :data:`DEFAULT_TARGETS`.
     fairness : {"none", "tpr_parity", "equalized_odds"}
@@ -178,8 +191,11 @@ class IntroductionRecommender(BaseEstimator):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fit
-    def fit(self, network: Network, *, progress=None, member_factors: np.ndarray | None = None) -> "IntroductionRecommender":
-        """Learn everything from ``network`` (the training graph). ``progress(step)`` is called per stage.
+    def fit(
+        self, network: Network, *, progress=None, member_factors: np.ndarray | None = None
+    ) -> IntroductionRecommender:
+        """Learn everything from ``network`` (the training graph). ``progress(step)`` is called per
+        stage.
 
         ``member_factors`` (n_members, als_factors) replaces implicit's ALS with embeddings fitted
         elsewhere (MLlib ALS on Spark: ``candidates.als.engine: spark``).
@@ -188,16 +204,22 @@ class IntroductionRecommender(BaseEstimator):
         if self.pool_size < 1:
             raise ValueError("pool_size must be at least 1")
         if self.floor_depth is not None and not 2 <= self.floor_depth <= PREFERENCE_DEPTH:
-            raise ValueError(f"floor_depth must be between 2 and {PREFERENCE_DEPTH} (times k), got {self.floor_depth}")
+            raise ValueError(
+                f"floor_depth must be between 2 and {PREFERENCE_DEPTH} (times k), got "
+                f"{self.floor_depth}"
+            )
         if self.n_adamic_adar + self.n_interests + self.n_als == 0:
             raise ValueError("at least one candidate source needs n > 0")
-        self.bound_groups_ = _bound_groups(network, self.bound_attribute) if self.bound_attribute else None
+        self.bound_groups_ = (
+            _bound_groups(network, self.bound_attribute) if self.bound_attribute else None
+        )
         step("embeddings")
         if member_factors is not None:
             factors = np.ascontiguousarray(member_factors, dtype=np.float32)
             if factors.shape != (network.n_members, self.als_factors):
                 raise ValueError(
-                    f"member_factors has shape {factors.shape}; this network and model need ({network.n_members}, {self.als_factors})"
+                    f"member_factors has shape {factors.shape}; this network and model need "
+                    f"({network.n_members}, {self.als_factors})"
                 )
         else:
             factors = fit_als_factors(
@@ -211,7 +233,9 @@ class IntroductionRecommender(BaseEstimator):
         interest_weights = tfidf_interests(network.member_interests)
 
         step("acceptance model")
-        inner_train, inner_val = holdout_split(network, fraction=self.validation_fraction, seed=self.random_state + 1)
+        inner_train, inner_val = holdout_split(
+            network, fraction=self.validation_fraction, seed=self.random_state + 1
+        )
         inner = self._build_ranking_state(inner_train, factors, interest_weights)
         features, labels, pools = self._training_pairs(inner, inner_train, inner_val)
         extra = _introduction_pairs(network, inner["features"])
@@ -220,7 +244,9 @@ class IntroductionRecommender(BaseEstimator):
         if self.fairness == "none":
             self.acceptance_ = AcceptanceModel().fit(features, labels)
         else:
-            pair_type = np.where(features[:, FEATURE_NAMES.index("same_community")] > 0, "same", "cross")
+            pair_type = np.where(
+                features[:, FEATURE_NAMES.index("same_community")] > 0, "same", "cross"
+            )
             self.acceptance_ = ConstrainedAcceptanceModel(constraint=self.fairness).fit(
                 features, labels, sensitive_features=pair_type
             )
@@ -230,8 +256,12 @@ class IntroductionRecommender(BaseEstimator):
         self.rerank_params_ = {
             "bridge_weight": self.bridge_weight,
             "degree_penalty": self.degree_penalty,
-            "bound_tolerance": self._opt_in_tolerance() if self.bound_attribute else self.bound_tolerance,
-            "capacity_multiple": DEFAULT_CAPACITY_MULTIPLE if self.capacity_multiple is None else self.capacity_multiple,
+            "bound_tolerance": self._opt_in_tolerance()
+            if self.bound_attribute
+            else self.bound_tolerance,
+            "capacity_multiple": DEFAULT_CAPACITY_MULTIPLE
+            if self.capacity_multiple is None
+            else self.capacity_multiple,
             "floor_slots": self.floor_slots or 0,
             "floor_depth": self.floor_depth or 2,
             "bonus": "linear",
@@ -240,23 +270,38 @@ class IntroductionRecommender(BaseEstimator):
         self.rerank_report_ = {"tuned": False}
         if self.rerank and self.tune_rerank:
             step("tuning the re-ranker")
-            tuned, self.rerank_report_ = self._tune(inner, inner_train, inner_val, pools, scores, outside)
+            tuned, self.rerank_report_ = self._tune(
+                inner, inner_train, inner_val, pools, scores, outside
+            )
             self.rerank_params_.update(tuned)
 
         step("communities and sources")
         # the interest embeddings are the same for both graphs: reuse the inner search index
         als = inner["sources"].get("als")
         state = self._build_ranking_state(
-            network, factors, interest_weights, index_bytes=als.index_bytes() if als is not None else None
+            network,
+            factors,
+            interest_weights,
+            index_bytes=als.index_bytes() if als is not None else None,
         )
         self._set_state(network, state)
         return self
 
     def _pool_scores(self, pools: dict) -> tuple[np.ndarray, np.ndarray]:
         """Reciprocal scores (-inf padded) and the outside mask of the validation pools."""
-        return pool_scores_from_features(pools["ids"], pools["features"], self.acceptance_, how=self.reciprocal)
+        return pool_scores_from_features(
+            pools["ids"], pools["features"], self.acceptance_, how=self.reciprocal
+        )
 
-    def _tune(self, inner: dict, inner_train: Network, inner_val: np.ndarray, pools: dict, scores: np.ndarray, outside: np.ndarray):
+    def _tune(
+        self,
+        inner: dict,
+        inner_train: Network,
+        inner_val: np.ndarray,
+        pools: dict,
+        scores: np.ndarray,
+        outside: np.ndarray,
+    ):
         rows, ids = pools["rows"], pools["ids"]
         relevant = heldout_matrix(inner_val, inner_train.n_members)[rows]
         fixed = {"bonus": "linear", "score_scale": self.rerank_params_["score_scale"]}
@@ -273,7 +318,9 @@ class IntroductionRecommender(BaseEstimator):
             relevant=relevant,
             communities=inner["communities"],
             sensitive=inner_train.sensitive,
-            capacity=lambda multiple: self.slate_capacity(inner_train, n_slates=len(rows), k=20, multiple=multiple),
+            capacity=lambda multiple: self.slate_capacity(
+                inner_train, n_slates=len(rows), k=20, multiple=multiple
+            ),
             k=20,
             targets={**DEFAULT_TARGETS, **(self.rerank_targets or {})},
             grid=self._tuning_grid(),
@@ -290,7 +337,9 @@ class IntroductionRecommender(BaseEstimator):
             grid["floor_slots"] = (self.floor_slots,)
         if self.floor_depth is not None:
             grid["floor_depth"] = (self.floor_depth,)
-        if self.bound_attribute:  # bounds on a consented attribute were asked for: never tuned away
+        if (
+            self.bound_attribute
+        ):  # bounds on a consented attribute were asked for: never tuned away
             grid["bound_tolerance"] = (self._opt_in_tolerance(),)
         return grid
 
@@ -303,18 +352,24 @@ class IntroductionRecommender(BaseEstimator):
         communities: np.ndarray | None = None,
         index_bytes: np.ndarray | None = None,
     ) -> dict:
-        """Candidate sources and pair features over ``network`` (fitted, or restored from arrays)."""
+        """Candidate sources and pair features over ``network`` (fitted, or restored from
+        arrays).
+        """
         if communities is None:
             communities = detect_communities(network.adjacency, random_state=self.random_state)
         sources = {}
         if self.n_adamic_adar:
-            sources["adamic_adar"] = AdamicAdarCandidates(three_hop_weight=self.three_hop_weight, three_hop_middles=self.three_hop_middles).fit(network)
+            sources["adamic_adar"] = AdamicAdarCandidates(
+                three_hop_weight=self.three_hop_weight, three_hop_middles=self.three_hop_middles
+            ).fit(network)
         if self.n_interests:
-            sources["interests"] = InterestOverlapCandidates(max_df=self.interest_max_df).fit(network)
-        if self.n_als:
-            sources["als"] = ALSCandidates(index=self.als_index, random_state=self.random_state).set_factors(
-                network, factors, index_bytes
+            sources["interests"] = InterestOverlapCandidates(max_df=self.interest_max_df).fit(
+                network
             )
+        if self.n_als:
+            sources["als"] = ALSCandidates(
+                index=self.als_index, random_state=self.random_state
+            ).set_factors(network, factors, index_bytes)
         features = PairFeatures(
             adjacency=network.adjacency,
             member_interests=network.member_interests,
@@ -371,14 +426,22 @@ class IntroductionRecommender(BaseEstimator):
             group_shares=shares,
         )
 
-    def slate_capacity(self, network: Network, *, n_slates: int, k: int, multiple: float | None = None) -> np.ndarray:
+    def slate_capacity(
+        self, network: Network, *, n_slates: int, k: int, multiple: float | None = None
+    ) -> np.ndarray:
         """Slates each member may appear in, for a batch of ``n_slates`` slates of ``k``: their own
         ``capacity`` column where set, else ``multiple`` (default: the tuned ``capacity_multiple``,
         else the parameter) times the average."""
         if multiple is None:
-            multiple = getattr(self, "rerank_params_", {}).get("capacity_multiple") or self.capacity_multiple or DEFAULT_CAPACITY_MULTIPLE
+            multiple = (
+                getattr(self, "rerank_params_", {}).get("capacity_multiple")
+                or self.capacity_multiple
+                or DEFAULT_CAPACITY_MULTIPLE
+            )
         mean_exposure = k * n_slates / max(network.n_members, 1)
-        cap = np.full(network.n_members, max(1, int(np.ceil(multiple * mean_exposure))), dtype=np.int64)
+        cap = np.full(
+            network.n_members, max(1, int(np.ceil(multiple * mean_exposure))), dtype=np.int64
+        )
         own = network.numeric_attribute("capacity")
         if own is not None:
             has = np.isfinite(own)
@@ -386,9 +449,15 @@ class IntroductionRecommender(BaseEstimator):
         return cap
 
     def _source_sizes(self) -> dict[str, int]:
-        return {"adamic_adar": self.n_adamic_adar, "interests": self.n_interests, "als": self.n_als}
+        return {
+            "adamic_adar": self.n_adamic_adar,
+            "interests": self.n_interests,
+            "als": self.n_als,
+        }
 
-    def _training_pairs(self, inner: dict, inner_train: Network, inner_val: np.ndarray, *, batch_size: int = 2000):
+    def _training_pairs(
+        self, inner: dict, inner_train: Network, inner_val: np.ndarray, *, batch_size: int = 2000
+    ):
         """Pools of members with split-off connections: pooled split-off pairs are positives."""
         rng = np.random.default_rng(self.random_state)
         members = np.unique(inner_val.ravel())
@@ -403,12 +472,19 @@ class IntroductionRecommender(BaseEstimator):
             feature_parts.append(inner["features"].transform(batch[rb], batch_ids[rb, jb]))
             ids_parts.append(batch_ids)
         ids = np.vstack(ids_parts)
-        features = np.vstack(feature_parts)  # row-major over the batches: the order of np.nonzero(ids)
+        features = np.vstack(
+            feature_parts
+        )  # row-major over the batches: the order of np.nonzero(ids)
         r, j = np.nonzero(ids >= 0)
         u = members[r]
         v = ids[r, j].astype(np.int64)
         n = inner_train.n_members
-        val_keys = np.concatenate([inner_val[:, 0].astype(np.int64) * n + inner_val[:, 1], inner_val[:, 1].astype(np.int64) * n + inner_val[:, 0]])
+        val_keys = np.concatenate(
+            [
+                inner_val[:, 0].astype(np.int64) * n + inner_val[:, 1],
+                inner_val[:, 1].astype(np.int64) * n + inner_val[:, 0],
+            ]
+        )
         labels = np.isin(u * n + v, val_keys).astype(np.int8)
         # keep every positive and a seeded sample of negatives (at most 30 per positive)
         neg = np.flatnonzero(labels == 0)
@@ -424,24 +500,40 @@ class IntroductionRecommender(BaseEstimator):
     def _pool(self, state: dict, member_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Merged pool: ids and source bits."""
         sizes = self._source_sizes()
-        found = {name: src.candidates(member_rows, sizes[name]) for name, src in state["sources"].items()}
+        found = {
+            name: src.candidates(member_rows, sizes[name])
+            for name, src in state["sources"].items()
+        }
         return merge_pools(found, pool_size=self.pool_size)
 
     def pool(self, member_rows) -> tuple[np.ndarray, np.ndarray]:
-        """Merged candidate pool: ``ids`` (R, pool_size) int32 and ``source_bits`` (R, pool_size) uint8."""
+        """Merged candidate pool: ``ids`` (R, pool_size) int32 and ``source_bits`` (R, pool_size)
+        uint8.
+        """
         rows = self._check_rows(member_rows)
         return self._pool(self._state(), rows)
 
     def _state(self) -> dict:
-        return {"sources": self.sources_, "features": self.features_, "communities": self.communities_}
+        return {
+            "sources": self.sources_,
+            "features": self.features_,
+            "communities": self.communities_,
+        }
 
     def score_pool(self, member_rows, pool_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Reciprocal acceptance score (R, P) float32 (-inf at padding) and the outside mask (R, P) bool."""
+        """Reciprocal acceptance score (R, P) float32 (-inf at padding) and the outside mask (R, P)
+        bool.
+        """
         rows = self._check_rows(member_rows)
         return self.features_.score_pools(rows, pool_ids, self.acceptance_, how=self.reciprocal)
 
     def rank(
-        self, member_rows, k: int = 20, *, rerank: bool | None = None, unavailable: np.ndarray | None = None,
+        self,
+        member_rows,
+        k: int = 20,
+        *,
+        rerank: bool | None = None,
+        unavailable: np.ndarray | None = None,
         exposure: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Slates for a batch of members.
@@ -475,7 +567,8 @@ class IntroductionRecommender(BaseEstimator):
             unavailable = np.asarray(unavailable)
             if unavailable.dtype != bool or unavailable.shape != (self.network_.n_members,):
                 raise ValueError(
-                    f"unavailable must be a boolean array of one entry per member ({self.network_.n_members}), "
+                    "unavailable must be a boolean array of one entry per member "
+                    f"({self.network_.n_members}), "
                     f"got {unavailable.dtype} of shape {unavailable.shape}"
                 )
             pool_ids = _without(pool_ids, unavailable)
@@ -488,20 +581,40 @@ class IntroductionRecommender(BaseEstimator):
             return self.reranker_.rerank(rows, pool_ids, scores, k, outside=outside)
         exposure = np.asarray(exposure, dtype=np.float64)
         if exposure.shape != (self.network_.n_members,):
-            raise ValueError(f"exposure must have one entry per member ({self.network_.n_members}), got shape {exposure.shape}")
-        head_ids, head_scores = self.reranker_.rerank(rows, pool_ids, scores, k - floor, outside=outside)
+            raise ValueError(
+                f"exposure must have one entry per member ({self.network_.n_members}), got "
+                f"shape {exposure.shape}"
+            )
+        head_ids, head_scores = self.reranker_.rerank(
+            rows, pool_ids, scores, k - floor, outside=outside
+        )
         depth = self._floor_depth(k)
-        prefs, pref_scores, _ = self.reranker_.preferences(rows, pool_ids, scores, depth, outside=outside)
+        prefs, pref_scores, _ = self.reranker_.preferences(
+            rows, pool_ids, scores, depth, outside=outside
+        )
         pref_outside = _gather_mask(pool_ids, outside, prefs)
         max_inside = plus_one_quota(prefs, pref_outside, self.reranker_.required_rows(rows), k)
-        ids, got = _fill_floor(prefs, pref_scores, np.inf, head_ids, head_scores, k,
-                               inside=~pref_outside, max_inside=max_inside, depth=depth, exposure=exposure)
+        ids, got = _fill_floor(
+            prefs,
+            pref_scores,
+            np.inf,
+            head_ids,
+            head_scores,
+            k,
+            inside=~pref_outside,
+            max_inside=max_inside,
+            depth=depth,
+            exposure=exposure,
+        )
         return ids, _monotone(got)
 
-    def rank_batch(self, member_rows, k: int = 20, *, batch_size: int = 4000, progress=None) -> tuple[np.ndarray, np.ndarray]:
+    def rank_batch(
+        self, member_rows, k: int = 20, *, batch_size: int = 4000, progress=None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Slates for many members at once, with recipient capacity held across all of them.
 
-        Each member's pool is re-ranked into a preference list of ``PREFERENCE_DEPTH × k``; then one global
+        Each member's pool is re-ranked into a preference list of ``PREFERENCE_DEPTH × k``; then
+        one global
         assignment (:func:`assign_with_capacity`) fills the slates so that no member appears in
         more slates than their capacity, and members who keep the +1 balance take no more
         introductions within two hops than beyond. Without re-ranking this is :meth:`rank`.
@@ -513,7 +626,9 @@ class IntroductionRecommender(BaseEstimator):
         ids, sc, out = self.preference_lists(rows, k, batch_size=batch_size, progress=progress)
         return self.assign(rows, ids, sc, out, k)
 
-    def preference_lists(self, member_rows, k: int = 20, *, batch_size: int = 4000, progress=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def preference_lists(
+        self, member_rows, k: int = 20, *, batch_size: int = 4000, progress=None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The first half of :meth:`rank_batch`: each member's re-ranked preference list.
 
         Returns ``(ids, scores, outside)`` of shape ``(len(member_rows), PREFERENCE_DEPTH × k)``:
@@ -531,14 +646,18 @@ class IntroductionRecommender(BaseEstimator):
             batch = rows[s : s + batch_size]
             pool_ids, _ = self._pool(self._state(), batch)
             scores, outside = self.score_pool(batch, pool_ids)
-            got, got_scores, _ = self.reranker_.preferences(batch, pool_ids, scores, length, outside=outside)
+            got, got_scores, _ = self.reranker_.preferences(
+                batch, pool_ids, scores, length, outside=outside
+            )
             ids[s : s + len(batch)], sc[s : s + len(batch)] = got, got_scores
             out[s : s + len(batch)] = _gather_mask(pool_ids, outside, got)
             if progress is not None:
                 progress(len(batch))
         return ids, sc, out
 
-    def assign(self, member_rows, ids: np.ndarray, scores: np.ndarray, outside: np.ndarray, k: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    def assign(
+        self, member_rows, ids: np.ndarray, scores: np.ndarray, outside: np.ndarray, k: int = 20
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The second half of :meth:`rank_batch`: one global assignment of the preference lists.
 
         No member appears in more slates than their capacity (:func:`assign_with_capacity`),
@@ -548,12 +667,21 @@ class IntroductionRecommender(BaseEstimator):
         rows = self._check_rows(member_rows)
         max_inside = plus_one_quota(ids, outside, self.reranker_.required_rows(rows), k)
         capacity = self.slate_capacity(self.network_, n_slates=len(rows), k=k)
-        got, got_scores = assign_with_capacity(ids, scores, capacity, k, inside=~outside, max_inside=max_inside,
-                                               floor_slots=self._floor_slots(k), floor_depth=self._floor_depth(k))
+        got, got_scores = assign_with_capacity(
+            ids,
+            scores,
+            capacity,
+            k,
+            inside=~outside,
+            max_inside=max_inside,
+            floor_slots=self._floor_slots(k),
+            floor_depth=self._floor_depth(k),
+        )
         return got, _monotone(got_scores)
 
     def _floor_slots(self, k: int) -> int:
-        """Places at the end of a slate of ``k`` given to the least exposed: the tuned (or set) number
+        """Places at the end of a slate of ``k`` given to the least exposed: the tuned (or set)
+        number
         for slates of 20, scaled to ``k``; none for models saved before there were any."""
         slots = self.rerank_params_.get("floor_slots", 0) if self.rerank else 0
         return min(k - 1, int(round(slots * k / 20))) if slots else 0
@@ -569,11 +697,15 @@ class IntroductionRecommender(BaseEstimator):
             raise TypeError("member_rows must be an integer row index or a 1-d array of them")
         bad = (rows < 0) | (rows >= self.network_.n_members)
         if bad.any():
-            raise IndexError(f"member row {int(rows[bad][0])} is outside 0..{self.network_.n_members - 1}")
+            raise IndexError(
+                f"member row {int(rows[bad][0])} is outside 0..{self.network_.n_members - 1}"
+            )
         return rows.astype(np.int64)
 
     # ------------------------------------------------------------------ explain
-    def explain(self, member_row: int, other_rows, *, max_interests: int = 3, max_contacts: int = 3) -> list[dict]:
+    def explain(
+        self, member_row: int, other_rows, *, max_interests: int = 3, max_contacts: int = 3
+    ) -> list[dict]:
         """Reasons for introducing ``member_row`` to each of ``other_rows``.
 
         Each reason dict holds ``shared_interests`` (the rarest few shared interests, by name),
@@ -584,32 +716,48 @@ class IntroductionRecommender(BaseEstimator):
         net = self.network_
         others = np.asarray(other_rows, dtype=np.int64)
         # plain slices of the CSR arrays: scipy's row and element indexing cost ~0.3 ms per reason
-        interests, adjacency, weights = net.member_interests, net.adjacency, self.features_.interest_weights
+        interests, adjacency, weights = (
+            net.member_interests,
+            net.adjacency,
+            self.features_.interest_weights,
+        )
         row = lambda m, r: m.indices[m.indptr[r] : m.indptr[r + 1]]  # noqa: E731
         degrees = self.features_.degrees  # computed once per model, unlike Network.degrees
         mine_i = row(interests, member_row)
         mine_c = row(adjacency, member_row)
         reasons = []
-        for other in others:  # a slate is at most a few dozen members: this loop is per reason, not per member
+        for other in (
+            others
+        ):  # a slate is at most a few dozen members: this loop is per reason, not per member
             shared = np.intersect1d(mine_i, row(interests, other), assume_unique=True)
             # the most telling interests are the rarest: highest TF-IDF weight on the other side
             if len(shared):
                 cols = row(weights, other)
                 vals = weights.data[weights.indptr[other] : weights.indptr[other + 1]]
                 order = np.argsort(cols, kind="stable")
-                pos = np.minimum(np.searchsorted(cols, shared, sorter=order), max(len(cols) - 1, 0))
-                w = np.where(cols[order[pos]] == shared, vals[order[pos]], 0.0) if len(cols) else np.zeros(len(shared))
+                pos = np.minimum(
+                    np.searchsorted(cols, shared, sorter=order), max(len(cols) - 1, 0)
+                )
+                w = (
+                    np.where(cols[order[pos]] == shared, vals[order[pos]], 0.0)
+                    if len(cols)
+                    else np.zeros(len(shared))
+                )
                 shared = shared[np.argsort(-w, kind="stable")]
             mutual = np.intersect1d(mine_c, row(adjacency, other), assume_unique=True)
             if len(mutual):
                 mutual = mutual[np.argsort(-degrees[mutual], kind="stable")]
             reasons.append(
                 {
-                    "shared_interests": [str(x) for x in net.interest_names[shared[:max_interests]]],
+                    "shared_interests": [
+                        str(x) for x in net.interest_names[shared[:max_interests]]
+                    ],
                     "n_shared_interests": int(len(shared)),
                     "mutual_contacts": [str(x) for x in net.member_ids[mutual[:max_contacts]]],
                     "n_mutual_contacts": int(len(mutual)),
-                    "bridges_communities": bool(self.communities_[member_row] != self.communities_[other]),
+                    "bridges_communities": bool(
+                        self.communities_[member_row] != self.communities_[other]
+                    ),
                 }
             )
         return reasons
@@ -620,11 +768,19 @@ DEFAULT_CAPACITY_MULTIPLE = 5.0
 
 
 def _bound_groups(network: Network, attribute: str) -> np.ndarray:
-    """Each member's group of a consented attribute as a bare code (undisclosed: a group of its own)."""
+    """Each member's group of a consented attribute as a bare code (undisclosed: a group of its
+    own).
+    """
     if attribute not in network.sensitive.columns:
         have = ", ".join(network.sensitive.columns) or "none"
-        raise ValueError(f"bound_attribute {attribute!r} is not one of the data's sensitive attributes ({have})")
-    values = network.sensitive[attribute].astype(object).where(network.sensitive[attribute].notna(), None)
+        raise ValueError(
+            f"bound_attribute {attribute!r} is not one of the data's sensitive attributes ({have})"
+        )
+    values = (
+        network.sensitive[attribute]
+        .astype(object)
+        .where(network.sensitive[attribute].notna(), None)
+    )
     codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
     return np.where(codes < 0, len(uniques), codes).astype(np.int16)
 
@@ -634,19 +790,25 @@ def _score_scale(scores: np.ndarray, *, k: int) -> float:
     unit of the linear re-ranking weights."""
     if scores.size == 0:
         return 1.0
-    kth = -np.partition(-scores, min(k, scores.shape[1]) - 1, axis=1)[:, min(k, scores.shape[1]) - 1]
+    kth = -np.partition(-scores, min(k, scores.shape[1]) - 1, axis=1)[
+        :, min(k, scores.shape[1]) - 1
+    ]
     kth = np.where(np.isfinite(kth), kth, np.max(scores, axis=1))
     kth = kth[np.isfinite(kth) & (kth > 0)]
     return float(np.median(kth)) if len(kth) else 1.0
 
 
 def _without(pool_ids: np.ndarray, unavailable: np.ndarray) -> np.ndarray:
-    """``pool_ids`` with the ``unavailable`` members dropped, the rest kept in order and -1 padded at the end."""
+    """``pool_ids`` with the ``unavailable`` members dropped, the rest kept in order and -1 padded
+    at the end.
+    """
     drop = (pool_ids < 0) | unavailable[np.maximum(pool_ids, 0)]
     if not drop.any():
         return pool_ids
     order = np.argsort(drop, axis=1, kind="stable")
-    return np.where(np.take_along_axis(drop, order, axis=1), -1, np.take_along_axis(pool_ids, order, axis=1)).astype(pool_ids.dtype)
+    return np.where(
+        np.take_along_axis(drop, order, axis=1), -1, np.take_along_axis(pool_ids, order, axis=1)
+    ).astype(pool_ids.dtype)
 
 
 def _spans_one_community(adjacency, communities: np.ndarray) -> np.ndarray:
@@ -661,8 +823,9 @@ def _spans_one_community(adjacency, communities: np.ndarray) -> np.ndarray:
     return (hi <= lo) | (hi < 0)
 
 
-
-def _introduction_pairs(network: Network, features: PairFeatures) -> tuple[np.ndarray, np.ndarray] | None:
+def _introduction_pairs(
+    network: Network, features: PairFeatures
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Past introductions as extra training pairs: accepted ones positive, declined ones negative.
 
     An accepted introduction counts only when its pair is a connection of the training network:
@@ -678,5 +841,9 @@ def _introduction_pairs(network: Network, features: PairFeatures) -> tuple[np.nd
     use = (accepted == 0) | connected
     if not use.any():
         return None
-    logger.info("acceptance model: %d past introductions (%d accepted)", int(use.sum()), int(accepted[use].sum()))
+    logger.info(
+        "acceptance model: %d past introductions (%d accepted)",
+        int(use.sum()),
+        int(accepted[use].sum()),
+    )
     return features.transform(a[use], b[use]), accepted[use].astype(np.int8)

@@ -38,7 +38,9 @@ OPERATIONAL_COLUMNS = ("open_to_intros", "plus_one", "capacity", "pledge_per_mon
 
 
 class ModelFormatError(ValueError):
-    """A model directory that is missing, incomplete, of an unknown format or fails its checksums."""
+    """A model directory that is missing, incomplete, of an unknown format or fails its
+    checksums.
+    """
 
 
 def _sha256(path: Path) -> str:
@@ -50,7 +52,11 @@ def _sha256(path: Path) -> str:
 
 
 def _save_csr(path: Path, matrix: sp.csr_matrix, *, with_data: bool = True) -> None:
-    arrays = {"indptr": matrix.indptr.astype(np.int64), "indices": matrix.indices.astype(np.int32), "shape": np.asarray(matrix.shape, dtype=np.int64)}
+    arrays = {
+        "indptr": matrix.indptr.astype(np.int64),
+        "indices": matrix.indices.astype(np.int32),
+        "shape": np.asarray(matrix.shape, dtype=np.int64),
+    }
     if with_data:
         arrays["data"] = matrix.data.astype(np.float32)
     np.savez(path, **arrays)
@@ -63,7 +69,13 @@ def _load_csr(path: Path) -> sp.csr_matrix:
         return sp.csr_matrix((data, z["indices"], z["indptr"]), shape=shape)
 
 
-def save_model(model: IntroductionRecommender, path: str | os.PathLike, *, config: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None) -> Path:
+def save_model(
+    model: IntroductionRecommender,
+    path: str | os.PathLike,
+    *,
+    config: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
     """Write ``model`` to the directory ``path`` (replaced atomically if it exists).
 
     Returns the path. The manifest records the format version, the config that produced the
@@ -74,14 +86,18 @@ def save_model(model: IntroductionRecommender, path: str | os.PathLike, *, confi
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         net = model.network_
-        members = pd.DataFrame({"member_id": net.member_ids.astype(str), "community": model.communities_})
+        members = pd.DataFrame(
+            {"member_id": net.member_ids.astype(str), "community": model.communities_}
+        )
         for column in OPERATIONAL_COLUMNS:
             if column in net.attributes.columns:
                 members[column] = net.attributes[column].to_numpy()
                 if members[column].dtype == object:
                     members[column] = members[column].astype("string")
         members.to_parquet(tmp / "members.parquet", index=False)
-        pd.DataFrame({"interest": net.interest_names.astype(str)}).to_parquet(tmp / "interests.parquet", index=False)
+        pd.DataFrame({"interest": net.interest_names.astype(str)}).to_parquet(
+            tmp / "interests.parquet", index=False
+        )
         _save_csr(tmp / "adjacency.npz", net.adjacency, with_data=False)
         _save_csr(tmp / "member_interests.npz", net.member_interests)
         np.save(tmp / "member_factors.npy", model.member_factors_)
@@ -90,7 +106,9 @@ def save_model(model: IntroductionRecommender, path: str | os.PathLike, *, confi
         if index_bytes is not None:
             np.save(tmp / "als_index.npy", np.asarray(index_bytes, dtype=np.uint8))
         (tmp / "acceptance.json").write_text(json.dumps(model.acceptance_.to_dict(), indent=2))
-        if getattr(model, "bound_groups_", None) is not None:  # opted in: bare group codes, no values or labels
+        if (
+            getattr(model, "bound_groups_", None) is not None
+        ):  # opted in: bare group codes, no values or labels
             np.save(tmp / "bound_groups.npy", np.asarray(model.bound_groups_, dtype=np.int16))
         files = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
         manifest = {
@@ -132,10 +150,13 @@ def _read_manifest(root: Path) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError) as err:
         raise ModelFormatError(f"{manifest_path}: unreadable manifest ({err})") from None
     if manifest.get("format") != FORMAT_NAME:
-        raise ModelFormatError(f"{manifest_path}: not a Plus One model (format {manifest.get('format')!r})")
+        raise ModelFormatError(
+            f"{manifest_path}: not a Plus One model (format {manifest.get('format')!r})"
+        )
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ModelFormatError(
-            f"{manifest_path}: format version {manifest.get('format_version')} is not supported (this build reads {FORMAT_VERSION})"
+            f"{manifest_path}: format version {manifest.get('format_version')} is not "
+            f"supported (this build reads {FORMAT_VERSION})"
         )
     return manifest
 
@@ -151,12 +172,17 @@ def _verified_bytes(root: Path, manifest: dict[str, Any], name: str) -> bytes:
     except FileNotFoundError:
         raise ModelFormatError(f"{root}: file {name} listed in the manifest is missing") from None
     if hashlib.sha256(data).hexdigest() != expected:
-        raise ModelFormatError(f"{root}: checksum mismatch for {name}: the model is corrupt or was modified; refusing to load it")
+        raise ModelFormatError(
+            f"{root}: checksum mismatch for {name}: the model is corrupt or was modified; "
+            "refusing to load it"
+        )
     return data
 
 
 def verify_model_dir(path: str | os.PathLike) -> dict[str, Any]:
-    """Check a model directory's manifest and checksums; return the manifest or raise ModelFormatError."""
+    """Check a model directory's manifest and checksums; return the manifest or raise
+    ModelFormatError.
+    """
     root = Path(path)
     manifest = _read_manifest(root)
     for name, expected in manifest.get("files", {}).items():
@@ -165,7 +191,10 @@ def verify_model_dir(path: str | os.PathLike) -> dict[str, Any]:
             raise ModelFormatError(f"{root}: file {name} listed in the manifest is missing")
         actual = _sha256(file)
         if actual != expected:
-            raise ModelFormatError(f"{root}: checksum mismatch for {name}: the model is corrupt or was modified; refusing to load it")
+            raise ModelFormatError(
+                f"{root}: checksum mismatch for {name}: the model is corrupt or was "
+                "modified; refusing to load it"
+            )
     return manifest
 
 
@@ -176,7 +205,8 @@ def load_model(path: str | os.PathLike) -> IntroductionRecommender:
     --------
     >>> import tempfile
     >>> from recsys import IntroductionRecommender, synthetic_network
-    >>> model = IntroductionRecommender(pool_size=30, als_iterations=2).fit(synthetic_network(300, seed=0))
+    >>> net = synthetic_network(300, seed=0)
+    >>> model = IntroductionRecommender(pool_size=30, als_iterations=2).fit(net)
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     loaded = load_model(save_model(model, f"{tmp}/model"))
     >>> bool((loaded.rank([0], k=5)[0] == model.rank([0], k=5)[0]).all())
@@ -195,15 +225,23 @@ def load_model(path: str | os.PathLike) -> IntroductionRecommender:
     adjacency = _load_csr(read("adjacency.npz"))
     member_interests = _load_csr(read("member_interests.npz"))
     factors = np.load(read("member_factors.npy"), allow_pickle=False)
-    index_bytes = np.load(read("als_index.npy"), allow_pickle=False) if "als_index.npy" in manifest.get("files", {}) else None
+    index_bytes = (
+        np.load(read("als_index.npy"), allow_pickle=False)
+        if "als_index.npy" in manifest.get("files", {})
+        else None
+    )
     try:
-        acceptance = acceptance_from_dict(json.loads(_verified_bytes(root, manifest, "acceptance.json")))
+        acceptance = acceptance_from_dict(
+            json.loads(_verified_bytes(root, manifest, "acceptance.json"))
+        )
     except (KeyError, ValueError) as err:
         raise ModelFormatError(f"{root}/acceptance.json: {err}") from None
 
     n = len(members)
     upper = sp.triu(adjacency, k=1).tocoo()
-    attributes = members[[c for c in OPERATIONAL_COLUMNS if c in members.columns]].reset_index(drop=True)
+    attributes = members[[c for c in OPERATIONAL_COLUMNS if c in members.columns]].reset_index(
+        drop=True
+    )
     network = Network(
         member_ids=members["member_id"].to_numpy(dtype=object),
         adjacency=adjacency,
@@ -224,7 +262,9 @@ def load_model(path: str | os.PathLike) -> IntroductionRecommender:
     if "bound_groups.npy" in manifest.get("files", {}):
         model.bound_groups_ = np.load(read("bound_groups.npy"), allow_pickle=False)
         if model.bound_groups_.shape != (n,):
-            raise ModelFormatError(f"{root}/bound_groups.npy: {model.bound_groups_.shape} codes for {n} members")
+            raise ModelFormatError(
+                f"{root}/bound_groups.npy: {model.bound_groups_.shape} codes for {n} members"
+            )
     state = model._build_ranking_state(
         network,
         factors,

@@ -1,4 +1,6 @@
-"""Re-ranking a scored pool into a slate: bridge communities, damp popularity, keep the +1 balance."""
+"""Re-ranking a scored pool into a slate: bridge communities, damp popularity, keep the +1
+balance.
+"""
 
 from __future__ import annotations
 
@@ -33,13 +35,21 @@ def top_k(candidate_ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.nda
     ids = np.full((len(candidate_ids), k), -1, dtype=np.int32)
     out = np.full((len(candidate_ids), k), -np.inf, dtype=np.float32)
     if candidate_ids.size:
-        _kernels.top_k_rows(np.ascontiguousarray(candidate_ids, dtype=np.int32),
-                            np.ascontiguousarray(scores, dtype=np.float32), ids, out)
+        _kernels.top_k_rows(
+            np.ascontiguousarray(candidate_ids, dtype=np.int32),
+            np.ascontiguousarray(scores, dtype=np.float32),
+            ids,
+            out,
+        )
     return ids, out
 
 
 def plus_one_select(
-    candidate_ids: np.ndarray, scores: np.ndarray, outside: np.ndarray, required: np.ndarray, k: int
+    candidate_ids: np.ndarray,
+    scores: np.ndarray,
+    outside: np.ndarray,
+    required: np.ndarray,
+    k: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k slates where each ``required`` row holds at least as many outside as inside members.
 
@@ -64,7 +74,9 @@ def plus_one_select(
     slate_size = np.minimum(n_valid, k)
     out_in_top = (out_s & (np.arange(order.shape[1]) < k)).sum(axis=1)
     n_out = out_s.sum(axis=1)
-    want_out = np.where(required, np.maximum(out_in_top, np.minimum((slate_size + 1) // 2, n_out)), out_in_top)
+    want_out = np.where(
+        required, np.maximum(out_in_top, np.minimum((slate_size + 1) // 2, n_out)), out_in_top
+    )
     want_in = slate_size - want_out
     chosen = (out_s & (out_rank < want_out[:, None])) | (in_s & (in_rank < want_in[:, None]))
     # where the constraint did not change anything this equals the plain top-k
@@ -108,7 +120,8 @@ class BridgeBonusReranker(BaseEstimator):
     >>> rr = BridgeBonusReranker(bridge_weight=1.0, degree_penalty=0.0).fit(
     ...     communities=np.array([0, 0, 1]), degrees=np.array([5, 5, 5]),
     ...     member_spans_one_community=np.array([False] * 3), pledged=np.zeros(3, bool))
-    >>> ids, _ = rr.rerank(np.array([0]), np.array([[1, 2]], np.int32), np.array([[0.5, 0.4]], np.float32), k=2)
+    >>> pool, scores = np.array([[1, 2]], np.int32), np.array([[0.5, 0.4]], np.float32)
+    >>> ids, _ = rr.rerank(np.array([0]), pool, scores, k=2)
     >>> ids.tolist()
     [[2, 1]]
     """
@@ -137,7 +150,7 @@ class BridgeBonusReranker(BaseEstimator):
         degrees: np.ndarray,
         member_spans_one_community: np.ndarray,
         pledged: np.ndarray,
-    ) -> "BridgeBonusReranker":
+    ) -> BridgeBonusReranker:
         if self.plus_one not in ("off", "pledged", "all"):
             raise ValueError(f"plus_one must be 'off', 'pledged' or 'all', got {self.plus_one!r}")
         if self.bridge_weight < 0 or self.degree_penalty < 0:
@@ -148,16 +161,23 @@ class BridgeBonusReranker(BaseEstimator):
             raise ValueError(f"score_scale must be positive, got {self.score_scale!r}")
         self.communities_ = np.asarray(communities)
         self.log_degrees_ = np.log1p(np.asarray(degrees, dtype=np.float32))
-        self.small_ = (np.asarray(degrees) < self.small_network) | np.asarray(member_spans_one_community)
+        self.small_ = (np.asarray(degrees) < self.small_network) | np.asarray(
+            member_spans_one_community
+        )
         self.pledged_ = np.asarray(pledged, dtype=bool)
         return self
 
-    def adjusted_scores(self, member_rows: np.ndarray, candidate_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    def adjusted_scores(
+        self, member_rows: np.ndarray, candidate_ids: np.ndarray, scores: np.ndarray
+    ) -> np.ndarray:
         valid = candidate_ids >= 0
         safe = np.where(valid, candidate_ids, 0)
         cross = self.communities_[safe] != self.communities_[member_rows][:, None]
         boost = 1.0 + self.small_[member_rows].astype(np.float32)
-        shift = self.bridge_weight * cross * boost[:, None] - self.degree_penalty * self.log_degrees_[safe]
+        shift = (
+            self.bridge_weight * cross * boost[:, None]
+            - self.degree_penalty * self.log_degrees_[safe]
+        )
         if self.bonus == "linear":
             adjusted = scores + self.score_scale * shift
         else:
@@ -189,7 +209,9 @@ class BridgeBonusReranker(BaseEstimator):
         adjusted = self.adjusted_scores(member_rows, candidate_ids, scores)
         if outside is None or self.plus_one == "off":
             return top_k(candidate_ids, adjusted, k)
-        return plus_one_select(candidate_ids, adjusted, outside, self.required_rows(member_rows), k)
+        return plus_one_select(
+            candidate_ids, adjusted, outside, self.required_rows(member_rows), k
+        )
 
 
 def prefix_bounds_select(
@@ -237,7 +259,11 @@ def prefix_bounds_select(
     ([[1, 4]], [True])
     """
     n_rows = candidate_ids.shape[0]
-    shares = np.ascontiguousarray(np.broadcast_to(np.asarray(target_shares, dtype=np.float64), (n_rows, np.shape(target_shares)[-1])))
+    shares = np.ascontiguousarray(
+        np.broadcast_to(
+            np.asarray(target_shares, dtype=np.float64), (n_rows, np.shape(target_shares)[-1])
+        )
+    )
     valid = candidate_ids >= 0
     groups = np.where(valid, groups, 0).astype(np.int64)
     if valid.any() and groups[valid].max() >= shares.shape[1]:
@@ -248,8 +274,15 @@ def prefix_bounds_select(
     # a greedy pass per row in compiled code: the vectorised numpy version looped k times over
     # a dozen array operations, ~1 ms for one member's slate
     _kernels.prefix_bounds_rows(
-        np.ascontiguousarray(candidate_ids), np.where(valid, scores, -np.inf).astype(np.float32), groups, shares,
-        int(k), float(tolerance), out_ids, out_scores, feasible,
+        np.ascontiguousarray(candidate_ids),
+        np.where(valid, scores, -np.inf).astype(np.float32),
+        groups,
+        shares,
+        int(k),
+        float(tolerance),
+        out_ids,
+        out_scores,
+        feasible,
     )
     return out_ids, out_scores, feasible
 
@@ -274,7 +307,8 @@ def assign_with_capacity(
     acceptance, where a later better-scored proposal can displace an accepted one, lost recall
     on the Deezer set: 0.3385 against 0.3423 at the same capacity.)
 
-    With ``floor_slots = t``, proposals fill the first ``k - t`` places and the last ``t`` go, round
+    With ``floor_slots = t``, proposals fill the first ``k - t`` places and the last ``t`` go,
+    round
     by round, to the least-exposed candidates among each member's first ``floor_depth`` (default
     ``2k``) preferences (:func:`recsys._kernels.fill_least_exposed`): the last places of a slate
     are where a held-out connection is least likely, and the members shown least are where
@@ -312,31 +346,77 @@ def assign_with_capacity(
     if not 0 <= floor_slots <= k:
         raise ValueError(f"floor_slots must be between 0 and k ({k}), got {floor_slots}")
     if floor_slots:
-        head_ids, head_scores = assign_with_capacity(preferences, scores, capacity, k - floor_slots, inside=inside, max_inside=max_inside)
-        return _fill_floor(preferences, scores, capacity, head_ids, head_scores, k, inside=inside, max_inside=max_inside,
-                           depth=2 * k if floor_depth is None else floor_depth)
+        head_ids, head_scores = assign_with_capacity(
+            preferences, scores, capacity, k - floor_slots, inside=inside, max_inside=max_inside
+        )
+        return _fill_floor(
+            preferences,
+            scores,
+            capacity,
+            head_ids,
+            head_scores,
+            k,
+            inside=inside,
+            max_inside=max_inside,
+            depth=2 * k if floor_depth is None else floor_depth,
+        )
     n_rows = len(preferences)
     out_ids = np.full((n_rows, k), -1, dtype=np.int32)
     out_scores = np.full((n_rows, k), -np.inf, dtype=np.float32)
-    limit_inside = np.full(n_rows, k, dtype=np.int64) if max_inside is None else np.asarray(max_inside, dtype=np.int64)
-    is_inside = np.zeros(preferences.shape, dtype=bool) if inside is None else np.asarray(inside, dtype=bool)
-    _kernels.assign_rounds(np.ascontiguousarray(preferences), np.ascontiguousarray(scores, dtype=np.float32),
-                           np.asarray(capacity, dtype=np.int64).copy(), int(k), np.ascontiguousarray(is_inside),
-                           limit_inside, out_ids, out_scores)
+    limit_inside = (
+        np.full(n_rows, k, dtype=np.int64)
+        if max_inside is None
+        else np.asarray(max_inside, dtype=np.int64)
+    )
+    is_inside = (
+        np.zeros(preferences.shape, dtype=bool)
+        if inside is None
+        else np.asarray(inside, dtype=bool)
+    )
+    _kernels.assign_rounds(
+        np.ascontiguousarray(preferences),
+        np.ascontiguousarray(scores, dtype=np.float32),
+        np.asarray(capacity, dtype=np.int64).copy(),
+        int(k),
+        np.ascontiguousarray(is_inside),
+        limit_inside,
+        out_ids,
+        out_scores,
+    )
     return out_ids, out_scores
 
 
-def _fill_floor(preferences, scores, capacity, head_ids, head_scores, k: int, *, inside, max_inside, depth: int,
-                exposure: np.ndarray | None = None):
-    """Slates of ``k`` from ``head_ids`` (R, ≤ k) with the rest filled by :func:`recsys._kernels.fill_least_exposed`;
+def _fill_floor(
+    preferences,
+    scores,
+    capacity,
+    head_ids,
+    head_scores,
+    k: int,
+    *,
+    inside,
+    max_inside,
+    depth: int,
+    exposure: np.ndarray | None = None,
+):
+    """Slates of ``k`` from ``head_ids`` (R, ≤ k) with the rest filled by
+    :func:`recsys._kernels.fill_least_exposed`;
     ``exposure`` (default: the heads' own counts) is how often each member has been shown already.
     ``capacity`` is one per member, or one number for all."""
     n_rows = len(preferences)
     ids = np.full((n_rows, k), -1, dtype=np.int32)
     out = np.full((n_rows, k), -np.inf, dtype=np.float32)
     ids[:, : head_ids.shape[1]], out[:, : head_ids.shape[1]] = head_ids, head_scores
-    is_inside = np.zeros(preferences.shape, dtype=bool) if inside is None else np.asarray(inside, dtype=bool)
-    limit = np.full(n_rows, k, dtype=np.int64) if max_inside is None else np.asarray(max_inside, dtype=np.int64)
+    is_inside = (
+        np.zeros(preferences.shape, dtype=bool)
+        if inside is None
+        else np.asarray(inside, dtype=bool)
+    )
+    limit = (
+        np.full(n_rows, k, dtype=np.int64)
+        if max_inside is None
+        else np.asarray(max_inside, dtype=np.int64)
+    )
     n_inside = np.zeros(n_rows, dtype=np.int64)  # the kernel counts the heads' own
     preferences = np.asarray(preferences)
     if exposure is None:
@@ -349,14 +429,31 @@ def _fill_floor(preferences, scores, capacity, head_ids, head_scores, k: int, *,
         named = np.concatenate([preferences.ravel(), ids.ravel()])
         members, local = np.unique(named, return_inverse=True)
         local = np.where(named >= 0, local, -1).astype(np.int32)
-        preferences, ids = local[: preferences.size].reshape(preferences.shape), local[preferences.size :].reshape(ids.shape)
+        preferences, ids = (
+            local[: preferences.size].reshape(preferences.shape),
+            local[preferences.size :].reshape(ids.shape),
+        )
         members = np.maximum(members, 0)  # -1 (padding) maps to a slot no -1 entry reads
         exposure = exposure[members]
-        capacity = capacity[members] if np.ndim(capacity) else np.full(len(members), capacity, dtype=np.float64)
+        capacity = (
+            capacity[members]
+            if np.ndim(capacity)
+            else np.full(len(members), capacity, dtype=np.float64)
+        )
     elif not np.ndim(capacity):
         capacity = np.full(len(exposure), capacity, dtype=np.float64)
-    _kernels.fill_least_exposed(ids, out, np.ascontiguousarray(preferences), np.ascontiguousarray(scores, dtype=np.float32),
-                                is_inside, n_inside, limit, exposure.copy(), np.asarray(capacity, dtype=np.float64), int(depth))
+    _kernels.fill_least_exposed(
+        ids,
+        out,
+        np.ascontiguousarray(preferences),
+        np.ascontiguousarray(scores, dtype=np.float32),
+        is_inside,
+        n_inside,
+        limit,
+        exposure.copy(),
+        np.asarray(capacity, dtype=np.float64),
+        int(depth),
+    )
     if members is not None:
         ids = np.where(ids >= 0, members[np.maximum(ids, 0)], -1).astype(np.int32)
     return ids, out
@@ -385,11 +482,15 @@ class DecayingInboundCounter:
         self.counts[rows] = self._decayed(rows, now) + times
         self.stamp[rows] = now
 
-    def over(self, rows: np.ndarray, now: float, *, planned: np.ndarray | None = None) -> np.ndarray:
-        """(len(rows),) bool: the member has reached capacity (one more showing would take the count above it).
+    def over(
+        self, rows: np.ndarray, now: float, *, planned: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(len(rows),) bool: the member has reached capacity (one more showing would take the
+        count above it).
 
         ``planned`` (per member, optional) adds showings already promised elsewhere, e.g. a
-        precomputed table's. Compared as ``count > capacity - 1`` rather than ``count >= capacity``:
+        precomputed table's. Compared as ``count > capacity - 1`` rather than ``count >=
+        capacity``:
         counts decay from the moment they are recorded, so a member just filled would otherwise
         read as a hair below.
         """
@@ -414,9 +515,12 @@ class DecayingInboundCounter:
         return counts > self.capacity - 1
 
 
-def plus_one_quota(ids: np.ndarray, outside: np.ndarray, required: np.ndarray, k: int) -> np.ndarray:
+def plus_one_quota(
+    ids: np.ndarray, outside: np.ndarray, required: np.ndarray, k: int
+) -> np.ndarray:
     """(R,) most introductions within two hops a slate of ``k`` may take from preference lists
-    ``ids`` (R, M): ``floor(k/2)`` where +1 is required and enough outside candidates exist, else k."""
+    ``ids`` (R, M): ``floor(k/2)`` where +1 is required and enough outside candidates exist, else
+    k."""
     slate = np.minimum((ids >= 0).sum(axis=1), k)
     n_outside = (outside & (ids >= 0)).sum(axis=1)
     return np.where(required, np.maximum(slate - np.minimum((slate + 1) // 2, n_outside), 0), k)
@@ -447,7 +551,8 @@ class SlateReranker(BaseEstimator):
 
     Parameters
     ----------
-    bridge_weight, degree_penalty, small_network, bonus, score_scale : see :class:`BridgeBonusReranker`.
+    bridge_weight, degree_penalty, small_network, bonus, score_scale : see
+    :class:`BridgeBonusReranker`.
     bound_tolerance : float or None
         Slack on the prefix bounds; ``None`` switches the bounds off.
     plus_one : {"off", "pledged", "all"}
@@ -481,7 +586,7 @@ class SlateReranker(BaseEstimator):
         pledged: np.ndarray,
         group_codes: np.ndarray,
         group_shares: np.ndarray,
-    ) -> "SlateReranker":
+    ) -> SlateReranker:
         self.bridge_ = BridgeBonusReranker(
             bridge_weight=self.bridge_weight,
             degree_penalty=self.degree_penalty,
@@ -525,7 +630,9 @@ class SlateReranker(BaseEstimator):
             req = np.flatnonzero(self.required_rows(member_rows))
             if len(req):  # only the rows that keep the balance: the others' pools stay as they are
                 sub_ids = candidate_ids[req]
-                chosen, _ = plus_one_select(sub_ids, adjusted[req], outside[req], np.ones(len(req), dtype=bool), length)
+                chosen, _ = plus_one_select(
+                    sub_ids, adjusted[req], outside[req], np.ones(len(req), dtype=bool), length
+                )
                 positions = np.broadcast_to(np.arange(sub_ids.shape[1]), sub_ids.shape)
                 where = _gather(sub_ids, positions, chosen, fill=-1).astype(np.int64)
                 kept = np.zeros(sub_ids.shape, dtype=bool)
@@ -539,7 +646,12 @@ class SlateReranker(BaseEstimator):
             return ids, sc, np.ones(len(ids), dtype=bool)
         groups = self.group_codes_[np.where(candidate_ids >= 0, candidate_ids, 0)]
         return prefix_bounds_select(
-            candidate_ids, adjusted, groups, self.group_shares_, length, tolerance=self.bound_tolerance
+            candidate_ids,
+            adjusted,
+            groups,
+            self.group_shares_,
+            length,
+            tolerance=self.bound_tolerance,
         )
 
     def rerank(
@@ -556,7 +668,9 @@ class SlateReranker(BaseEstimator):
         required = self.required_rows(member_rows)
         use_plus_one = outside is not None and required.any()
         length = min(candidate_ids.shape[1], 2 * k) if use_plus_one else k
-        ids, sc, _ = self.preferences(member_rows, candidate_ids, scores, length, outside=outside if use_plus_one else None)
+        ids, sc, _ = self.preferences(
+            member_rows, candidate_ids, scores, length, outside=outside if use_plus_one else None
+        )
         if use_plus_one:
             req = np.flatnonzero(required)
             # rows without the pledge keep the first k of their bounded list
@@ -564,8 +678,12 @@ class SlateReranker(BaseEstimator):
             sub_ids = ids[req]
             out_sel = _gather_mask(candidate_ids[req], outside[req], sub_ids)
             # position decides among the chosen, so the bounded order survives
-            position = np.where(sub_ids >= 0, -np.arange(sub_ids.shape[1], dtype=np.float32)[None, :], -np.inf)
-            chosen, _ = plus_one_select(sub_ids, position, out_sel, np.ones(len(req), dtype=bool), k)
+            position = np.where(
+                sub_ids >= 0, -np.arange(sub_ids.shape[1], dtype=np.float32)[None, :], -np.inf
+            )
+            chosen, _ = plus_one_select(
+                sub_ids, position, out_sel, np.ones(len(req), dtype=bool), k
+            )
             got_sc[req] = _gather_scores(sub_ids, sc[req], chosen)
             got_ids[req] = chosen
             ids, sc = got_ids, got_sc
@@ -579,7 +697,9 @@ def _gather_mask(candidate_ids: np.ndarray, mask: np.ndarray, chosen: np.ndarray
     return _gather(candidate_ids, mask, chosen, fill=False)
 
 
-def _gather_scores(candidate_ids: np.ndarray, scores: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+def _gather_scores(
+    candidate_ids: np.ndarray, scores: np.ndarray, chosen: np.ndarray
+) -> np.ndarray:
     return _gather(candidate_ids, scores, chosen, fill=-np.inf).astype(np.float32)
 
 

@@ -16,7 +16,14 @@ from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 from recsys import _kernels
 from recsys._candidates import hop_weights, middle_members
 
-__all__ = ["PairFeatures", "FEATURE_NAMES", "AcceptanceModel", "ConstrainedAcceptanceModel", "acceptance_from_dict", "reciprocal"]
+__all__ = [
+    "PairFeatures",
+    "FEATURE_NAMES",
+    "AcceptanceModel",
+    "ConstrainedAcceptanceModel",
+    "acceptance_from_dict",
+    "reciprocal",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -63,23 +70,34 @@ class PairFeatures:
         degrees = np.diff(self.adjacency.indptr)
         object.__setattr__(self, "degrees", degrees.astype(np.int32))
         object.__setattr__(self, "_aa_weight", hop_weights(degrees).astype(np.float64))
-        object.__setattr__(self, "_ra_weight", hop_weights(degrees, weighting="resource_allocation").astype(np.float64))
+        object.__setattr__(
+            self,
+            "_ra_weight",
+            hop_weights(degrees, weighting="resource_allocation").astype(np.float64),
+        )
         object.__setattr__(self, "_n_interests", np.diff(self.member_interests.indptr))
 
     def transform(self, u: np.ndarray, v: np.ndarray, *, chunk: int = 1_000_000) -> np.ndarray:
-        """Features for pairs ``(u[i], v[i])`` seen from ``u``; shape (P, len(FEATURE_NAMES)) float32.
+        """Features for pairs ``(u[i], v[i])`` seen from ``u``; shape (P, len(FEATURE_NAMES))
+        float32.
 
-        Pairs sharing a ``u`` are cheapest together: each distinct ``u``'s neighbourhood is walked once.
+        Pairs sharing a ``u`` are cheapest together: each distinct ``u``'s neighbourhood is walked
+        once.
         """
         u = np.asarray(u, dtype=np.int64)
         v = np.asarray(v, dtype=np.int64)
         out = np.empty((len(u), len(FEATURE_NAMES)), dtype=np.float32)
         for start in range(0, len(u), chunk):
-            out[start : start + chunk] = self._transform(u[start : start + chunk], v[start : start + chunk])
+            out[start : start + chunk] = self._transform(
+                u[start : start + chunk], v[start : start + chunk]
+            )
         return out
 
-    def score_pools(self, rows: np.ndarray, pool_ids: np.ndarray, model, *, how: str = "harmonic") -> tuple[np.ndarray, np.ndarray]:
-        """Every pool member's reciprocal acceptance score from ``model`` and whether the pair has no
+    def score_pools(
+        self, rows: np.ndarray, pool_ids: np.ndarray, model, *, how: str = "harmonic"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every pool member's reciprocal acceptance score from ``model`` and whether the pair has
+        no
         mutual contact: ``(scores (R, P) float32, -inf at padding; outside (R, P) bool)``.
 
         For the plain :class:`AcceptanceModel` the features and both directions' scores are
@@ -91,26 +109,52 @@ class PairFeatures:
         rows = np.asarray(rows, dtype=np.int64)
         if isinstance(model, AcceptanceModel):
             quad, bias = model._quadratic_form()
-            return _kernels.pool_scores(rows, pool_ids, self.adjacency, self._aa_weight, self._ra_weight, self._middle_ok(),
-                                        self._tfidf_rows(), self.member_factors, self.communities, self._n_interests,
-                                        model.mean_, model.scale_, quad, bias, how)
+            return _kernels.pool_scores(
+                rows,
+                pool_ids,
+                self.adjacency,
+                self._aa_weight,
+                self._ra_weight,
+                self._middle_ok(),
+                self._tfidf_rows(),
+                self.member_factors,
+                self.communities,
+                self._n_interests,
+                model.mean_,
+                model.scale_,
+                quad,
+                bias,
+                how,
+            )
         r, j = np.nonzero(pool_ids >= 0)
-        return pool_scores_from_features(pool_ids, self.transform(rows[r], pool_ids[r, j]), model, how=how)
+        return pool_scores_from_features(
+            pool_ids, self.transform(rows[r], pool_ids[r, j]), model, how=how
+        )
 
     def _middle_ok(self) -> np.ndarray:
-        if "_middle" not in self.__dict__:  # read when first needed, so the bound can be changed in tests
+        if (
+            "_middle" not in self.__dict__
+        ):  # read when first needed, so the bound can be changed in tests
             object.__setattr__(self, "_middle", middle_members(self.degrees))
         return self.__dict__["_middle"]
 
     def _tfidf_rows(self) -> sp.csr_matrix:
         if "_tfidf" not in self.__dict__:
             tfidf = self.interest_weights.tocsr()
-            object.__setattr__(self, "_tfidf", tfidf if tfidf.has_sorted_indices else tfidf.sorted_indices())
+            object.__setattr__(
+                self, "_tfidf", tfidf if tfidf.has_sorted_indices else tfidf.sorted_indices()
+            )
         return self.__dict__["_tfidf"]
 
     def _transform(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         aa, ra, common, walks, shared, cosine, l3 = _kernels.pair_overlaps(
-            u, v, self.adjacency, self._aa_weight, self._ra_weight, self._middle_ok(), self._tfidf_rows()
+            u,
+            v,
+            self.adjacency,
+            self._aa_weight,
+            self._ra_weight,
+            self._middle_ok(),
+            self._tfidf_rows(),
         ).T
         du = self.degrees[u].astype(np.float64)
         dv = self.degrees[v].astype(np.float64)
@@ -120,12 +164,27 @@ class PairFeatures:
         same = (self.communities[u] == self.communities[v]).astype(np.float32)
         both = ((self._n_interests[u] > 0) & (self._n_interests[v] > 0)).astype(np.float32)
         return np.column_stack(
-            [np.log1p(aa), np.log1p(ra * 10), np.log1p(common), np.log1p(walks), l3, jaccard, np.log1p(shared), cosine, embed,
-             same, both, np.log1p(du), np.log1p(dv)]
+            [
+                np.log1p(aa),
+                np.log1p(ra * 10),
+                np.log1p(common),
+                np.log1p(walks),
+                l3,
+                jaccard,
+                np.log1p(shared),
+                cosine,
+                embed,
+                same,
+                both,
+                np.log1p(du),
+                np.log1p(dv),
+            ]
         ).astype(np.float32)
 
 
-def pool_scores_from_features(pool_ids: np.ndarray, features: np.ndarray, model, *, how: str = "harmonic") -> tuple[np.ndarray, np.ndarray]:
+def pool_scores_from_features(
+    pool_ids: np.ndarray, features: np.ndarray, model, *, how: str = "harmonic"
+) -> tuple[np.ndarray, np.ndarray]:
     """:meth:`PairFeatures.score_pools` from already computed ``features`` of the pool's valid
     entries (row-major order of ``pool_ids >= 0``)."""
     scores = np.full(pool_ids.shape, -np.inf, dtype=np.float32)
@@ -146,7 +205,9 @@ def swap_direction(features: np.ndarray) -> np.ndarray:
     return swapped
 
 
-def reciprocal(p_uv: np.ndarray, p_vu: np.ndarray, *, how: Literal["harmonic", "product", "none"] = "harmonic") -> np.ndarray:
+def reciprocal(
+    p_uv: np.ndarray, p_vu: np.ndarray, *, how: Literal["harmonic", "product", "none"] = "harmonic"
+) -> np.ndarray:
     """Combine the two directions' acceptance probabilities; symmetric in its arguments
     (``none`` keeps the first direction only).
 
@@ -191,13 +252,19 @@ class AcceptanceModel(BaseEstimator):
         self.interactions = interactions
         self.max_iter = max_iter
 
-    def fit(self, features: np.ndarray, labels: np.ndarray, *, sample_weight: np.ndarray | None = None) -> "AcceptanceModel":
+    def fit(
+        self, features: np.ndarray, labels: np.ndarray, *, sample_weight: np.ndarray | None = None
+    ) -> AcceptanceModel:
         features = np.asarray(features, dtype=np.float64)
         labels = np.asarray(labels)
         if features.ndim != 2 or features.shape[1] != len(FEATURE_NAMES):
-            raise ValueError(f"features must have shape (P, {len(FEATURE_NAMES)}), got {features.shape}")
+            raise ValueError(
+                f"features must have shape (P, {len(FEATURE_NAMES)}), got {features.shape}"
+            )
         if len(np.unique(labels)) < 2:
-            raise ValueError("the acceptance model needs both accepted and not-accepted pairs to learn from")
+            raise ValueError(
+                "the acceptance model needs both accepted and not-accepted pairs to learn from"
+            )
         steps = [StandardScaler()]
         if self.interactions:
             steps += [PolynomialFeatures(degree=2, include_bias=False), StandardScaler()]
@@ -223,24 +290,37 @@ class AcceptanceModel(BaseEstimator):
     _ARRAYS = ("mean", "scale", "pairs", "mean2", "scale2", "coef")
 
     @classmethod
-    def from_dict(cls, stored: dict) -> "AcceptanceModel":
+    def from_dict(cls, stored: dict) -> AcceptanceModel:
         """Rebuild from :meth:`to_dict` output (plain JSON)."""
         if stored.get("features") != list(FEATURE_NAMES):
-            raise ValueError("the stored acceptance model was fitted on other features than this build computes")
+            raise ValueError(
+                "the stored acceptance model was fitted on other features than this build computes"
+            )
         model = cls(C=stored["C"], interactions=stored["interactions"])
         for name in cls._ARRAYS:
-            setattr(model, f"{name}_", np.asarray(stored[name], dtype=np.int64 if name == "pairs" else np.float64))
+            setattr(
+                model,
+                f"{name}_",
+                np.asarray(stored[name], dtype=np.int64 if name == "pairs" else np.float64),
+            )
         model.intercept_ = float(stored["intercept"])
         return model
 
     def to_dict(self) -> dict:
-        out = {"kind": "logistic_regression", "features": list(FEATURE_NAMES), "C": self.C, "interactions": self.interactions}
+        out = {
+            "kind": "logistic_regression",
+            "features": list(FEATURE_NAMES),
+            "C": self.C,
+            "interactions": self.interactions,
+        }
         out.update({name: getattr(self, f"{name}_").tolist() for name in self._ARRAYS})
         out["intercept"] = self.intercept_
         return out
 
     def _quadratic_form(self) -> tuple[np.ndarray, float]:
-        """The model as ``z̃ᵀ W z̃ + b`` over ``z̃ = [z, 1]``: one small matrix instead of every product."""
+        """The model as ``z̃ᵀ W z̃ + b`` over ``z̃ = [z, 1]``: one small matrix instead of every
+        product.
+        """
         cached = self.__dict__.get("_quad")
         if cached is not None and cached[0] is self.coef_:
             return cached[1], cached[2]
@@ -270,19 +350,24 @@ class AcceptanceModel(BaseEstimator):
         """(P,) int64 hard labels: what fairlearn's reductions call."""
         return (self.decision_function(features) >= 0).astype(np.int64)
 
-    def reciprocal_score(self, features: np.ndarray, *, how: Literal["harmonic", "product", "none"] = "harmonic") -> np.ndarray:
+    def reciprocal_score(
+        self, features: np.ndarray, *, how: Literal["harmonic", "product", "none"] = "harmonic"
+    ) -> np.ndarray:
         """Both directions scored and combined with :func:`reciprocal`; (P,) float32."""
-        return reciprocal(self.predict_proba(features), self.predict_proba(swap_direction(features)), how=how)
+        return reciprocal(
+            self.predict_proba(features), self.predict_proba(swap_direction(features)), how=how
+        )
 
 
 def _power_pairs(powers: np.ndarray, n: int) -> np.ndarray:
-    """PolynomialFeatures' exponent rows (degree ≤ 2) as index pairs into [z, 1]: z_i·1, z_i·z_j."""
+    """PolynomialFeatures' exponent rows (degree ≤ 2) as index pairs into [z, 1]: z_i·1,
+    z_i·z_j.
+    """
     pairs = np.full((len(powers), 2), n, dtype=np.int64)
     for k, row in enumerate(powers):  # at most n(n+3)/2 rows: a one-off at fit time
         idx = np.repeat(np.arange(n), row)
         pairs[k, : len(idx)] = idx
     return pairs
-
 
 
 class ConstrainedAcceptanceModel(BaseEstimator):
@@ -306,26 +391,46 @@ class ConstrainedAcceptanceModel(BaseEstimator):
     C, interactions : as in :class:`AcceptanceModel`.
     """
 
-    def __init__(self, *, constraint: Literal["tpr_parity", "equalized_odds"] = "tpr_parity", eps: float = 0.01, max_iter: int = 30, C: float = 0.1, interactions: bool = True):
+    def __init__(
+        self,
+        *,
+        constraint: Literal["tpr_parity", "equalized_odds"] = "tpr_parity",
+        eps: float = 0.01,
+        max_iter: int = 30,
+        C: float = 0.1,
+        interactions: bool = True,
+    ):
         self.constraint = constraint
         self.eps = eps
         self.max_iter = max_iter
         self.C = C
         self.interactions = interactions
 
-    def fit(self, features: np.ndarray, labels: np.ndarray, *, sensitive_features: np.ndarray) -> "ConstrainedAcceptanceModel":
-        from fairlearn.reductions import EqualizedOdds, ExponentiatedGradient, TruePositiveRateParity
+    def fit(
+        self, features: np.ndarray, labels: np.ndarray, *, sensitive_features: np.ndarray
+    ) -> ConstrainedAcceptanceModel:
+        from fairlearn.reductions import (
+            EqualizedOdds,
+            ExponentiatedGradient,
+            TruePositiveRateParity,
+        )
 
         constraints = {"tpr_parity": TruePositiveRateParity, "equalized_odds": EqualizedOdds}
         if self.constraint not in constraints:
-            raise ValueError(f"constraint must be one of {sorted(constraints)}, got {self.constraint!r}")
+            raise ValueError(
+                f"constraint must be one of {sorted(constraints)}, got {self.constraint!r}"
+            )
         reduction = ExponentiatedGradient(
             AcceptanceModel(C=self.C, interactions=self.interactions),
             constraints=constraints[self.constraint](),
             eps=self.eps,
             max_iter=self.max_iter,
         )
-        reduction.fit(np.asarray(features, dtype=np.float64), np.asarray(labels), sensitive_features=np.asarray(sensitive_features))
+        reduction.fit(
+            np.asarray(features, dtype=np.float64),
+            np.asarray(labels),
+            sensitive_features=np.asarray(sensitive_features),
+        )
         weights = np.asarray(reduction.weights_, dtype=np.float64)
         keep = weights > 0
         self.members_ = [p for p, w in zip(reduction.predictors_, keep) if w]
@@ -343,7 +448,7 @@ class ConstrainedAcceptanceModel(BaseEstimator):
         }
 
     @classmethod
-    def from_dict(cls, stored: dict) -> "ConstrainedAcceptanceModel":
+    def from_dict(cls, stored: dict) -> ConstrainedAcceptanceModel:
         model = cls(constraint=stored["constraint"], eps=stored["eps"])
         model.members_ = [AcceptanceModel.from_dict(m) for m in stored["members"]]
         model.weights_ = np.asarray(stored["weights"], dtype=np.float64)
@@ -356,8 +461,12 @@ class ConstrainedAcceptanceModel(BaseEstimator):
             out += weight * member.predict_proba(features)
         return out.astype(np.float32)
 
-    def reciprocal_score(self, features: np.ndarray, *, how: Literal["harmonic", "product", "none"] = "harmonic") -> np.ndarray:
-        return reciprocal(self.predict_proba(features), self.predict_proba(swap_direction(features)), how=how)
+    def reciprocal_score(
+        self, features: np.ndarray, *, how: Literal["harmonic", "product", "none"] = "harmonic"
+    ) -> np.ndarray:
+        return reciprocal(
+            self.predict_proba(features), self.predict_proba(swap_direction(features)), how=how
+        )
 
 
 def acceptance_from_dict(stored: dict) -> AcceptanceModel | ConstrainedAcceptanceModel:

@@ -1,4 +1,5 @@
-"""Feedback-loop simulation: what a ranking policy does to the network over rounds of introductions.
+"""Feedback-loop simulation: what a ranking policy does to the network over rounds of
+introductions.
 
 Each round a policy ranks slates for a seeded sample of members, simulated members accept some
 of the proposed introductions (:class:`AcceptanceBehaviour`), the accepted pairs become
@@ -70,8 +71,12 @@ class AcceptanceBehaviour:
     shared_interests: float = 4.0
     position_bias: bool = True
 
-    def probability(self, network: Network, u: np.ndarray, v: np.ndarray, position: np.ndarray) -> np.ndarray:
-        """(P,) float64 acceptance probability of each shown pair ``(u[i], v[i])`` at ``position[i]``."""
+    def probability(
+        self, network: Network, u: np.ndarray, v: np.ndarray, position: np.ndarray
+    ) -> np.ndarray:
+        """(P,) float64 acceptance probability of each shown pair ``(u[i], v[i])`` at
+        ``position[i]``.
+        """
         u = np.asarray(u, dtype=np.int64)
         v = np.asarray(v, dtype=np.int64)
         if u.size == 0:
@@ -83,7 +88,11 @@ class AcceptanceBehaviour:
         dot = np.asarray(interests[u].multiply(interests[v]).sum(axis=1)).ravel()
         with np.errstate(invalid="ignore", divide="ignore"):
             cosine = np.where((norms[u] > 0) & (norms[v] > 0), dot / (norms[u] * norms[v]), 0.0)
-        logit = self.intercept + self.mutual_contacts * np.log1p(mutual) + self.shared_interests * cosine
+        logit = (
+            self.intercept
+            + self.mutual_contacts * np.log1p(mutual)
+            + self.shared_interests * cosine
+        )
         p = 1.0 / (1.0 + np.exp(-logit))
         if self.position_bias:
             p = p / np.log2(np.asarray(position, dtype=np.float64) + 2.0)
@@ -112,22 +121,36 @@ def modularity(adjacency: sp.spmatrix, communities: np.ndarray) -> float:
     if two_m == 0:
         return 0.0
     _, codes = np.unique(labels, return_inverse=True)
-    inside = np.bincount(codes[coo.row], weights=(codes[coo.row] == codes[coo.col]).astype(np.float64), minlength=codes.max() + 1)
-    degree = np.bincount(codes, weights=np.diff(sp.csr_matrix(adjacency).indptr).astype(np.float64), minlength=codes.max() + 1)
+    inside = np.bincount(
+        codes[coo.row],
+        weights=(codes[coo.row] == codes[coo.col]).astype(np.float64),
+        minlength=codes.max() + 1,
+    )
+    degree = np.bincount(
+        codes,
+        weights=np.diff(sp.csr_matrix(adjacency).indptr).astype(np.float64),
+        minlength=codes.max() + 1,
+    )
     return float(inside.sum() / two_m - np.sum((degree / two_m) ** 2))
 
 
-def _group_degrees(degrees: np.ndarray, labels: np.ndarray, *, min_group_size: int) -> pd.DataFrame:
+def _group_degrees(
+    degrees: np.ndarray, labels: np.ndarray, *, min_group_size: int
+) -> pd.DataFrame:
     groups, codes = np.unique(labels, return_inverse=True)
     counts = np.bincount(codes, minlength=len(groups))
-    mean = np.bincount(codes, weights=degrees.astype(np.float64), minlength=len(groups)) / np.maximum(counts, 1)
+    mean = np.bincount(
+        codes, weights=degrees.astype(np.float64), minlength=len(groups)
+    ) / np.maximum(counts, 1)
     suppressed = counts < min_group_size
-    table = pd.DataFrame({
-        "group": groups.astype(str),
-        "members": pd.array(counts, dtype="Int64"),
-        "mean_degree": np.where(suppressed, np.nan, mean),
-        "suppressed": suppressed,
-    })
+    table = pd.DataFrame(
+        {
+            "group": groups.astype(str),
+            "members": pd.array(counts, dtype="Int64"),
+            "mean_degree": np.where(suppressed, np.nan, mean),
+            "suppressed": suppressed,
+        }
+    )
     table["members"] = table["members"].mask(suppressed)
     return table
 
@@ -167,7 +190,9 @@ def network_outcomes(
         "small_network_share": float(np.mean(degrees < 5)),
         "modularity": modularity(network.adjacency, found),
         "communities": float(len(np.unique(found))),
-        "bridge_share": float(np.mean(initial[edges[:, 0]] != initial[edges[:, 1]])) if len(edges) else 0.0,
+        "bridge_share": float(np.mean(initial[edges[:, 0]] != initial[edges[:, 1]]))
+        if len(edges)
+        else 0.0,
     }
     if initial_degrees is not None:
         out["gain_gini"] = m.gini(np.maximum(degrees - initial_degrees, 0))
@@ -180,8 +205,14 @@ def network_outcomes(
         shown = table.loc[~table["suppressed"], "mean_degree"].to_numpy(dtype=np.float64)
         if shown.size >= 2:
             out[f"degree_gap/{attr}"] = float(shown.max() - shown.min())
-            out[f"degree_ratio/{attr}"] = float(shown.min() / shown.max()) if shown.max() > 0 else float("nan")
-    groups = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["attribute", "group", "members", "mean_degree", "suppressed"])
+            out[f"degree_ratio/{attr}"] = (
+                float(shown.min() / shown.max()) if shown.max() > 0 else float("nan")
+            )
+    groups = (
+        pd.concat(tables, ignore_index=True)
+        if tables
+        else pd.DataFrame(columns=["attribute", "group", "members", "mean_degree", "suppressed"])
+    )
     return out, groups
 
 
@@ -196,7 +227,9 @@ class RoundOutcome:
 
 @dataclass(frozen=True)
 class SimulationResult:
-    """``history``: one row per round (``round`` and every metric); ``groups``: group degrees per round; ``network``: the final network."""
+    """``history``: one row per round (``round`` and every metric); ``groups``: group degrees per
+    round; ``network``: the final network.
+    """
 
     history: pd.DataFrame
     groups: pd.DataFrame
@@ -256,7 +289,8 @@ def simulate_feedback_loop(
     --------
     >>> from recsys import IntroductionRecommender, synthetic_network
     >>> net = synthetic_network(300, seed=0)
-    >>> fit = lambda network, r: IntroductionRecommender(pool_size=40, als_iterations=2).fit(network).rank
+    >>> model = IntroductionRecommender(pool_size=40, als_iterations=2)
+    >>> fit = lambda network, r: model.fit(network).rank
     >>> result = simulate_feedback_loop(net, fit, rounds=1, k=5)
     >>> result.history["round"].tolist()
     [0, 1]
@@ -273,8 +307,12 @@ def simulate_feedback_loop(
 
     def record(round_index: int, net: Network, extra: dict[str, float]) -> None:
         metrics, groups = network_outcomes(
-            net, initial_communities=initial_communities, initial_degrees=initial_degrees,
-            min_group_size=min_group_size, atkinson_epsilon=atkinson_epsilon, random_state=random_state,
+            net,
+            initial_communities=initial_communities,
+            initial_degrees=initial_degrees,
+            min_group_size=min_group_size,
+            atkinson_epsilon=atkinson_epsilon,
+            random_state=random_state,
         )
         metrics.update(extra)
         outcome = RoundOutcome(round_index, metrics, groups.assign(round=round_index))
@@ -302,17 +340,33 @@ def simulate_feedback_loop(
         if len(pairs):
             known = np.asarray(current.adjacency[pairs[:, 0], pairs[:, 1]]).ravel() != 0
             pairs = np.unique(pairs[~known], axis=0)
-        bridges = int(np.sum(initial_communities[pairs[:, 0]] != initial_communities[pairs[:, 1]])) if len(pairs) else 0
-        current = current.with_connections(np.vstack([current.connections, pairs]).astype(np.int64))
-        logger.info("round %d: %d members ranked, %d introductions shown, %d accepted (%d bridging)",
-                    r + 1, len(rows), len(u), len(pairs), bridges)
-        record(r + 1, current, {
-            "members_ranked": float(len(rows)),
-            "introductions_shown": float(len(u)),
-            "accepted": float(len(pairs)),
-            "acceptance_rate": float(len(pairs) / len(u)) if len(u) else 0.0,
-            "accepted_bridge_share": float(bridges / len(pairs)) if len(pairs) else 0.0,
-        })
+        bridges = (
+            int(np.sum(initial_communities[pairs[:, 0]] != initial_communities[pairs[:, 1]]))
+            if len(pairs)
+            else 0
+        )
+        current = current.with_connections(
+            np.vstack([current.connections, pairs]).astype(np.int64)
+        )
+        logger.info(
+            "round %d: %d members ranked, %d introductions shown, %d accepted (%d bridging)",
+            r + 1,
+            len(rows),
+            len(u),
+            len(pairs),
+            bridges,
+        )
+        record(
+            r + 1,
+            current,
+            {
+                "members_ranked": float(len(rows)),
+                "introductions_shown": float(len(u)),
+                "accepted": float(len(pairs)),
+                "acceptance_rate": float(len(pairs) / len(u)) if len(u) else 0.0,
+                "accepted_bridge_share": float(bridges / len(pairs)) if len(pairs) else 0.0,
+            },
+        )
     history = pd.DataFrame([{"round": o.round, **o.metrics} for o in outcomes])
     groups = pd.concat([o.groups for o in outcomes], ignore_index=True)
     return SimulationResult(history=history, groups=groups, network=current, rounds=outcomes)

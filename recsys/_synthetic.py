@@ -576,9 +576,12 @@ def _write_atomically(frame: pd.DataFrame, path: Path, fmt: str) -> None:
         if fmt == "parquet":
             pq.write_table(table, tmp_name)
         elif fmt == "csv.gz":
-            with open(tmp_name, "wb") as raw, gzip.GzipFile(
-                filename="", fileobj=raw, mode="wb", compresslevel=1, mtime=0
-            ) as out:
+            with (
+                open(tmp_name, "wb") as raw,
+                gzip.GzipFile(
+                    filename="", fileobj=raw, mode="wb", compresslevel=1, mtime=0
+                ) as out,
+            ):
                 pacsv.write_csv(table, out)
         else:
             pacsv.write_csv(table, tmp_name)

@@ -19,7 +19,14 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys import _metrics as m
-from recsys._rerank import PREFERENCE_DEPTH, _fill_floor, _gather_mask, assign_with_capacity, plus_one_quota, top_k
+from recsys._rerank import (
+    PREFERENCE_DEPTH,
+    _fill_floor,
+    _gather_mask,
+    assign_with_capacity,
+    plus_one_quota,
+    top_k,
+)
 
 __all__ = ["DEFAULT_TARGETS", "DEFAULT_GRID", "tune_reranker", "slate_figures"]
 
@@ -80,17 +87,25 @@ def slate_figures(
         "exposure_gini": m.gini(exposure),
     }
     for attr in sensitive.columns:
-        codes, n_groups = groups[attr] if groups is not None else _group_codes(sensitive, attr, population)
-        figures[f"exposure_ratio/{attr}"] = _exposure_ratio(exposure, codes, n_groups, min_group_size)
+        codes, n_groups = (
+            groups[attr] if groups is not None else _group_codes(sensitive, attr, population)
+        )
+        figures[f"exposure_ratio/{attr}"] = _exposure_ratio(
+            exposure, codes, n_groups, min_group_size
+        )
     return figures
 
 
-def _group_codes(sensitive: pd.DataFrame, attr: str, population: np.ndarray) -> tuple[np.ndarray, int]:
+def _group_codes(
+    sensitive: pd.DataFrame, attr: str, population: np.ndarray
+) -> tuple[np.ndarray, int]:
     codes, uniques = pd.factorize(sensitive[attr].to_numpy(dtype=object)[population])
     return codes, len(uniques)
 
 
-def _exposure_ratio(exposure: np.ndarray, codes: np.ndarray, n_groups: int, min_group_size: int) -> float:
+def _exposure_ratio(
+    exposure: np.ndarray, codes: np.ndarray, n_groups: int, min_group_size: int
+) -> float:
     """:func:`recsys._metrics.exposure_ratio` with bincounts: it runs once per tuned setting, where
     fairlearn's MetricFrame (used for the reported figures) costs a third of a second each."""
     members = np.bincount(codes, minlength=n_groups)
@@ -141,13 +156,27 @@ def tune_reranker(
     targets = {**DEFAULT_TARGETS, **(targets or {})}
     grid = grid or DEFAULT_GRID
     if len(member_rows) > max_members:
-        pick = np.sort(np.random.default_rng(random_state).choice(len(member_rows), max_members, replace=False))
+        pick = np.sort(
+            np.random.default_rng(random_state).choice(
+                len(member_rows), max_members, replace=False
+            )
+        )
         member_rows, pool_ids, scores, outside, relevant = (
-            member_rows[pick], pool_ids[pick], scores[pick], outside[pick], relevant[pick]
+            member_rows[pick],
+            pool_ids[pick],
+            scores[pick],
+            outside[pick],
+            relevant[pick],
         )
     population = np.unique(pool_ids[pool_ids >= 0])
     groups = {attr: _group_codes(sensitive, attr, population) for attr in sensitive.columns}
-    measure = dict(relevant=relevant, communities=communities, population=population, sensitive=sensitive, groups=groups)
+    measure = dict(
+        relevant=relevant,
+        communities=communities,
+        population=population,
+        sensitive=sensitive,
+        groups=groups,
+    )
     plain_ids, _ = top_k(pool_ids, scores, k)
     base = slate_figures(member_rows, plain_ids, **measure)
 
@@ -164,7 +193,9 @@ def tune_reranker(
         params = dict(zip(grid.keys(), values))
         reranker = make(params)
         # the preference lists do not depend on the assignment: one per weight setting
-        ids, sc, _ = reranker.preferences(member_rows, pool_ids, scores, PREFERENCE_DEPTH * k, outside=outside)
+        ids, sc, _ = reranker.preferences(
+            member_rows, pool_ids, scores, PREFERENCE_DEPTH * k, outside=outside
+        )
         out = _gather_mask(pool_ids, outside, ids)
         max_inside = plus_one_quota(ids, out, reranker.required_rows(member_rows), k)
         heads = {}  # the first k - t places do not depend on how deep the last t look
@@ -177,9 +208,19 @@ def tune_reranker(
                 got, _ = assign_with_capacity(ids, sc, cap, k, inside=~out, max_inside=max_inside)
             else:  # as assign_with_capacity(..., floor_slots=floor, floor_depth=...) does
                 if (multiple, floor) not in heads:
-                    heads[multiple, floor] = assign_with_capacity(ids, sc, cap, k - floor, inside=~out, max_inside=max_inside)
-                got, _ = _fill_floor(ids, sc, cap, *heads[multiple, floor], k, inside=~out, max_inside=max_inside,
-                                     depth=how.get("floor_depth", 2) * k)
+                    heads[multiple, floor] = assign_with_capacity(
+                        ids, sc, cap, k - floor, inside=~out, max_inside=max_inside
+                    )
+                got, _ = _fill_floor(
+                    ids,
+                    sc,
+                    cap,
+                    *heads[multiple, floor],
+                    k,
+                    inside=~out,
+                    max_inside=max_inside,
+                    depth=how.get("floor_depth", 2) * k,
+                )
             figures = slate_figures(member_rows, got, **measure)
             tried.append(({**params, **how}, figures, _shortfall(figures, base, targets)))
 
@@ -187,7 +228,9 @@ def tune_reranker(
     if feasible:
         params, figures, shortfall = max(feasible, key=lambda t: t[1]["recall"])
     else:
-        params, figures, shortfall = min(tried, key=lambda t: (round(sum(t[2].values()), 6), -t[1]["recall"]))
+        params, figures, shortfall = min(
+            tried, key=lambda t: (round(sum(t[2].values()), 6), -t[1]["recall"])
+        )
     report = {
         "tuned": True,
         "targets": targets,
@@ -201,7 +244,10 @@ def tune_reranker(
         "validation_members": int(len(member_rows)),
     }
     logger.info(
-        "re-ranker tuned: %s (%d of %d settings meet every bound)", params, len(feasible), len(tried)
+        "re-ranker tuned: %s (%d of %d settings meet every bound)",
+        params,
+        len(feasible),
+        len(tried),
     )
     return params, report
 

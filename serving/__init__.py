@@ -1,4 +1,6 @@
-"""Plus One's serving layer: the ranking function in-process (:class:`Recommender`) and over HTTP (``serving.app``)."""
+"""Plus One's serving layer: the ranking function in-process (:class:`Recommender`) and over HTTP
+(``serving.app``).
+"""
 
 from serving._recommender import (
     Introduction,

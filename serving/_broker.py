@@ -57,7 +57,8 @@ class BrokerReasons:
     small_networks : tuple of SmallNetwork
         Sides with a small network (fewer than five connections), with their number of connections.
     summary : str
-        One line, e.g. ``"2 shared interests (jazz, chess); they know no one else in common; u7 has 2 connections"``.
+        One line, e.g. ``"2 shared interests (jazz, chess); they know no one else in common; u7 has
+        2 connections"``.
     """
 
     shared_interests: tuple[str, ...]
@@ -88,7 +89,12 @@ class IntroductionToMake:
     reasons: BrokerReasons
 
     def to_dict(self) -> dict[str, Any]:
-        return {"member_a": self.member_a, "member_b": self.member_b, "score": self.score, "reasons": self.reasons.to_dict()}
+        return {
+            "member_a": self.member_a,
+            "member_b": self.member_b,
+            "score": self.score,
+            "reasons": self.reasons.to_dict(),
+        }
 
 
 @dataclass(frozen=True)
@@ -113,7 +119,9 @@ _rankers_lock = threading.Lock()
 
 
 def broker_ranker(model) -> BrokerRanker:
-    """The fitted :class:`recsys.BrokerRanker` of ``model``, built once per loaded model (it goes with the model)."""
+    """The fitted :class:`recsys.BrokerRanker` of ``model``, built once per loaded model (it goes
+    with the model).
+    """
     with _rankers_lock:
         ranker = _rankers.get(model)
     if ranker is None:  # a race only fits it twice
@@ -156,7 +164,10 @@ def introductions_to_make(model, member_id: str, k: int, *, version: str = "") -
                 n_shared_interests=int(r["n_shared_interests"]),
                 n_other_mutual_contacts=int(r["n_other_mutual_contacts"]),
                 bridges_communities=bool(r["bridges_communities"]),
-                small_networks=tuple(SmallNetwork(x["member_id"], int(x["n_connections"])) for x in r["small_networks"]),
+                small_networks=tuple(
+                    SmallNetwork(x["member_id"], int(x["n_connections"]))
+                    for x in r["small_networks"]
+                ),
                 summary=r["summary"],
             ),
         )
@@ -172,12 +183,22 @@ class SmallNetworkOut(BaseModel):
 
 
 class BrokerReasonsOut(BaseModel):
-    shared_interests: list[str] = Field(description="The rarest few interests the two share (at most 3)")
+    shared_interests: list[str] = Field(
+        description="The rarest few interests the two share (at most 3)"
+    )
     n_shared_interests: int = Field(ge=0)
-    n_other_mutual_contacts: int = Field(ge=0, description="Mutual contacts of the two besides the broker")
-    bridges_communities: bool = Field(description="The two sit in different communities of the network")
-    small_networks: list[SmallNetworkOut] = Field(description="Sides with fewer than 5 connections")
-    summary: str = Field(description='One line, e.g. "2 shared interests (jazz, chess); u7 has 2 connections"')
+    n_other_mutual_contacts: int = Field(
+        ge=0, description="Mutual contacts of the two besides the broker"
+    )
+    bridges_communities: bool = Field(
+        description="The two sit in different communities of the network"
+    )
+    small_networks: list[SmallNetworkOut] = Field(
+        description="Sides with fewer than 5 connections"
+    )
+    summary: str = Field(
+        description='One line, e.g. "2 shared interests (jazz, chess); u7 has 2 connections"'
+    )
 
 
 class IntroductionToMakeOut(BaseModel):
@@ -193,8 +214,11 @@ class BrokerSlateOut(BaseModel):
     model_version: str
 
 
-def add_broker_routes(app, recommender, *, error_model: type[BaseModel], max_k: int, max_id_length: int) -> None:
-    """Add ``GET /v1/members/{member_id}/introductions-to-make?k=N`` to ``app`` (a FastAPI app serving ``recommender``).
+def add_broker_routes(
+    app, recommender, *, error_model: type[BaseModel], max_k: int, max_id_length: int
+) -> None:
+    """Add ``GET /v1/members/{member_id}/introductions-to-make?k=N`` to ``app`` (a FastAPI app
+    serving ``recommender``).
 
     (This module has no ``from __future__ import annotations``: FastAPI reads the route's
     parameter annotations, which use this function's arguments, at definition time.)
@@ -208,19 +232,30 @@ def add_broker_routes(app, recommender, *, error_model: type[BaseModel], max_k: 
         "/v1/members/{member_id}/introductions-to-make",
         response_model=BrokerSlateOut,
         responses={code: {"model": error_model} for code in (404, 422, 503)},
-        summary="Introductions a member could make between their own contacts, with reasons for both sides",
+        summary=(
+            "Introductions a member could make between their own contacts, "
+            "with reasons for both sides"
+        ),
         tags=["introductions"],
     )
     def member_introductions_to_make(
-        member_id: Annotated[str, Path(max_length=max_id_length, description="The broker's member id")],
-        k: Annotated[int, Query(ge=1, le=max_k, description="How many introductions to list")] = 10,
+        member_id: Annotated[
+            str, Path(max_length=max_id_length, description="The broker's member id")
+        ],
+        k: Annotated[
+            int, Query(ge=1, le=max_k, description="How many introductions to list")
+        ] = 10,
     ) -> Any:
         try:
             slate = recommender.rank_introductions_to_make(member_id, k)
         except TooFewContactsError as err:
             message = f"{err}"
             return JSONResponse(
-                {"error": "invalid_request", "message": message, "details": [{"location": "path.member_id", "problem": message}]},
+                {
+                    "error": "invalid_request",
+                    "message": message,
+                    "details": [{"location": "path.member_id", "problem": message}],
+                },
                 status_code=422,
             )
         return JSONResponse(slate.to_dict())

@@ -69,7 +69,8 @@ class Reasons:
     n_shared_interests : int
         How many interests the two share in all.
     mutual_contacts : tuple of str
-        Member ids of mutual contacts who could make the introduction (best connected first), at most three.
+        Member ids of mutual contacts who could make the introduction (best connected first), at
+        most three.
     n_mutual_contacts : int
         How many mutual contacts the two have in all.
     bridges_communities : bool
@@ -99,14 +100,20 @@ class Reasons:
 
 @dataclass(frozen=True)
 class Introduction:
-    """One proposed introduction: the other member, the score (higher is better) and the reasons."""
+    """One proposed introduction: the other member, the score (higher is better) and the
+    reasons.
+    """
 
     member_id: str
     score: float
     reasons: Reasons
 
     def to_dict(self) -> dict[str, Any]:
-        return {"member_id": self.member_id, "score": self.score, "reasons": self.reasons.to_dict()}
+        return {
+            "member_id": self.member_id,
+            "score": self.score,
+            "reasons": self.reasons.to_dict(),
+        }
 
 
 @dataclass(frozen=True)
@@ -139,7 +146,9 @@ class ReloadResult:
 
 @dataclass(frozen=True)
 class ReloadError:
-    """The last failed attempt to load a model version (the previous one, if any, keeps serving)."""
+    """The last failed attempt to load a model version (the previous one, if any, keeps
+    serving).
+    """
 
     message: str
     source: str
@@ -151,7 +160,9 @@ class UnknownMemberError(LookupError):
 
     def __init__(self, member_id: str, n_members: int):
         self.member_id = member_id
-        super().__init__(f"unknown member {member_id!r}: not among the model's {n_members:,} members")
+        super().__init__(
+            f"unknown member {member_id!r}: not among the model's {n_members:,} members"
+        )
 
     def __str__(self) -> str:  # LookupError would quote the whole message
         return self.args[0]
@@ -166,7 +177,9 @@ class ModelNotLoadedError(RuntimeError):
 
 
 # ---------------------------------------------------------------------------------- reasons
-def summarize_reasons(n_shared_interests: int, n_mutual_contacts: int, bridges_communities: bool) -> str:
+def summarize_reasons(
+    n_shared_interests: int, n_mutual_contacts: int, bridges_communities: bool
+) -> str:
     """One human line, e.g. ``"3 shared interests, 2 mutual contacts could introduce you"``.
 
     Examples
@@ -182,7 +195,9 @@ def summarize_reasons(n_shared_interests: int, n_mutual_contacts: int, bridges_c
     """
     parts = []
     if n_shared_interests:
-        parts.append(f"{n_shared_interests} shared interest{'s' if n_shared_interests != 1 else ''}")
+        parts.append(
+            f"{n_shared_interests} shared interest{'s' if n_shared_interests != 1 else ''}"
+        )
     if n_mutual_contacts == 1:
         parts.append("1 mutual contact could introduce you")
     elif n_mutual_contacts:
@@ -202,24 +217,50 @@ _Row = tuple[str, float, tuple[str, ...], int, tuple[str, ...], int, bool, str, 
 
 
 def _row(other_id: str, score: float, raw: dict[str, Any]) -> _Row:
-    n_shared, n_mutual, bridges = int(raw["n_shared_interests"]), int(raw["n_mutual_contacts"]), bool(raw["bridges_communities"])
-    shared, mutual = tuple(str(x) for x in raw["shared_interests"]), tuple(str(x) for x in raw["mutual_contacts"])
+    n_shared, n_mutual, bridges = (
+        int(raw["n_shared_interests"]),
+        int(raw["n_mutual_contacts"]),
+        bool(raw["bridges_communities"]),
+    )
+    shared, mutual = (
+        tuple(str(x) for x in raw["shared_interests"]),
+        tuple(str(x) for x in raw["mutual_contacts"]),
+    )
     summary = summarize_reasons(n_shared, n_mutual, bridges)
-    intro = Introduction(other_id, score, Reasons(shared, n_shared, mutual, n_mutual, bridges, summary))
-    return (other_id, score, shared, n_shared, mutual, n_mutual, bridges, summary, json.dumps(intro.to_dict(), separators=(",", ":")))
+    intro = Introduction(
+        other_id, score, Reasons(shared, n_shared, mutual, n_mutual, bridges, summary)
+    )
+    return (
+        other_id,
+        score,
+        shared,
+        n_shared,
+        mutual,
+        n_mutual,
+        bridges,
+        summary,
+        json.dumps(intro.to_dict(), separators=(",", ":")),
+    )
 
 
 def _introduction(row: _Row) -> Introduction:
     other, score, shared, n_shared, mutual, n_mutual, bridges, summary, _ = row
-    return Introduction(other, score, Reasons(shared, n_shared, mutual, n_mutual, bridges, summary))
+    return Introduction(
+        other, score, Reasons(shared, n_shared, mutual, n_mutual, bridges, summary)
+    )
 
 
-def _explain_rows(model: IntroductionRecommender, row: int, others: np.ndarray, scores: np.ndarray) -> tuple[_Row, ...]:
+def _explain_rows(
+    model: IntroductionRecommender, row: int, others: np.ndarray, scores: np.ndarray
+) -> tuple[_Row, ...]:
     """The slate's rows with the library's reasons (``model.explain``)."""
     if len(others) == 0:
         return ()
     names = model.network_.member_ids
-    return tuple(_row(str(names[int(o)]), _score(s), r) for o, s, r in zip(others, scores, model.explain(row, others)))
+    return tuple(
+        _row(str(names[int(o)]), _score(s), r)
+        for o, s, r in zip(others, scores, model.explain(row, others))
+    )
 
 
 # ---------------------------------------------------------------------------------- snapshot
@@ -303,7 +344,12 @@ class _SlateCache:
         return keys[::-1][:n]
 
     def stats(self) -> dict[str, int]:
-        return {"size": len(self._data), "max_size": self.maxsize, "hits": self.hits, "misses": self.misses}
+        return {
+            "size": len(self._data),
+            "max_size": self.maxsize,
+            "hits": self.hits,
+            "misses": self.misses,
+        }
 
 
 class _InboundLimit:
@@ -322,13 +368,16 @@ class _InboundLimit:
     last places of a fresh slate go to the member's next candidates shown least lately).
     """
 
-    #: seconds between full recomputations of who is at capacity; members reaching it are added at once
+    # : seconds between full recomputations of who is at capacity; members reaching it are added at
+    # once
     REFRESH_SECONDS = 1.0
 
     def __init__(self, model: IntroductionRecommender, half_life: float):
         net = model.network_
         self.member_ids = net.member_ids
-        self.counter = DecayingInboundCounter(model.slate_capacity(net, n_slates=net.n_members, k=20), half_life=half_life)
+        self.counter = DecayingInboundCounter(
+            model.slate_capacity(net, n_slates=net.n_members, k=20), half_life=half_life
+        )
         self.planned = np.zeros(net.n_members, dtype=np.float64)
         self._lock = threading.Lock()
         self._mask = np.zeros(net.n_members, dtype=bool)
@@ -351,7 +400,9 @@ class _InboundLimit:
             return self._mask, self._exposure
 
     def record(self, rows: np.ndarray, now: float, *, planned: bool = False) -> None:
-        """Count one showing per entry of ``rows``: live (decaying) or ``planned`` (the precomputed table's)."""
+        """Count one showing per entry of ``rows``: live (decaying) or ``planned`` (the precomputed
+        table's).
+        """
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) == 0:
             return
@@ -367,7 +418,9 @@ class _InboundLimit:
                 self._mask = mask
 
     def carry_over(self, previous: _InboundLimit) -> None:
-        """Start from ``previous``'s counts, matched by member id (a new version keeps who was shown lately)."""
+        """Start from ``previous``'s counts, matched by member id (a new version keeps who was
+        shown lately).
+        """
         rows = pd.Index(self.member_ids).get_indexer(previous.member_ids)
         known = rows >= 0
         with previous._lock:
@@ -379,27 +432,58 @@ class _InboundLimit:
 
     def stats(self) -> dict[str, Any]:
         mask = self.unavailable(time.time())
-        return {"half_life_seconds": self.counter.half_life, "members_at_capacity": int(mask.sum())}
+        return {
+            "half_life_seconds": self.counter.half_life,
+            "members_at_capacity": int(mask.sum()),
+        }
 
 
 class _Snapshot:
-    """One loaded model version. The model and version never change; it is replaced whole on reload."""
+    """One loaded model version. The model and version never change; it is replaced whole on
+    reload.
+    """
 
-    __slots__ = ("model", "version", "manifest_sha256", "source", "fingerprint", "loaded_at", "registry_version", "slates",
-                 "inbound", "precompute", "table_size", "_interests")
+    __slots__ = (
+        "model",
+        "version",
+        "manifest_sha256",
+        "source",
+        "fingerprint",
+        "loaded_at",
+        "registry_version",
+        "slates",
+        "inbound",
+        "precompute",
+        "table_size",
+        "_interests",
+    )
 
-    def __init__(self, *, model: IntroductionRecommender, version: str, manifest_sha256: str, source: str,
-                 fingerprint: Any, registry_version: str | None, cache_size: int, inbound: _InboundLimit | None):
+    def __init__(
+        self,
+        *,
+        model: IntroductionRecommender,
+        version: str,
+        manifest_sha256: str,
+        source: str,
+        fingerprint: Any,
+        registry_version: str | None,
+        cache_size: int,
+        inbound: _InboundLimit | None,
+    ):
         self.model = model
         self.version = version
         self.manifest_sha256 = manifest_sha256
         self.source = source
-        self.fingerprint = fingerprint  # the source state it came from; updated when only the stat changed
+        self.fingerprint = (
+            fingerprint  # the source state it came from; updated when only the stat changed
+        )
         self.loaded_at = time.time()
         self.registry_version = registry_version
         self.slates = _SlateCache(cache_size)
         self.inbound = inbound
-        self.precompute: dict[str, Any] | None = None  # progress of the background slate table, when one is built
+        self.precompute: dict[str, Any] | None = (
+            None  # progress of the background slate table, when one is built
+        )
         self.table_size = 0  # slates the precomputed table holds when built
         self._interests: tuple[dict[str, int], np.ndarray] | None = None
 
@@ -408,12 +492,17 @@ class _Snapshot:
         return self.model.network_.n_members
 
     def interest_columns(self) -> tuple[dict[str, int], np.ndarray]:
-        """Interest name → column, and each interest's member count (built once, on first cold start)."""
+        """Interest name → column, and each interest's member count (built once, on first cold
+        start).
+        """
         built = self._interests
         if built is None:  # a race only builds it twice
             net = self.model.network_
             lookup = {str(name): i for i, name in enumerate(net.interest_names)}
-            built = self._interests = (lookup, np.bincount(net.member_interests.indices, minlength=net.n_interests))
+            built = self._interests = (
+                lookup,
+                np.bincount(net.member_interests.indices, minlength=net.n_interests),
+            )
         return built
 
 
@@ -422,7 +511,9 @@ _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<ve
 
 
 class _DirectorySource:
-    """A saved-model directory; a new version is a changed ``manifest.json`` (checked by stat, then SHA-256)."""
+    """A saved-model directory; a new version is a changed ``manifest.json`` (checked by stat, then
+    SHA-256).
+    """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path).expanduser()
@@ -450,12 +541,16 @@ class _DirectorySource:
         try:
             shutil.copytree(self.path, target, copy_function=_link_or_copy)
         except (OSError, shutil.Error) as err:
-            raise ModelFormatError(f"{self.path}: could not read the model directory ({err})") from None
+            raise ModelFormatError(
+                f"{self.path}: could not read the model directory ({err})"
+            ) from None
         return target, None
 
 
 class _MlflowSource:
-    """An MLflow model URI, downloaded into a temporary directory; an alias is re-resolved on every poll."""
+    """An MLflow model URI, downloaded into a temporary directory; an alias is re-resolved on every
+    poll.
+    """
 
     def __init__(self, uri: str):
         self.uri = uri
@@ -481,12 +576,20 @@ class _MlflowSource:
     def fetch(self, workdir: Path) -> tuple[Path, str | None]:
         import mlflow.artifacts
 
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a service log, not a terminal
+        os.environ.setdefault(
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"
+        )  # a service log, not a terminal
         version = self._resolve_version()
         # download the resolved version, not the alias: the alias may move while we download
-        uri = f"models:/{self.name}/{version}" if self.name is not None and version is not None else self.uri
+        uri = (
+            f"models:/{self.name}/{version}"
+            if self.name is not None and version is not None
+            else self.uri
+        )
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(workdir)))
-        return _find_model_dir(local, self.uri), (f"{self.name}/{version}" if self.name and version else None)
+        return _find_model_dir(local, self.uri), (
+            f"{self.name}/{version}" if self.name and version else None
+        )
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -499,23 +602,30 @@ def _link_or_copy(src: str, dst: str) -> None:
 
 
 def _find_model_dir(root: Path, label: str) -> Path:
-    """The saved-model directory inside a downloaded tree: the shallowest one holding ``manifest.json``."""
+    """The saved-model directory inside a downloaded tree: the shallowest one holding
+    ``manifest.json``.
+    """
     if (root / "manifest.json").is_file():
         return root
     found = sorted(root.rglob("manifest.json"), key=lambda p: (len(p.parts), str(p)))
     if not found:
-        raise ModelFormatError(f"{label}: no saved Plus One model (a directory with manifest.json) inside the downloaded artifacts")
+        raise ModelFormatError(
+            f"{label}: no saved Plus One model (a directory with manifest.json) inside the "
+            "downloaded artifacts"
+        )
     return found[0].parent
 
 
 def _is_mlflow_uri(source: str) -> bool:
-    return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:/", source)) and not re.match(r"^[A-Za-z]:[\\/]", source)
+    return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:/", source)) and not re.match(
+        r"^[A-Za-z]:[\\/]", source
+    )
 
 
 def _open_source(source: str | os.PathLike):
     text = os.fspath(source)
     if text.startswith("file://"):
-        return _DirectorySource(text[len("file://"):])
+        return _DirectorySource(text[len("file://") :])
     if _is_mlflow_uri(text):
         return _MlflowSource(text)
     return _DirectorySource(text)
@@ -556,7 +666,8 @@ class Recommender:
         cache grows by that many entries. The first version serves at once and fills its table
         in the background (a member not in it yet is ranked on request); a new version's table is
         built before its swap, while the old one serves. 0 (the default) builds no table: it
-        costs the batch's time and about 17 kB of memory per member; a table that would take more than
+        costs the batch's time and about 17 kB of memory per member; a table that would take more
+        than
         half this machine's memory is cut to the best-connected members that fit (with a warning).
     precompute_k : int
         Slate length of the precomputed table (requests for another ``k``, or with ``exclude``,
@@ -570,7 +681,8 @@ class Recommender:
     --------
     >>> import tempfile
     >>> from recsys import IntroductionRecommender, save_model, synthetic_network
-    >>> model = IntroductionRecommender(pool_size=30, als_iterations=2).fit(synthetic_network(300, seed=0))
+    >>> net = synthetic_network(300, seed=0)
+    >>> model = IntroductionRecommender(pool_size=30, als_iterations=2).fit(net)
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     rec = Recommender.load(save_model(model, f"{tmp}/model"))
     >>> member = str(model.network_.member_ids[0])
@@ -592,11 +704,18 @@ class Recommender:
     ):
         if cache_size < 0 or warm_on_reload < 0:
             raise ValueError("cache_size and warm_on_reload must be at least 0")
-        if precompute != "all" and (isinstance(precompute, bool) or not isinstance(precompute, int) or precompute < 0):
-            raise ValueError(f"precompute must be a number of members (at least 0) or 'all', got {precompute!r}")
+        if precompute != "all" and (
+            isinstance(precompute, bool) or not isinstance(precompute, int) or precompute < 0
+        ):
+            raise ValueError(
+                f"precompute must be a number of members (at least 0) or 'all', got {precompute!r}"
+            )
         _check_k(precompute_k)
         if capacity_half_life is not None and not capacity_half_life > 0:
-            raise ValueError(f"capacity_half_life must be a positive number of seconds or None, got {capacity_half_life!r}")
+            raise ValueError(
+                "capacity_half_life must be a positive number of seconds or None, got "
+                f"{capacity_half_life!r}"
+            )
         self.source = os.fspath(source)
         self.cache_size = int(cache_size)
         self.warm_on_reload = int(warm_on_reload)
@@ -606,14 +725,17 @@ class Recommender:
         self.capacity_half_life = capacity_half_life
         self._source = _open_source(source)
         self._snapshot: _Snapshot | None = None
-        self._pending: _Snapshot | None = None  # a version being prepared (its table built) before its swap
+        self._pending: _Snapshot | None = (
+            None  # a version being prepared (its table built) before its swap
+        )
         self._reload_lock = threading.Lock()
         self._last_error: ReloadError | None = None
         self._failed_fingerprint: Any = None
 
     @classmethod
-    def load(cls, source: str | os.PathLike, **kwargs: Any) -> "Recommender":
-        """A recommender with its model loaded; raises :class:`recsys.ModelFormatError` (or the MLflow error) if it cannot be.
+    def load(cls, source: str | os.PathLike, **kwargs: Any) -> Recommender:
+        """A recommender with its model loaded; raises :class:`recsys.ModelFormatError` (or the
+        MLflow error) if it cannot be.
 
         Keyword arguments are the constructor's.
         """
@@ -652,7 +774,9 @@ class Recommender:
             "precompute": dict(snap.precompute) if snap and snap.precompute else None,
             "inbound": snap.inbound.stats() if snap and snap.inbound else None,
             "next_version": _pending_status(self._pending),
-            "last_reload_error": None if err is None else {"message": err.message, "at": _iso(err.at)},
+            "last_reload_error": None
+            if err is None
+            else {"message": err.message, "at": _iso(err.at)},
         }
 
     def _current(self) -> _Snapshot:
@@ -665,7 +789,8 @@ class Recommender:
 
     # ------------------------------------------------------------------ reload
     def reload(self, *, force: bool = False, raise_errors: bool = False) -> ReloadResult:
-        """Load the source's current version if it is new (or always, with ``force``) and swap it in.
+        """Load the source's current version if it is new (or always, with ``force``) and swap it
+        in.
 
         The new model is loaded and verified completely (and its cache warmed) before the swap.
         On failure the current model keeps serving, the error is logged and kept in
@@ -679,7 +804,9 @@ class Recommender:
             try:
                 fingerprint = self._source.fingerprint()
             except Exception as err:  # e.g. the registry is unreachable: keep serving
-                self._record_failure(None, f"cannot look up {self._source.label}: {_describe(err)}")
+                self._record_failure(
+                    None, f"cannot look up {self._source.label}: {_describe(err)}"
+                )
                 if raise_errors:
                     raise
                 return unchanged
@@ -692,7 +819,9 @@ class Recommender:
             keep_workdir = False
             try:
                 try:
-                    snap, model_dir = self._load_snapshot(fingerprint, workdir, unchanged_from=None if force else previous)
+                    snap, model_dir = self._load_snapshot(
+                        fingerprint, workdir, unchanged_from=None if force else previous
+                    )
                 except Exception as err:
                     self._record_failure(fingerprint, _describe(err))
                     if raise_errors:
@@ -700,9 +829,15 @@ class Recommender:
                     return unchanged
                 self._last_error = None
                 self._failed_fingerprint = None
-                if snap is previous:  # same content (e.g. the manifest was only touched): nothing to swap
+                if (
+                    snap is previous
+                ):  # same content (e.g. the manifest was only touched): nothing to swap
                     return unchanged
-                if previous is not None and previous.inbound is not None and snap.inbound is not None:
+                if (
+                    previous is not None
+                    and previous.inbound is not None
+                    and snap.inbound is not None
+                ):
                     snap.inbound.carry_over(previous.inbound)
                 if previous is not None and self.warm_on_reload:
                     self._warm(snap, model_dir, previous.slates.hottest(self.warm_on_reload))
@@ -715,17 +850,25 @@ class Recommender:
                     finally:
                         self._pending = None
                 self._snapshot = snap  # the atomic swap
-                if previous is None:  # the first version serves at once and fills its table as it goes
+                if (
+                    previous is None
+                ):  # the first version serves at once and fills its table as it goes
                     keep_workdir = self._start_precompute(snap, model_dir, workdir)
             finally:
                 if not keep_workdir:
-                    shutil.rmtree(workdir, ignore_errors=True)  # downloads only; the model is in memory
+                    shutil.rmtree(
+                        workdir, ignore_errors=True
+                    )  # downloads only; the model is in memory
             logger.info(
                 "serving model version %s from %s (%d members)%s",
-                snap.version, self._source.label, snap.n_members, f", replacing {prev_version}" if prev_version else "",
+                snap.version,
+                self._source.label,
+                snap.n_members,
+                f", replacing {prev_version}" if prev_version else "",
             )
             if previous is not None:
-                previous.slates.drain()  # in pieces, here in the reloading thread, not in one stall
+                # in pieces, here in the reloading thread, not in one stall
+                previous.slates.drain()
             return ReloadResult(True, snap.version, prev_version)
 
     def _record_failure(self, fingerprint: Any, message: str) -> None:
@@ -734,11 +877,16 @@ class Recommender:
         self._failed_fingerprint = fingerprint
         logger.error(
             "model from %s failed to load: %s; %s",
-            self._source.label, message, f"still serving version {serving}" if serving else "no model is serving",
+            self._source.label,
+            message,
+            f"still serving version {serving}" if serving else "no model is serving",
         )
 
-    def _load_snapshot(self, fingerprint: Any, workdir: Path, *, unchanged_from: _Snapshot | None) -> tuple[_Snapshot, Path]:
-        """Fetch (into ``workdir`` if it must be downloaded), verify and load the source's current version.
+    def _load_snapshot(
+        self, fingerprint: Any, workdir: Path, *, unchanged_from: _Snapshot | None
+    ) -> tuple[_Snapshot, Path]:
+        """Fetch (into ``workdir`` if it must be downloaded), verify and load the source's current
+        version.
 
         Returns the snapshot and the saved-model directory it came from; ``unchanged_from``
         itself when its manifest is the same.
@@ -747,15 +895,27 @@ class Recommender:
         manifest = model_dir / "manifest.json"
         manifest_sha = _sha256_file(manifest) if manifest.is_file() else ""
         if unchanged_from is not None and manifest_sha == unchanged_from.manifest_sha256:
-            unchanged_from.fingerprint = fingerprint  # remember the new stat, keep the model and its cache
+            unchanged_from.fingerprint = (
+                fingerprint  # remember the new stat, keep the model and its cache
+            )
             return unchanged_from, model_dir
-        model = load_model(model_dir)  # verifies format and every checksum; reads everything into memory
+        model = load_model(
+            model_dir
+        )  # verifies format and every checksum; reads everything into memory
         if model.network_.sensitive.shape[1]:
-            raise ModelFormatError(f"{model_dir}: the model carries sensitive member columns; refusing to serve it")
+            raise ModelFormatError(
+                f"{model_dir}: the model carries sensitive member columns; refusing to serve it"
+            )
         if model.network_.n_members == 0:
             raise ModelFormatError(f"{model_dir}: the model has no members")
-        model.rank(np.zeros(1, dtype=np.int64), k=1)  # a trial ranking: fail here, not on a request
-        inbound = _InboundLimit(model, self.capacity_half_life) if self.capacity_half_life and model.rerank else None
+        model.rank(
+            np.zeros(1, dtype=np.int64), k=1
+        )  # a trial ranking: fail here, not on a request
+        inbound = (
+            _InboundLimit(model, self.capacity_half_life)
+            if self.capacity_half_life and model.rerank
+            else None
+        )
         n_table = self._table_size(model.network_.n_members)
         snap = _Snapshot(
             model=model,
@@ -782,16 +942,27 @@ class Recommender:
         started = time.perf_counter()
         how = "in-process"
         done = None
-        unavailable, exposure = snap.inbound.state(time.time()) if snap.inbound is not None else (None, None)
+        unavailable, exposure = (
+            snap.inbound.state(time.time()) if snap.inbound is not None else (None, None)
+        )
         if len(keys) >= self.warm_subprocess_min:
             try:
                 done = _warm_in_child(model_dir, snap.manifest_sha256, keys, unavailable, exposure)
                 how = "in a child process"
-            except Exception as err:  # e.g. no process can be started here: warm in-process instead
-                logger.warning("warming in a child process failed (%s); warming in-process", _describe(err))
+            except (
+                Exception
+            ) as err:  # e.g. no process can be started here: warm in-process instead
+                logger.warning(
+                    "warming in a child process failed (%s); warming in-process", _describe(err)
+                )
             else:
-                if done is None:  # the directory already holds a newer version: the next poll brings it
-                    logger.info("version %s was replaced while warming; swapping it in unwarmed", snap.version)
+                if (
+                    done is None
+                ):  # the directory already holds a newer version: the next poll brings it
+                    logger.info(
+                        "version %s was replaced while warming; swapping it in unwarmed",
+                        snap.version,
+                    )
                     return
         if done is not None:
             for member_id, n, rows in done:
@@ -804,39 +975,66 @@ class Recommender:
                 for start in range(0, len(members), 8):
                     t = time.perf_counter()
                     self._explained(snap, members[start : start + 8], n)
-                    time.sleep(time.perf_counter() - t)  # rest as long as it worked: requests keep the interpreter
-        logger.info("warmed %d slates of version %s %s in %.1fs", len(keys), snap.version, how, time.perf_counter() - started)
+                    time.sleep(
+                        time.perf_counter() - t
+                    )  # rest as long as it worked: requests keep the interpreter
+        logger.info(
+            "warmed %d slates of version %s %s in %.1fs",
+            len(keys),
+            snap.version,
+            how,
+            time.perf_counter() - started,
+        )
 
     # ------------------------------------------------------------------ precomputed table
     def _table_size(self, n_members: int) -> int:
-        """Slates the table will hold: as asked, but no more than half this machine's memory takes."""
+        """Slates the table will hold: as asked, but no more than half this machine's memory
+        takes.
+        """
         wanted = n_members if self.precompute == "all" else min(int(self.precompute), n_members)
         per_slate = TABLE_BYTES_PER_SLATE * self.precompute_k / 20
         budget = _memory_bytes() // 2
         if budget and wanted * per_slate > budget:
             fits = int(budget // per_slate)
             logger.warning(
-                "a table of %d slates would take about %.1f GB, more than half of this machine's %.1f GB: "
+                "a table of %d slates would take about %.1f GB, more than half of this "
+                "machine's %.1f GB: "
                 "precomputing the %d best-connected members' slates instead",
-                wanted, wanted * per_slate / 1e9, 2 * budget / 1e9, fits,
+                wanted,
+                wanted * per_slate / 1e9,
+                2 * budget / 1e9,
+                fits,
             )
             return fits
         return wanted
 
     def _start_precompute(self, snap: _Snapshot, model_dir: Path, workdir: Path) -> bool:
-        """Start building ``snap``'s slate table in the background; True when the thread now owns ``workdir``."""
+        """Start building ``snap``'s slate table in the background; True when the thread now owns
+        ``workdir``.
+        """
         if not snap.table_size:
             return False
         thread = threading.Thread(
-            target=self._precompute_table, args=(snap, model_dir), kwargs={"workdir": workdir}, name="plusone-precompute", daemon=True
+            target=self._precompute_table,
+            args=(snap, model_dir),
+            kwargs={"workdir": workdir},
+            name="plusone-precompute",
+            daemon=True,
         )
         thread.start()
         return True
 
     def _precompute_table(
-        self, snap: _Snapshot, model_dir: Path, *, workdir: Path | None = None, before_swap: bool = False, chunk: int = 1_000
+        self,
+        snap: _Snapshot,
+        model_dir: Path,
+        *,
+        workdir: Path | None = None,
+        before_swap: bool = False,
+        chunk: int = 1_000,
     ) -> None:
-        """Rank the table's slates in a child process, then take them into ``snap``'s cache chunk by chunk.
+        """Rank the table's slates in a child process, then take them into ``snap``'s cache chunk
+        by chunk.
 
         In the background (the first version) it stops when another version replaces ``snap``;
         ``before_swap`` builds a new version's table before it serves. A slate already ranked on
@@ -847,14 +1045,20 @@ class Recommender:
         import multiprocessing
 
         progress = snap.precompute = {
-            "state": "ranking", "slates": 0, "of": snap.table_size, "k": self.precompute_k, "seconds": 0.0,
+            "state": "ranking",
+            "slates": 0,
+            "of": snap.table_size,
+            "k": self.precompute_k,
+            "seconds": 0.0,
         }
         started = time.perf_counter()
         k = self.precompute_k
         try:
             ctx = multiprocessing.get_context("spawn")  # never fork: this process runs threads
             with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-                total = pool.submit(_table_rank, str(model_dir), snap.manifest_sha256, progress["of"], k).result()
+                total = pool.submit(
+                    _table_rank, str(model_dir), snap.manifest_sha256, progress["of"], k
+                ).result()
                 if total is None:
                     progress["state"] = "stopped: the source holds a newer version"
                     return
@@ -864,7 +1068,9 @@ class Recommender:
                         progress["state"] = "stopped: replaced by a newer version"
                         return
                     taken = []
-                    for member_id, rows, others in pool.submit(_table_explain, start, start + chunk).result():
+                    for member_id, rows, others in pool.submit(
+                        _table_explain, start, start + chunk
+                    ).result():
                         if snap.slates.put_new((member_id, k), rows):
                             taken.append(others)
                     if snap.inbound is not None and taken:
@@ -877,17 +1083,29 @@ class Recommender:
                     progress["slates"] = min(start + chunk, total)
                     progress["seconds"] = round(time.perf_counter() - started, 1)
             progress["state"] = "done"
-            logger.info("precomputed %d slates of version %s in %.1fs", total, snap.version, time.perf_counter() - started)
-        except Exception as err:  # the table is an optimisation: requests are still ranked as they come
+            logger.info(
+                "precomputed %d slates of version %s in %.1fs",
+                total,
+                snap.version,
+                time.perf_counter() - started,
+            )
+        except (
+            Exception
+        ) as err:  # the table is an optimisation: requests are still ranked as they come
             progress["state"] = f"failed: {_describe(err)}"
-            logger.error("precomputing the slates of version %s failed: %s", snap.version, _describe(err))
+            logger.error(
+                "precomputing the slates of version %s failed: %s", snap.version, _describe(err)
+            )
         finally:
             if workdir is not None:
                 shutil.rmtree(workdir, ignore_errors=True)
 
     # ------------------------------------------------------------------ ranking
-    def _explained(self, snap: _Snapshot, member_ids: Sequence[str], n: int) -> list[tuple[_Row, ...] | None]:
-        """Explained top-``n`` slates of ``member_ids`` from the snapshot's cache, ranking the misses in one call.
+    def _explained(
+        self, snap: _Snapshot, member_ids: Sequence[str], n: int
+    ) -> list[tuple[_Row, ...] | None]:
+        """Explained top-``n`` slates of ``member_ids`` from the snapshot's cache, ranking the
+        misses in one call.
 
         ``None`` for members the model does not know.
         """
@@ -901,14 +1119,21 @@ class Recommender:
         if not todo:
             return out
         now = time.time()
-        unavailable, exposure = snap.inbound.state(now) if snap.inbound is not None else (None, None)
+        unavailable, exposure = (
+            snap.inbound.state(now) if snap.inbound is not None else (None, None)
+        )
         # a member asked for twice gets one slate (the least-exposed places count each showing)
-        unique_rows, slot = np.unique(np.array([r for _, r in todo], dtype=np.int64), return_inverse=True)
+        unique_rows, slot = np.unique(
+            np.array([r for _, r in todo], dtype=np.int64), return_inverse=True
+        )
         ids, scores = snap.model.rank(unique_rows, k=n, unavailable=unavailable, exposure=exposure)
         keep = (ids >= 0) & np.isfinite(scores)
         if snap.inbound is not None:
             snap.inbound.record(ids[keep], now)
-        explained = [_explain_rows(snap.model, row, ids[j][keep[j]], scores[j][keep[j]]) for j, row in enumerate(unique_rows)]
+        explained = [
+            _explain_rows(snap.model, row, ids[j][keep[j]], scores[j][keep[j]])
+            for j, row in enumerate(unique_rows)
+        ]
         for (i, _), j in zip(todo, slot):
             snap.slates.put((member_ids[i], n), explained[j])
             out[i] = explained[j]
@@ -935,7 +1160,14 @@ class Recommender:
         snap, rows = self._slate_rows(member_id, k, exclude, cached_only=False)
         return Slate(str(member_id), tuple(_introduction(r) for r in rows), snap.version)
 
-    def rank_json(self, member_id: str, k: int = 20, *, exclude: Iterable[str] = (), cached_only: bool = False) -> str | None:
+    def rank_json(
+        self,
+        member_id: str,
+        k: int = 20,
+        *,
+        exclude: Iterable[str] = (),
+        cached_only: bool = False,
+    ) -> str | None:
         """:meth:`rank`'s slate as the HTTP service's JSON document (``Slate.to_dict()``, as text).
 
         With ``cached_only`` it never ranks: ``None`` unless the slate is in the cache (the HTTP
@@ -946,7 +1178,8 @@ class Recommender:
             return None
         snap, rows = found
         return (
-            f'{{"member_id":{json.dumps(str(member_id))},"introductions":[{",".join(r[8] for r in rows)}],'
+            f'{{"member_id":{json.dumps(str(member_id))},'
+            f'"introductions":[{",".join(r[8] for r in rows)}],'
             f'"model_version":{json.dumps(snap.version)}}}'
         )
 
@@ -957,7 +1190,9 @@ class Recommender:
         member_id = str(member_id)
         skip = set(exclude) if exclude else set()
         if skip:
-            skip.intersection_update(net.member_ids[r] for r in net.rows_of(sorted(skip)) if r >= 0)
+            skip.intersection_update(
+                net.member_ids[r] for r in net.rows_of(sorted(skip)) if r >= 0
+            )
         # ask for one more per excluded member, then filter: the slate stays k long when it can
         n = k + len(skip)
         if cached_only:
@@ -973,7 +1208,11 @@ class Recommender:
         return snap, rows[:k]
 
     def rank_batch(
-        self, member_ids: Sequence[str], k: int = 20, *, on_unknown: Literal["raise", "skip"] = "raise"
+        self,
+        member_ids: Sequence[str],
+        k: int = 20,
+        *,
+        on_unknown: Literal["raise", "skip"] = "raise",
     ) -> list[Slate]:
         """Slates for many members, ranked in one vectorised call, in the order given.
 
@@ -990,7 +1229,9 @@ class Recommender:
                 raise UnknownMemberError(ids_in[int(np.flatnonzero(rows < 0)[0])], snap.n_members)
         found = self._explained(snap, ids_in, k) if ids_in else []
         return [
-            Slate(m, tuple(_introduction(r) for r in rows), snap.version) for m, rows in zip(ids_in, found) if rows is not None
+            Slate(m, tuple(_introduction(r) for r in rows), snap.version)
+            for m, rows in zip(ids_in, found)
+            if rows is not None
         ]
 
     def rank_cold_start(self, interests: Iterable[str], k: int = 20) -> Slate:
@@ -1009,7 +1250,10 @@ class Recommender:
         model = snap.model
         source = model.sources_.get("interests")
         if source is None:
-            raise ModelNotLoadedError("this model has no interest-based candidate source, so it cannot rank members it has not seen")
+            raise ModelNotLoadedError(
+                "this model has no interest-based candidate source, so it cannot rank "
+                "members it has not seen"
+            )
         lookup, df = snap.interest_columns()
         given = list(dict.fromkeys(str(i) for i in interests))
         cols = np.array(sorted({lookup[name] for name in given if name in lookup}), dtype=np.int64)
@@ -1020,7 +1264,8 @@ class Recommender:
                 f"it knows {len(lookup):,} interests, e.g. {next(iter(lookup), 'none')!r}"
             )
         query = sp.csr_matrix(
-            (np.ones(len(cols), dtype=np.float32), cols, np.array([0, len(cols)])), shape=(1, model.network_.n_interests)
+            (np.ones(len(cols), dtype=np.float32), cols, np.array([0, len(cols)])),
+            shape=(1, model.network_.n_interests),
         )
         ids, scores = source.candidates_for_interests(query, k)
         keep = (ids[0] >= 0) & np.isfinite(scores[0])
@@ -1041,9 +1286,9 @@ class Recommender:
             intros.append(Introduction(str(net.member_ids[int(other)]), _score(score), reasons))
         return Slate(None, tuple(intros), snap.version)
 
-
     def rank_introductions_to_make(self, member_id: str, k: int = 10):
-        """Introductions this member could make between their own contacts, best first, with reasons.
+        """Introductions this member could make between their own contacts, best first, with
+        reasons.
 
         A thin wrapper over :func:`serving._broker.introductions_to_make` on the current snapshot;
         returns a :class:`serving._broker.BrokerSlate`.
@@ -1063,9 +1308,13 @@ class Recommender:
         snap = self._current()
         return introductions_to_make(snap.model, str(member_id), k, version=snap.version)
 
+
 # ---------------------------------------------------------------------------------- warm-up child
 def _warm_in_child(
-    model_dir: Path, manifest_sha256: str, keys: list[tuple[str, int]], unavailable: np.ndarray | None,
+    model_dir: Path,
+    manifest_sha256: str,
+    keys: list[tuple[str, int]],
+    unavailable: np.ndarray | None,
     exposure: np.ndarray | None = None,
 ) -> list | None:
     """Rank and explain ``keys`` with the model in ``model_dir`` in a fresh child process.
@@ -1079,11 +1328,15 @@ def _warm_in_child(
     # spawn, never fork: this process runs threads (the server, the poller)
     ctx = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-        return pool.submit(_rank_explained, str(model_dir), manifest_sha256, keys, unavailable, exposure).result()
+        return pool.submit(
+            _rank_explained, str(model_dir), manifest_sha256, keys, unavailable, exposure
+        ).result()
 
 
 def _child_model(model_dir: str, manifest_sha256: str) -> IntroductionRecommender | None:
-    """In a background child: lower its priority and keep it to one core, then load the model (``None`` if replaced)."""
+    """In a background child: lower its priority and keep it to one core, then load the model
+    (``None`` if replaced).
+    """
     from threadpoolctl import threadpool_limits
 
     try:
@@ -1103,10 +1356,16 @@ def _child_model(model_dir: str, manifest_sha256: str) -> IntroductionRecommende
 
 
 def _rank_explained(
-    model_dir: str, manifest_sha256: str, keys: list[tuple[str, int]], unavailable: np.ndarray | None,
-    exposure: np.ndarray | None = None, chunk: int = 64,
+    model_dir: str,
+    manifest_sha256: str,
+    keys: list[tuple[str, int]],
+    unavailable: np.ndarray | None,
+    exposure: np.ndarray | None = None,
+    chunk: int = 64,
 ) -> list | None:
-    """The child's work (see :func:`_warm_in_child`): the same ranking and reasons as :meth:`Recommender.rank`."""
+    """The child's work (see :func:`_warm_in_child`): the same ranking and reasons as
+    :meth:`Recommender.rank`.
+    """
     model = _child_model(model_dir, manifest_sha256)
     if model is None:
         return None
@@ -1122,11 +1381,17 @@ def _rank_explained(
             known = [(m, int(r)) for m, r in zip(part, rows) if r >= 0]
             if not known:
                 continue
-            ids, scores = model.rank(np.array([r for _, r in known], dtype=np.int64), k=n, unavailable=unavailable,
-                                     exposure=exposure)
+            ids, scores = model.rank(
+                np.array([r for _, r in known], dtype=np.int64),
+                k=n,
+                unavailable=unavailable,
+                exposure=exposure,
+            )
             for j, (member_id, row) in enumerate(known):
                 keep = (ids[j] >= 0) & np.isfinite(scores[j])
-                out.append((member_id, n, _explain_rows(model, row, ids[j][keep], scores[j][keep])))
+                out.append(
+                    (member_id, n, _explain_rows(model, row, ids[j][keep], scores[j][keep]))
+                )
     return out
 
 
@@ -1136,7 +1401,8 @@ _TABLE: dict[str, Any] = {}
 
 def _table_rank(model_dir: str, manifest_sha256: str, limit: int, k: int) -> int | None:
     """In the precompute child: rank the ``limit`` best-connected members' slates in one batch
-    (:meth:`recsys.IntroductionRecommender.rank_batch`, capacity held across them); returns how many."""
+    (:meth:`recsys.IntroductionRecommender.rank_batch`, capacity held across them); returns how
+    many."""
     _TABLE.clear()
     model = _child_model(model_dir, manifest_sha256)
     if model is None:
@@ -1149,14 +1415,22 @@ def _table_rank(model_dir: str, manifest_sha256: str, limit: int, k: int) -> int
 
 
 def _table_explain(start: int, stop: int) -> list[tuple[str, tuple[_Row, ...], np.ndarray]]:
-    """In the precompute child: ``(member_id, explained rows, member rows in the slate)`` for slates ``start:stop``."""
+    """In the precompute child: ``(member_id, explained rows, member rows in the slate)`` for
+    slates ``start:stop``.
+    """
     model, rows, ids, scores = _TABLE["model"], _TABLE["rows"], _TABLE["ids"], _TABLE["scores"]
     names = model.network_.member_ids
     out = []
     for j in range(start, min(stop, len(rows))):
         keep = (ids[j] >= 0) & np.isfinite(scores[j])
         others = ids[j][keep]
-        out.append((str(names[rows[j]]), _explain_rows(model, int(rows[j]), others, scores[j][keep]), others))
+        out.append(
+            (
+                str(names[rows[j]]),
+                _explain_rows(model, int(rows[j]), others, scores[j][keep]),
+                others,
+            )
+        )
     return out
 
 
@@ -1177,7 +1451,10 @@ def _memory_bytes() -> int:
 def _pending_status(pending: _Snapshot | None) -> dict[str, Any] | None:
     if pending is None:
         return None
-    return {"model_version": pending.version, "precompute": dict(pending.precompute) if pending.precompute else None}
+    return {
+        "model_version": pending.version,
+        "precompute": dict(pending.precompute) if pending.precompute else None,
+    }
 
 
 def _check_k(k: int) -> None:
@@ -1198,4 +1475,3 @@ def _describe(err: BaseException) -> str:
 
 def _iso(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
-

@@ -4,10 +4,13 @@ Endpoints
 ---------
 ``GET  /v1/members/{member_id}/introductions?k=N&exclude=a,b``  one member's slate, with reasons
 ``POST /v1/introductions:batch``       ``{"member_ids": [...], "k": N}``: many slates at once
-``POST /v1/introductions:cold-start``  ``{"interests": [...], "k": N}``: a slate for someone the model has not seen
+``POST /v1/introductions:cold-start``  ``{"interests": [...], "k": N}``: a slate for someone the
+model has not seen
 ``GET  /healthz``                      the process is alive
-``GET  /readyz``                       200 with the model version once a model serves, else 503; shows the last reload error
-``POST /admin/reload``                 look for a new model version now (needs ``PLUSONE_ADMIN_TOKEN``; absent → 404)
+``GET  /readyz``                       200 with the model version once a model serves, else 503;
+shows the last reload error
+``POST /admin/reload``                 look for a new model version now (needs
+``PLUSONE_ADMIN_TOKEN``; absent → 404)
 ``GET  /openapi.json``, ``/docs``      the OpenAPI document
 
 Every error is JSON ``{"error": CODE, "message": TEXT, "details": [...]}``. Nothing in a response,
@@ -25,8 +28,8 @@ import threading
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -53,12 +56,22 @@ ADMIN_TOKEN_ENV = "PLUSONE_ADMIN_TOKEN"
 
 # ---------------------------------------------------------------------------------- schema
 class ReasonsOut(BaseModel):
-    shared_interests: list[str] = Field(description="The most telling shared interests, rarest first (at most 3)")
+    shared_interests: list[str] = Field(
+        description="The most telling shared interests, rarest first (at most 3)"
+    )
     n_shared_interests: int = Field(ge=0)
-    mutual_contacts: list[str] = Field(description="Member ids of mutual contacts who could make the introduction (at most 3)")
+    mutual_contacts: list[str] = Field(
+        description="Member ids of mutual contacts who could make the introduction (at most 3)"
+    )
     n_mutual_contacts: int = Field(ge=0)
-    bridges_communities: bool = Field(description="The two members sit in different communities of the network")
-    summary: str = Field(description='One line for people, e.g. "3 shared interests, 2 mutual contacts could introduce you"')
+    bridges_communities: bool = Field(
+        description="The two members sit in different communities of the network"
+    )
+    summary: str = Field(
+        description=(
+            'One line for people, e.g. "3 shared interests, 2 mutual contacts could introduce you"'
+        )
+    )
 
 
 class IntroductionOut(BaseModel):
@@ -80,34 +93,52 @@ class BatchSlateOut(BaseModel):
 
 class BatchOut(BaseModel):
     slates: list[BatchSlateOut] = Field(description="One slate per known member, in request order")
-    unknown_member_ids: list[str] = Field(description="Requested members the model does not know (no slate)")
+    unknown_member_ids: list[str] = Field(
+        description="Requested members the model does not know (no slate)"
+    )
     model_version: str
 
 
 def _whole_number(value: Any) -> int:
-    """JSON numbers that are whole (``13`` or ``13.0``, as JSON Schema's integer allows); never text or booleans."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
+    """JSON numbers that are whole (``13`` or ``13.0``, as JSON Schema's integer allows); never
+    text or booleans.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (isinstance(value, float) and not value.is_integer())
+    ):
         raise ValueError("must be a whole number")
     return int(value)
 
 
-SlateSize = Annotated[int, Field(ge=1, le=MAX_K, description="Slate size"), BeforeValidator(_whole_number)]
+SlateSize = Annotated[
+    int, Field(ge=1, le=MAX_K, description="Slate size"), BeforeValidator(_whole_number)
+]
 
 
 class BatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    member_ids: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]] = Field(min_length=1, max_length=MAX_BATCH)
+    member_ids: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]] = Field(
+        min_length=1, max_length=MAX_BATCH
+    )
     k: SlateSize = 20
 
 
 class ColdStartIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    interests: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]] = Field(min_length=1, max_length=MAX_INTERESTS)
+    interests: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]] = Field(
+        min_length=1, max_length=MAX_INTERESTS
+    )
     k: SlateSize = 20
 
 
 class ErrorOut(BaseModel):
-    error: str = Field(description="not_found, invalid_request, not_ready, forbidden, unauthorized, reload_failed, ...")
+    error: str = Field(
+        description=(
+            "not_found, invalid_request, not_ready, forbidden, unauthorized, reload_failed, ..."
+        )
+    )
     message: str
     details: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -138,7 +169,9 @@ class PrecomputeOut(BaseModel):
 
 class InboundOut(BaseModel):
     half_life_seconds: float
-    members_at_capacity: int = Field(description="Members left out of new slates until their recent introductions decay")
+    members_at_capacity: int = Field(
+        description="Members left out of new slates until their recent introductions decay"
+    )
 
 
 class NextVersionOut(BaseModel):
@@ -147,7 +180,9 @@ class NextVersionOut(BaseModel):
 
 
 class ReadyOut(BaseModel):
-    status: str = Field(description="ready, warming (the precomputed table is being built) or not_ready")
+    status: str = Field(
+        description="ready, warming (the precomputed table is being built) or not_ready"
+    )
     source: str
     model_version: str | None
     registry_version: str | None
@@ -155,9 +190,13 @@ class ReadyOut(BaseModel):
     n_members: int | None
     loaded_at: str | None
     cache: CacheOut | None = Field(description="The slate cache of the version serving now")
-    precompute: PrecomputeOut | None = Field(None, description="The precomputed slate table of that version, when one is built")
+    precompute: PrecomputeOut | None = Field(
+        None, description="The precomputed slate table of that version, when one is built"
+    )
     inbound: InboundOut | None = Field(None, description="Recipient capacity in serving, when on")
-    next_version: NextVersionOut | None = Field(None, description="A new version being prepared (its table built) before it serves")
+    next_version: NextVersionOut | None = Field(
+        None, description="A new version being prepared (its table built) before it serves"
+    )
     last_reload_error: ReloadErrorOut | None
 
 
@@ -181,7 +220,8 @@ def create_app(
     warm_on_reload: int = 2_000,
     precompute: int | str = 0,
 ) -> FastAPI:
-    """The FastAPI application serving ``model_source`` (a model directory, an MLflow model URI or a Recommender).
+    """The FastAPI application serving ``model_source`` (a model directory, an MLflow model URI or
+    a Recommender).
 
     The model is loaded here, before the app is returned; if it cannot be, the app still starts,
     answers 503 and keeps looking for it every ``poll_seconds``. With ``poll_seconds > 0`` a
@@ -193,7 +233,12 @@ def create_app(
     if isinstance(model_source, Recommender):
         recommender = model_source
     else:
-        recommender = Recommender(model_source, cache_size=cache_size, warm_on_reload=warm_on_reload, precompute=precompute)
+        recommender = Recommender(
+            model_source,
+            cache_size=cache_size,
+            warm_on_reload=warm_on_reload,
+            precompute=precompute,
+        )
         recommender.reload()  # a failure is logged and shows in /readyz; the poller keeps trying
     token = admin_token if admin_token is not None else os.environ.get(ADMIN_TOKEN_ENV) or None
 
@@ -229,13 +274,20 @@ def create_app(
         k: Annotated[int, Query(ge=1, le=MAX_K, description="Slate size")] = 20,
         exclude: Annotated[
             str | None,
-            Query(max_length=MAX_EXCLUDE * (MAX_ID_LENGTH + 1), description=f"Comma-separated member ids not to propose (at most {MAX_EXCLUDE})"),
+            Query(
+                max_length=MAX_EXCLUDE * (MAX_ID_LENGTH + 1),
+                description=f"Comma-separated member ids not to propose (at most {MAX_EXCLUDE})",
+            ),
         ] = None,
     ) -> Any:
         skip = [x for x in (exclude or "").split(",") if x]
         if len(skip) > MAX_EXCLUDE:
-            raise _Invalid(f"exclude lists {len(skip)} members; at most {MAX_EXCLUDE} are allowed", "query.exclude")
-        # a cached slate is answered here on the event loop; ranking (milliseconds) goes to a thread
+            raise _Invalid(
+                f"exclude lists {len(skip)} members; at most {MAX_EXCLUDE} are allowed",
+                "query.exclude",
+            )
+        # a cached slate is answered here on the event loop; ranking (milliseconds) goes to a
+        # thread
         text = recommender.rank_json(member_id, k, exclude=skip, cached_only=True)
         if text is None:
             text = await run_in_threadpool(recommender.rank_json, member_id, k, exclude=skip)
@@ -255,7 +307,13 @@ def create_app(
         version = slates[0].model_version if slates else recommender.model_version
         return JSONResponse(
             {
-                "slates": [{"member_id": s.member_id, "introductions": [i.to_dict() for i in s.introductions]} for s in slates],
+                "slates": [
+                    {
+                        "member_id": s.member_id,
+                        "introductions": [i.to_dict() for i in s.introductions],
+                    }
+                    for s in slates
+                ],
                 "unknown_member_ids": unknown,
                 "model_version": version,
             }
@@ -271,17 +329,27 @@ def create_app(
     def cold_start(body: ColdStartIn) -> Any:
         return JSONResponse(recommender.rank_cold_start(body.interests, body.k).to_dict())
 
-    add_broker_routes(app, recommender, error_model=ErrorOut, max_k=MAX_K, max_id_length=MAX_ID_LENGTH)
+    add_broker_routes(
+        app, recommender, error_model=ErrorOut, max_k=MAX_K, max_id_length=MAX_ID_LENGTH
+    )
 
-    @app.get("/healthz", response_model=HealthOut, summary="The process is alive", tags=["operations"])
+    @app.get(
+        "/healthz", response_model=HealthOut, summary="The process is alive", tags=["operations"]
+    )
     def healthz() -> Any:
         return {"status": "ok"}
 
     @app.get(
         "/readyz",
         response_model=ReadyOut,
-        responses={503: {"model": ReadyOut, "description": "No model is loaded, or its precomputed table is still being built"}},
-        summary="Ready once a model serves (and its precomputed table, when one is asked for, is built); shows the version and the last failed reload",
+        responses={
+            503: {
+                "model": ReadyOut,
+                "description": "No model is loaded, or its precomputed table is still being built",
+            }
+        },
+        summary="Ready once a model serves (and its precomputed table, when one is asked for, is "
+        "built); shows the version and the last failed reload",
         tags=["operations"],
     )
     def readyz() -> Any:
@@ -294,7 +362,9 @@ def create_app(
             state = "warming"
         else:
             state = "ready"
-        return JSONResponse({"status": state, **status}, status_code=200 if state == "ready" else 503)
+        return JSONResponse(
+            {"status": state, **status}, status_code=200 if state == "ready" else 503
+        )
 
     if token:
 
@@ -307,12 +377,18 @@ def create_app(
         )
         def admin_reload(
             authorization: Annotated[str | None, Header()] = None,
-            force: Annotated[bool, Query(description="Reload even if the version looks unchanged")] = False,
+            force: Annotated[
+                bool, Query(description="Reload even if the version looks unchanged")
+            ] = False,
         ) -> Any:
             if not authorization:
-                raise StarletteHTTPException(401, "this endpoint needs 'Authorization: Bearer <admin token>'")
+                raise StarletteHTTPException(
+                    401, "this endpoint needs 'Authorization: Bearer <admin token>'"
+                )
             scheme, _, given = authorization.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode(), token.encode()
+            ):
                 raise StarletteHTTPException(403, "wrong admin token")
             result = recommender.reload(force=force)
             if result.swapped:
@@ -322,12 +398,19 @@ def create_app(
                 return JSONResponse(
                     {
                         "error": "reload_failed",
-                        "message": f"the new model failed to load ({error.message}); still serving {result.model_version}",
+                        "message": (
+                            f"the new model failed to load ({error.message}); "
+                            f"still serving {result.model_version}"
+                        ),
                         "details": [],
                     },
                     status_code=409,
                 )
-            return {"reloaded": result.swapped, "model_version": result.model_version, "previous_version": result.previous_version}
+            return {
+                "reloaded": result.swapped,
+                "model_version": result.model_version,
+                "previous_version": result.previous_version,
+            }
 
     return app
 
@@ -339,11 +422,24 @@ class _Invalid(Exception):
         self.location = location
 
 
-_STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict"}
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+}
 
 
-def _error(status: int, code: str, message: str, details: list | None = None, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message, "details": details or []}, status_code=status, headers=headers)
+def _error(
+    status: int, code: str, message: str, details: list | None = None, headers: dict | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": code, "message": message, "details": details or []},
+        status_code=status,
+        headers=headers,
+    )
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -357,26 +453,44 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(UnknownInterestsError)
     async def _unknown_interests(request: Request, exc: UnknownInterestsError):
-        return _error(422, "invalid_request", str(exc), [{"location": "body.interests", "problem": str(exc)}])
+        return _error(
+            422, "invalid_request", str(exc), [{"location": "body.interests", "problem": str(exc)}]
+        )
 
     @app.exception_handler(_Invalid)
     async def _invalid(request: Request, exc: _Invalid):
-        return _error(422, "invalid_request", str(exc), [{"location": exc.location, "problem": str(exc)}])
+        return _error(
+            422, "invalid_request", str(exc), [{"location": exc.location, "problem": str(exc)}]
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
         # name the field and the problem; never echo the input back (it may be long or odd)
         details = [
-            {"location": ".".join(str(p) for p in err.get("loc", ())), "problem": str(err.get("msg", "invalid"))}
+            {
+                "location": ".".join(str(p) for p in err.get("loc", ())),
+                "problem": str(err.get("msg", "invalid")),
+            }
             for err in exc.errors()
         ]
-        summary = "; ".join(f"{d['location']}: {d['problem']}" for d in details[:3]) or "invalid request"
+        summary = (
+            "; ".join(f"{d['location']}: {d['problem']}" for d in details[:3]) or "invalid request"
+        )
         return _error(422, "invalid_request", f"invalid request: {summary}", details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        if exc.status_code == 400:  # FastAPI's "error parsing the body": a malformed body, like every other bad input, is 422
-            return _error(422, "invalid_request", "invalid request: the body is not valid JSON", [{"location": "body", "problem": "not valid JSON"}])
+        if (
+            exc.status_code == 400
+            # FastAPI's "error parsing the body": a malformed body, like every other bad input, is
+            # 422
+        ):
+            return _error(
+                422,
+                "invalid_request",
+                "invalid request: the body is not valid JSON",
+                [{"location": "body", "problem": "not valid JSON"}],
+            )
         code = _STATUS_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code
         if exc.status_code == 404 and message == "Not Found":
@@ -389,12 +503,16 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception):
         # no message from inside the model: only the kind of failure, logged with the route
         logger.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _error(500, "internal_error", f"internal error ({type(exc).__name__}); it was logged")
+        return _error(
+            500, "internal_error", f"internal error ({type(exc).__name__}); it was logged"
+        )
 
 
 # ---------------------------------------------------------------------------------- reload
 class _Poller:
-    """A daemon thread that asks the recommender to reload every ``seconds`` (it loads only new versions)."""
+    """A daemon thread that asks the recommender to reload every ``seconds`` (it loads only new
+    versions).
+    """
 
     def __init__(self, recommender: Recommender, seconds: float):
         self.recommender = recommender
@@ -403,7 +521,9 @@ class _Poller:
         self._thread = threading.Thread(target=self._run, name="plusone-model-poller", daemon=True)
 
     def start(self) -> None:
-        logger.info("following %s for new model versions every %gs", self.recommender.source, self.seconds)
+        logger.info(
+            "following %s for new model versions every %gs", self.recommender.source, self.seconds
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -415,7 +535,9 @@ class _Poller:
             try:
                 if self.recommender.reload().swapped:
                     _after_swap()
-            except Exception:  # reload records its own failures; this is a last guard for the thread
+            except (
+                Exception
+            ):  # reload records its own failures; this is a last guard for the thread
                 logger.exception("model poll failed")
 
 
@@ -429,12 +551,21 @@ PRECOMPUTE_ENV = "PLUSONE_PRECOMPUTE"
 ACCESS_LOG_ENV = "PLUSONE_ACCESS_LOG"
 
 
-#: Worker processes start with no logging set up: this gives them (and the single process) one format on stderr.
+# : Worker processes start with no logging set up: this gives them (and the single process) one
+# format on stderr.
 _LOG_CONFIG = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"}
+    },
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "stream": "ext://sys.stderr",
+        }
+    },
     "root": {"level": "INFO", "handlers": ["stderr"]},
     "loggers": {
         "uvicorn": {"level": "INFO", "handlers": [], "propagate": True},
@@ -485,7 +616,9 @@ def _app_kwargs() -> dict[str, Any]:
 
 
 def parse_precompute(text: str, where: str) -> int | str:
-    """``all`` or a whole number of members, as ``--precompute`` and ``PLUSONE_PRECOMPUTE`` take it."""
+    """``all`` or a whole number of members, as ``--precompute`` and ``PLUSONE_PRECOMPUTE`` take
+    it.
+    """
     text = text.strip().lower()
     if text == "all":
         return "all"
@@ -495,11 +628,18 @@ def parse_precompute(text: str, where: str) -> int | str:
 
 
 def app_from_env() -> FastAPI:
-    """App factory for uvicorn workers (``uvicorn --factory serving.app:app_from_env``): the source comes from the environment."""
+    """App factory for uvicorn workers (``uvicorn --factory serving.app:app_from_env``): the source
+    comes from the environment.
+    """
     source = os.environ.get(MODEL_SOURCE_ENV)
     if not source:
-        raise RuntimeError(f"{MODEL_SOURCE_ENV} is not set: it names the model directory or MLflow model URI to serve")
-    app = create_app(source, poll_seconds=float(os.environ.get(POLL_SECONDS_ENV, "0")), **_app_kwargs())
+        raise RuntimeError(
+            f"{MODEL_SOURCE_ENV} is not set: it names the model directory or MLflow model "
+            "URI to serve"
+        )
+    app = create_app(
+        source, poll_seconds=float(os.environ.get(POLL_SECONDS_ENV, "0")), **_app_kwargs()
+    )
     _settle_for_serving()
     return app
 
@@ -527,8 +667,16 @@ def serve(
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     n_workers = workers if workers is not None else int(os.environ.get(WORKERS_ENV, "1"))
-    log_requests = access_log if access_log is not None else os.environ.get(ACCESS_LOG_ENV, "1") != "0"
-    common = dict(host=host, port=port, access_log=log_requests, log_config=_LOG_CONFIG, timeout_graceful_shutdown=10)
+    log_requests = (
+        access_log if access_log is not None else os.environ.get(ACCESS_LOG_ENV, "1") != "0"
+    )
+    common = dict(
+        host=host,
+        port=port,
+        access_log=log_requests,
+        log_config=_LOG_CONFIG,
+        timeout_graceful_shutdown=10,
+    )
     if n_workers > 1:
         os.environ[MODEL_SOURCE_ENV] = str(model)
         os.environ[POLL_SECONDS_ENV] = str(poll_seconds)

@@ -20,7 +20,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import recsys
-from recsys import BrokerRanker, TooFewContactsError, assign_pairs, evaluate_broker, fill_pledges, rank_introductions_to_make
+from recsys import (
+    BrokerRanker,
+    TooFewContactsError,
+    assign_pairs,
+    evaluate_broker,
+    fill_pledges,
+    rank_introductions_to_make,
+)
 from serving import Recommender
 from serving.app import create_app
 from training.cli import main
@@ -36,27 +43,39 @@ def tables():
     members["gender"] = members["gender"].map({"a": f"{SECRET}_X", "b": f"{SECRET}_Y"})
     rng = np.random.default_rng(0)
     n = len(members)
-    members["capacity"] = np.where(rng.random(n) < 0.2, 1.0, np.nan)  # a fifth can take one introduction
+    members["capacity"] = np.where(
+        rng.random(n) < 0.2, 1.0, np.nan
+    )  # a fifth can take one introduction
     members.loc[rng.choice(n, 5, replace=False), "capacity"] = 0.0
     members["open_to_intros"] = rng.random(n) > 0.03
     members["pledge_per_month"] = np.where(rng.random(n) < 0.1, rng.integers(1, 6, n), np.nan)
     some = members["member_id"].iloc[0]
-    extra = pd.DataFrame({"member_id": ["lonely", "isolated"], "gender": [f"{SECRET}_X", f"{SECRET}_Y"]})
+    extra = pd.DataFrame(
+        {"member_id": ["lonely", "isolated"], "gender": [f"{SECRET}_X", f"{SECRET}_Y"]}
+    )
     members = pd.concat([members, extra], ignore_index=True)
-    connections = pd.concat([t["connections"], pd.DataFrame({"member_a": ["lonely"], "member_b": [some]})], ignore_index=True)
+    connections = pd.concat(
+        [t["connections"], pd.DataFrame({"member_a": ["lonely"], "member_b": [some]})],
+        ignore_index=True,
+    )
     return {"members": members, "interests": t["interests"], "connections": connections}
 
 
 @pytest.fixture(scope="module")
 def network(tables):
     return recsys.network_from_frames(
-        tables["members"], tables["interests"], tables["connections"], sensitive_attributes=("gender",)
+        tables["members"],
+        tables["interests"],
+        tables["connections"],
+        sensitive_attributes=("gender",),
     )
 
 
 @pytest.fixture(scope="module")
 def model(network):
-    return recsys.IntroductionRecommender(pool_size=60, als_iterations=3, random_state=0).fit(network)
+    return recsys.IntroductionRecommender(pool_size=60, als_iterations=3, random_state=0).fit(
+        network
+    )
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +112,7 @@ def test_pairs_are_unconnected_contacts_once_each(model, ranker, brokers):
     for c, row_pairs, row_scores in zip(brokers, pairs, scores):
         valid = row_pairs[:, 0] >= 0
         assert (np.isfinite(row_scores) == valid).all()
-        assert not valid[np.argmin(valid):].any() or valid.all()  # padding only at the end
+        assert not valid[np.argmin(valid) :].any() or valid.all()  # padding only at the end
         assert (np.diff(row_scores[valid]) <= 0).all()  # best first
         contacts = set(adjacency[c].indices.tolist())
         seen = set()
@@ -108,17 +127,25 @@ def test_pairs_are_unconnected_contacts_once_each(model, ranker, brokers):
 
 def test_block_path_equals_generic_features_and_scores(model, ranker, brokers):
     assert ranker.block_features_ and ranker.quadratic_scoring_
-    for chunk in (brokers[:1], brokers[:40]):  # one broker (dense blocks) and many (block-diagonal)
+    for chunk in (
+        brokers[:1],
+        brokers[:40],
+    ):  # one broker (dense blocks) and many (block-diagonal)
         a, b, _, fast = ranker._pairs_and_features(chunk)
         slow = model.features_.transform(a, b)
         np.testing.assert_allclose(fast, slow, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(
-            ranker.acceptance_scores(fast), model.acceptance_.reciprocal_score(slow, how=model.reciprocal), rtol=1e-5, atol=1e-6
+            ranker.acceptance_scores(fast),
+            model.acceptance_.reciprocal_score(slow, how=model.reciprocal),
+            rtol=1e-5,
+            atol=1e-6,
         )
 
 
 def test_walks_skip_busy_middle_members_as_the_features_do(model, brokers, monkeypatch):
-    """Walks of length three skip middle members above the candidate sources' degree bound: so does the block path."""
+    """Walks of length three skip middle members above the candidate sources' degree bound: so does
+    the block path.
+    """
     import dataclasses
 
     from recsys import _candidates
@@ -127,17 +154,23 @@ def test_walks_skip_busy_middle_members_as_the_features_do(model, brokers, monke
     if "log_walks3" not in FEATURE_NAMES or not hasattr(_candidates, "MAX_MIDDLE_DEGREE"):
         pytest.skip("no bounded walks of length three in this build")
     monkeypatch.setattr(_candidates, "MAX_MIDDLE_DEGREE", 12)
-    monkeypatch.setattr(model, "features_", dataclasses.replace(model.features_))  # no cached middle edges
+    monkeypatch.setattr(
+        model, "features_", dataclasses.replace(model.features_)
+    )  # no cached middle edges
     ranker = BrokerRanker().fit(model)
     assert ranker.block_features_ and (~ranker._middle).any()
-    busy = brokers[ranker.degrees_[brokers] > 12][:1]  # a broker who is too busy to be a middle member
+    busy = brokers[ranker.degrees_[brokers] > 12][
+        :1
+    ]  # a broker who is too busy to be a middle member
     for chunk in (busy, brokers[:40]):
         a, b, _, fast = ranker._pairs_and_features(chunk)
         np.testing.assert_allclose(fast, model.features_.transform(a, b), rtol=1e-5, atol=1e-5)
 
 
 def test_interest_overlaps_dense_and_sparse_parts_agree(model, ranker, brokers):
-    """One broker's popular interests go through a dense product: every split gives the generic features."""
+    """One broker's popular interests go through a dense product: every split gives the generic
+    features.
+    """
     from recsys._broker import _Chunk
     from recsys._scoring import FEATURE_NAMES
 
@@ -146,13 +179,21 @@ def test_interest_overlaps_dense_and_sparse_parts_agree(model, ranker, brokers):
     a, b = chunk.contacts[chunk.si], chunk.contacts[chunk.sj]
     slow = model.features_.transform(a, b)
     for dense_from in (1, 3, 10**9):
-        cosine, shared = chunk.interest_overlaps(model.features_.interest_weights, dense_from=dense_from)
-        np.testing.assert_allclose(cosine, slow[:, FEATURE_NAMES.index("interest_cosine")], rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(np.log1p(shared), slow[:, FEATURE_NAMES.index("log_shared_interests")], rtol=1e-6)
+        cosine, shared = chunk.interest_overlaps(
+            model.features_.interest_weights, dense_from=dense_from
+        )
+        np.testing.assert_allclose(
+            cosine, slow[:, FEATURE_NAMES.index("interest_cosine")], rtol=1e-5, atol=1e-6
+        )
+        np.testing.assert_allclose(
+            np.log1p(shared), slow[:, FEATURE_NAMES.index("log_shared_interests")], rtol=1e-6
+        )
 
 
 def test_matches_a_plain_reference(model, ranker, brokers):
-    """itertools over each broker's contacts, the generic features and score, a greedy capacity pass."""
+    """itertools over each broker's contacts, the generic features and score, a greedy capacity
+    pass.
+    """
     net = model.network_
     adjacency = net.adjacency.toarray()
     eligible = net.bool_attribute("open_to_intros", default=True)
@@ -165,14 +206,23 @@ def test_matches_a_plain_reference(model, ranker, brokers):
     for c, got_pairs, got_scores in zip(sample, pairs, scores):
         contacts = np.flatnonzero(adjacency[c])
         cand = [
-            (a, b) for a, b in itertools.combinations(contacts, 2)
-            if adjacency[a, b] == 0 and eligible[a] and eligible[b] and capacity[a] > 0 and capacity[b] > 0
+            (a, b)
+            for a, b in itertools.combinations(contacts, 2)
+            if adjacency[a, b] == 0
+            and eligible[a]
+            and eligible[b]
+            and capacity[a] > 0
+            and capacity[b] > 0
         ]
         expected = []
         if cand:
             a, b = np.array(cand).T
-            p = model.acceptance_.reciprocal_score(model.features_.transform(a, b), how=model.reciprocal)
-            bonus = 0.5 * (model.communities_[a] != model.communities_[b]) + 0.5 * ((degrees[a] < 5) | (degrees[b] < 5))
+            p = model.acceptance_.reciprocal_score(
+                model.features_.transform(a, b), how=model.reciprocal
+            )
+            bonus = 0.5 * (model.communities_[a] != model.communities_[b]) + 0.5 * (
+                (degrees[a] < 5) | (degrees[b] < 5)
+            )
             score = np.exp(np.log(np.maximum(p, 1e-12)) + bonus)
             used: dict[int, int] = {}
             for i in np.lexsort((b, a, -score)):
@@ -227,7 +277,9 @@ def test_bonuses_favour_bridges_and_small_networks(model, brokers):
     def shares(r):
         pairs, _ = r.rank(brokers, k=5, shared_capacity=False)
         p = pairs[pairs[:, :, 0] >= 0]
-        return np.mean(communities[p[:, 0]] != communities[p[:, 1]]), np.mean(r.small_[p].any(axis=1))
+        return np.mean(communities[p[:, 0]] != communities[p[:, 1]]), np.mean(
+            r.small_[p].any(axis=1)
+        )
 
     (bridge0, small0), (bridge1, small1) = shares(plain), shares(boosted)
     assert bridge1 > bridge0 and small1 > small0
@@ -241,23 +293,39 @@ def test_reasons(model, ranker, brokers):
     reasons = ranker.explain(c, chosen)
     assert len(reasons) == len(chosen) > 0
     for (a, b), r in zip(chosen, reasons):
-        assert set(r) == {"shared_interests", "n_shared_interests", "n_other_mutual_contacts", "bridges_communities", "small_networks", "summary"}
+        assert set(r) == {
+            "shared_interests",
+            "n_shared_interests",
+            "n_other_mutual_contacts",
+            "bridges_communities",
+            "small_networks",
+            "summary",
+        }
         names_a = set(net.interest_names[net.member_interests[a].indices])
         names_b = set(net.interest_names[net.member_interests[b].indices])
-        assert set(r["shared_interests"]) <= names_a & names_b and r["n_shared_interests"] == len(names_a & names_b)
+        assert set(r["shared_interests"]) <= names_a & names_b and r["n_shared_interests"] == len(
+            names_a & names_b
+        )
         assert len(r["shared_interests"]) == min(3, r["n_shared_interests"])
         mutual = set(net.adjacency[a].indices) & set(net.adjacency[b].indices)
         assert c in mutual and r["n_other_mutual_contacts"] == len(mutual) - 1
         assert r["bridges_communities"] == bool(model.communities_[a] != model.communities_[b])
         small = [x for x in (a, b) if net.degrees[x] < 5]
-        assert [s["member_id"] for s in r["small_networks"]] == [str(net.member_ids[x]) for x in small]
-        assert all(s["n_connections"] == net.degrees[_row(net, s["member_id"])] for s in r["small_networks"])
+        assert [s["member_id"] for s in r["small_networks"]] == [
+            str(net.member_ids[x]) for x in small
+        ]
+        assert all(
+            s["n_connections"] == net.degrees[_row(net, s["member_id"])]
+            for s in r["small_networks"]
+        )
         assert isinstance(r["summary"], str) and r["summary"]
     # "B has 2 connections" reads in the summary
     some_small = next((r for r in reasons if r["small_networks"]), None)
     if some_small is not None:
         side = some_small["small_networks"][0]
-        assert f"{side['member_id']} has {side['n_connections']} connection" in some_small["summary"]
+        assert (
+            f"{side['member_id']} has {side['n_connections']} connection" in some_small["summary"]
+        )
 
 
 def test_clear_errors(model, network):
@@ -281,7 +349,9 @@ def test_fill_pledges(model, ranker, network):
     rows, pairs, scores = fill_pledges(model)
     want = np.nan_to_num(pledged[rows]).astype(int)
     assert (want > 0).all() and (ranker.degrees_[rows] >= 2).all()
-    assert set(rows) == set(np.flatnonzero(np.nan_to_num(pledged) > 0) ) & set(np.flatnonzero(ranker.degrees_ >= 2))
+    assert set(rows) == set(np.flatnonzero(np.nan_to_num(pledged) > 0)) & set(
+        np.flatnonzero(ranker.degrees_ >= 2)
+    )
     made = (pairs[:, :, 0] >= 0).sum(axis=1)
     assert (made <= want).all() and made.sum() >= 0.8 * want.sum()
     counts = np.bincount(pairs[pairs[:, :, 0] >= 0].ravel(), minlength=network.n_members)
@@ -301,7 +371,9 @@ def test_fill_pledges(model, ranker, network):
     k=st.integers(1, 4),
     shared=st.booleans(),
 )
-def test_assign_pairs_respects_capacity_and_leaves_nothing_usable(seed, n_rows, n_members, k, shared):
+def test_assign_pairs_respects_capacity_and_leaves_nothing_usable(
+    seed, n_rows, n_members, k, shared
+):
     rng = np.random.default_rng(seed)
     all_pairs = np.array(list(itertools.combinations(range(n_members), 2)), dtype=np.int32)
     m = int(rng.integers(1, len(all_pairs) + 1))
@@ -335,13 +407,16 @@ def test_assign_pairs_respects_capacity_and_leaves_nothing_usable(seed, n_rows, 
 
 
 def test_evaluate_broker_against_heldout_and_past_introductions(tables, model, ranker, brokers):
-    """Known answers: "held-out" pairs are non-connections of the training graph chosen here, so recall is counted by hand."""
+    """Known answers: "held-out" pairs are non-connections of the training graph chosen here, so
+    recall is counted by hand.
+    """
     net = model.network_
     adjacency = net.adjacency.toarray()
     k = 5
     pairs, _ = ranker.rank(brokers, k=k, shared_capacity=False)
     rng = np.random.default_rng(3)
-    # held out: the first suggestion of every 7th broker, plus random pairs of contacts never suggested
+    # held out: the first suggestion of every 7th broker, plus random pairs of contacts never
+    # suggested
     heldout = {tuple(map(int, row[0])) for row in pairs[::7] if row[0, 0] >= 0}
     for c in rng.choice(brokers, 30, replace=False):
         contacts = np.flatnonzero(adjacency[c])
@@ -349,7 +424,9 @@ def test_evaluate_broker_against_heldout_and_past_introductions(tables, model, r
         if adjacency[a, b] == 0:
             heldout.add((int(a), int(b)))
     heldout = np.array(sorted(heldout), dtype=np.int32)
-    lists = {int(c): {tuple(map(int, p)) for p in row if p[0] >= 0} for c, row in zip(brokers, pairs)}
+    lists = {
+        int(c): {tuple(map(int, p)) for p in row if p[0] >= 0} for c, row in zip(brokers, pairs)
+    }
     recalls = []
     for c in brokers:
         contacts = set(np.flatnonzero(adjacency[c]).tolist())
@@ -357,7 +434,8 @@ def test_evaluate_broker_against_heldout_and_past_introductions(tables, model, r
         if relevant:
             recalls.append(sum(p in lists[int(c)] for p in relevant) / len(relevant))
 
-    # past introductions: per broker, its first suggestion accepted and its second declined (written
+    # past introductions: per broker, its first suggestion accepted and its second declined
+    # (written
     # either way round), and an accepted introduction no broker made (it does not count)
     ids = net.member_ids
     rows = []
@@ -366,27 +444,52 @@ def test_evaluate_broker_against_heldout_and_past_introductions(tables, model, r
             rows.append((ids[row[0, 0]], ids[row[0, 1]], 1, ids[c]))
             rows.append((ids[row[1, 1]], ids[row[1, 0]], 0, ids[c]))
     frame = pd.DataFrame(rows, columns=["member_a", "member_b", "accepted", "broker"])
-    frame = pd.concat([frame, pd.DataFrame({"member_a": [ids[0]], "member_b": [ids[1]], "accepted": [1], "broker": [""]})])
+    frame = pd.concat(
+        [
+            frame,
+            pd.DataFrame(
+                {"member_a": [ids[0]], "member_b": [ids[1]], "accepted": [1], "broker": [""]}
+            ),
+        ]
+    )
     frame["created_at"] = "2024-03-01"
     loaded = recsys.network_from_frames(
-        tables["members"], tables["interests"], tables["connections"], introductions=frame, sensitive_attributes=("gender",)
+        tables["members"],
+        tables["interests"],
+        tables["connections"],
+        introductions=frame,
+        sensitive_attributes=("gender",),
     )
     assert (loaded.introductions["broker"] >= 0).sum() == len(rows)
 
-    metrics = evaluate_broker(model, heldout, k=k, ranker=ranker, introductions=loaded.introductions)
+    metrics = evaluate_broker(
+        model, heldout, k=k, ranker=ranker, introductions=loaded.introductions
+    )
     assert metrics["broker/recall_at_5"] == pytest.approx(np.mean(recalls))
     assert metrics["broker/brokers_with_heldout"] == len(recalls)
-    for name in ("baseline/common_neighbours/recall_at_5", "acceptance_only/recall_at_5", "shared_capacity/recall_at_5",
-                 "bridge_rate", "small_network_share", "baseline/common_neighbours/bridge_rate"):
+    for name in (
+        "baseline/common_neighbours/recall_at_5",
+        "acceptance_only/recall_at_5",
+        "shared_capacity/recall_at_5",
+        "bridge_rate",
+        "small_network_share",
+        "baseline/common_neighbours/bridge_rate",
+    ):
         assert 0 <= metrics[f"broker/{name}"] <= 1, name
     chosen = np.concatenate([np.array(sorted(v)) for v in lists.values() if v])
-    assert metrics["broker/bridge_rate"] == pytest.approx(np.mean(model.communities_[chosen[:, 0]] != model.communities_[chosen[:, 1]]))
-    assert metrics["broker/small_network_share"] == pytest.approx(np.mean(ranker.small_[chosen].any(axis=1)))
+    assert metrics["broker/bridge_rate"] == pytest.approx(
+        np.mean(model.communities_[chosen[:, 0]] != model.communities_[chosen[:, 1]])
+    )
+    assert metrics["broker/small_network_share"] == pytest.approx(
+        np.mean(ranker.small_[chosen].any(axis=1))
+    )
     assert metrics["broker/introductions/precision_at_5"] == pytest.approx(0.5)
     assert metrics["broker/introductions/labelled_in_top_5"] == len(rows)
     assert not any("@" in name for name in metrics)
     # no table, no introduction figures
-    assert not any("introductions/" in name for name in evaluate_broker(model, heldout, k=k, ranker=ranker))
+    assert not any(
+        "introductions/" in name for name in evaluate_broker(model, heldout, k=k, ranker=ranker)
+    )
 
 
 # ---------------------------------------------------------------------------------- edges
@@ -399,7 +502,9 @@ def test_cli_broker(saved, network, ranker, capsys):
     pairs, scores = ranker.rank([c], k=4, shared_capacity=False)
     got = [(i["member_a"], i["member_b"]) for i in payload["introductions_to_make"]]
     valid = pairs[0, :, 0] >= 0
-    assert got == [(str(network.member_ids[a]), str(network.member_ids[b])) for a, b in pairs[0][valid]]
+    assert got == [
+        (str(network.member_ids[a]), str(network.member_ids[b])) for a, b in pairs[0][valid]
+    ]
     for intro in payload["introductions_to_make"]:
         assert set(intro) == {"member_a", "member_b", "score", "reasons"}
         assert "summary" in intro["reasons"] and "n_other_mutual_contacts" in intro["reasons"]
@@ -409,11 +514,17 @@ def test_cli_broker(saved, network, ranker, capsys):
 
 @pytest.mark.parametrize(
     "member, k, phrase",
-    [("nobody", 3, "unknown member 'nobody'"), ("lonely", 3, "'lonely' has 1 contact"), ("isolated", 3, "'isolated' has 0 contacts"),
-     ("lonely", 0, "--k must be")],
+    [
+        ("nobody", 3, "unknown member 'nobody'"),
+        ("lonely", 3, "'lonely' has 1 contact"),
+        ("isolated", 3, "'isolated' has 0 contacts"),
+        ("lonely", 0, "--k must be"),
+    ],
 )
 def test_cli_broker_errors(saved, capsys, member, k, phrase):
-    assert main(["broker", "--model", str(saved), "--member", member, "--k", str(k), "--json"]) == 2
+    assert (
+        main(["broker", "--model", str(saved), "--member", member, "--k", str(k), "--json"]) == 2
+    )
     err = capsys.readouterr().err
     assert phrase in err and "Traceback" not in err
 
@@ -430,9 +541,23 @@ def test_http_endpoint(client, saved, network, ranker):
     assert 0 < len(body["introductions_to_make"]) <= 5
     first = body["introductions_to_make"][0]
     assert set(first) == {"member_a", "member_b", "score", "reasons"}
-    assert set(first["reasons"]) == {"shared_interests", "n_shared_interests", "n_other_mutual_contacts", "bridges_communities", "small_networks", "summary"}
+    assert set(first["reasons"]) == {
+        "shared_interests",
+        "n_shared_interests",
+        "n_other_mutual_contacts",
+        "bridges_communities",
+        "small_networks",
+        "summary",
+    }
     # default k is 10
-    assert len(client.get(f"/v1/members/{member}/introductions-to-make").json()["introductions_to_make"]) <= 10
+    assert (
+        len(
+            client.get(f"/v1/members/{member}/introductions-to-make").json()[
+                "introductions_to_make"
+            ]
+        )
+        <= 10
+    )
 
 
 @pytest.mark.parametrize(
@@ -453,9 +578,14 @@ def test_http_errors(client, member, query, status, phrase):
     assert set(body) == {"error", "message", "details"} and phrase in body["message"]
 
 
-def test_no_output_carries_a_sensitive_value(model, ranker, brokers, saved, client, network, capsys):
+def test_no_output_carries_a_sensitive_value(
+    model, ranker, brokers, saved, client, network, capsys
+):
     pairs, _ = ranker.rank(brokers, k=10)
-    texts = [json.dumps(ranker.explain(int(c), row[row[:, 0] >= 0])) for c, row in zip(brokers[:50], pairs[:50])]
+    texts = [
+        json.dumps(ranker.explain(int(c), row[row[:, 0] >= 0]))
+        for c, row in zip(brokers[:50], pairs[:50])
+    ]
     for c in brokers[:10]:
         member = str(network.member_ids[c])
         texts.append(client.get(f"/v1/members/{member}/introductions-to-make").text)

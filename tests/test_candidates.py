@@ -6,8 +6,8 @@ import pytest
 import scipy.sparse as sp
 
 from recsys import (
-    ALSCandidates,
     AdamicAdarCandidates,
+    ALSCandidates,
     InterestOverlapCandidates,
     merge_pools,
     network_from_frames,
@@ -76,9 +76,16 @@ def test_contract_deterministic(source, small_network):
 
 
 def test_contract_opted_out_members_never_proposed():
-    members = pd.DataFrame({"member_id": list("abcdef"), "open_to_intros": ["true", "true", "false", "true", "true", "true"]})
+    members = pd.DataFrame(
+        {
+            "member_id": list("abcdef"),
+            "open_to_intros": ["true", "true", "false", "true", "true", "true"],
+        }
+    )
     # a - b - c - d chain plus b - e, everyone likes x, y
-    connections = pd.DataFrame({"member_a": ["a", "b", "c", "b", "e"], "member_b": ["b", "c", "d", "e", "f"]})
+    connections = pd.DataFrame(
+        {"member_a": ["a", "b", "c", "b", "e"], "member_b": ["b", "c", "d", "e", "f"]}
+    )
     interests = pd.DataFrame({"member_id": list("abcdef") * 2, "interest": ["x"] * 6 + ["y"] * 6})
     net = network_from_frames(members, interests, connections)
     c_row = int(net.rows_of(["c"])[0])
@@ -97,7 +104,9 @@ def test_adamic_adar_known_answer():
     ids, scores = AdamicAdarCandidates().fit(net).candidates(0, 3)
     names = net.member_ids[ids[0][ids[0] >= 0]].tolist()
     assert names == ["d", "e"]
-    np.testing.assert_allclose(scores[0][:2], [1 / np.log(2) + 1 / np.log(3), 1 / np.log(3)], rtol=1e-6)
+    np.testing.assert_allclose(
+        scores[0][:2], [1 / np.log(2) + 1 / np.log(3), 1 / np.log(3)], rtol=1e-6
+    )
 
 
 def test_planted_communities_dominate_friends_of_friends(small_network):
@@ -121,8 +130,12 @@ def test_interest_candidates_share_community(small_network):
 
 @pytest.mark.parametrize("index", ["hnsw", "ivf"])
 def test_ann_agrees_with_exact_search(small_network, index):
-    exact = ALSCandidates(factors=16, iterations=5, index="exact", random_state=0).fit(small_network)
-    approx = ALSCandidates(factors=16, iterations=5, index=index, random_state=0, ivf_probe_share=0.2).set_factors(small_network, exact.member_factors_)
+    exact = ALSCandidates(factors=16, iterations=5, index="exact", random_state=0).fit(
+        small_network
+    )
+    approx = ALSCandidates(
+        factors=16, iterations=5, index=index, random_state=0, ivf_probe_share=0.2
+    ).set_factors(small_network, exact.member_factors_)
     rows = np.arange(0, small_network.n_members, 4)
     e_ids, _ = exact.candidates(rows, 20)
     a_ids, _ = approx.candidates(rows, 20)
@@ -141,7 +154,10 @@ def test_cold_start_from_interests(small_network):
 
 def test_merge_pools_keeps_sources_and_unique_ids():
     a = (np.array([[1, 2, 3, -1]], np.int32), np.array([[3, 2, 1, -np.inf]], np.float32))
-    b = (np.array([[3, 4, -1, -1]], np.int32), np.array([[0.9, 0.5, -np.inf, -np.inf]], np.float32))
+    b = (
+        np.array([[3, 4, -1, -1]], np.int32),
+        np.array([[0.9, 0.5, -np.inf, -np.inf]], np.float32),
+    )
     ids, bits = merge_pools({"adamic_adar": a, "interests": b}, pool_size=6)
     got = dict(zip(ids[0].tolist(), bits[0].tolist()))
     assert got == {1: 1, 2: 1, 3: 3, 4: 2, -1: 0}
@@ -158,13 +174,17 @@ def test_shared_interest_search_asks_again_when_connections_fill_the_first_resul
     angles = np.linspace(0, np.pi, n_members)
     factors = np.column_stack([np.cos(angles), np.sin(angles)]).astype(np.float32)
     members = pd.DataFrame({"member_id": [f"m{i}" for i in range(n_members)]})
-    connections = pd.DataFrame({"member_a": ["m0"] * 30, "member_b": [f"m{i}" for i in range(1, 31)]})
+    connections = pd.DataFrame(
+        {"member_a": ["m0"] * 30, "member_b": [f"m{i}" for i in range(1, 31)]}
+    )
     interests = pd.DataFrame({"member_id": members["member_id"], "interest": "x"})
     net = network_from_frames(members, interests, connections)
     src = ALSCandidates(index="exact").set_factors(net, factors)
     ids, scores = src.candidates(np.array([0, 100]), 5)
     rows = net.member_ids.tolist()
-    assert [rows[i] for i in ids[0]] == [f"m{i}" for i in range(31, 36)]  # next nearest after the connections
+    assert [rows[i] for i in ids[0]] == [
+        f"m{i}" for i in range(31, 36)
+    ]  # next nearest after the connections
     assert np.all(np.diff(scores[0]) <= 0) and np.isfinite(scores).all()
     # member 100 has no connections: its five nearest, whatever the first search returned
     nearest = np.sort(factors[[i for i in range(n_members) if i != 100]] @ factors[100])[::-1][:5]

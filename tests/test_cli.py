@@ -2,15 +2,22 @@
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from training.cli import main
 
 DESIGN_METRICS = [
-    "recall_at_20", "ndcg_at_20", "coverage", "bridge_rate", "exposure_gini", "exposure_atkinson",
-    "max_inbound_share", "plus_one_balance", "equity/gender/exposure_ratio", "equity/gender/recall_ratio",
+    "recall_at_20",
+    "ndcg_at_20",
+    "coverage",
+    "bridge_rate",
+    "exposure_gini",
+    "exposure_atkinson",
+    "max_inbound_share",
+    "plus_one_balance",
+    "equity/gender/exposure_ratio",
+    "equity/gender/recall_ratio",
     "baseline/adamic_adar/recall_at_20",
 ]
 
@@ -19,8 +26,23 @@ DESIGN_METRICS = [
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     uri = f"sqlite:///{root}/mlflow.db"
-    code = main(["train", "--output", str(root / "out"), "--set", "synthetic.members=800", "--set", f"mlflow.tracking_uri={uri}",
-                 "--set", "candidates.pool_size=100", "--set", "candidates.als.iterations=4", "--set", "mlflow.experiment=e2e"])
+    code = main(
+        [
+            "train",
+            "--output",
+            str(root / "out"),
+            "--set",
+            "synthetic.members=800",
+            "--set",
+            f"mlflow.tracking_uri={uri}",
+            "--set",
+            "candidates.pool_size=100",
+            "--set",
+            "candidates.als.iterations=4",
+            "--set",
+            "mlflow.experiment=e2e",
+        ]
+    )
     assert code == 0
     return root, uri
 
@@ -47,8 +69,13 @@ def test_train_writes_model_metrics_config_and_run(trained, capsys):
     assert run.data.params["split.holdout_fraction"] == "0.1"
     manifest = json.loads((out / "model" / "manifest.json").read_text())
     for name in ("bridge_weight", "capacity_multiple", "floor_slots", "floor_depth"):
-        assert run.data.params[f"rerank.tuned.{name}"] == str(manifest["rerank_params"][name]), name
-    assert run.data.tags["rerank.validation_bounds_met"] == str(manifest["rerank_report"]["all_bounds_met"]).lower()
+        assert run.data.params[f"rerank.tuned.{name}"] == str(manifest["rerank_params"][name]), (
+            name
+        )
+    assert (
+        run.data.tags["rerank.validation_bounds_met"]
+        == str(manifest["rerank_report"]["all_bounds_met"]).lower()
+    )
     assert run.data.tags["dataset"].startswith("synthetic-800")
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"metrics.json", "config.yaml", "model"} <= artifacts
@@ -58,24 +85,44 @@ def test_rank_one_member_json(trained, capsys):
     root, _ = trained
     members = pd.read_parquet(root / "out" / "model" / "members.parquet")
     member = members["member_id"].iloc[5]
-    assert main(["rank", "--model", str(root / "out" / "model"), "--member", member, "--k", "7", "--json"]) == 0
+    assert (
+        main(
+            [
+                "rank",
+                "--model",
+                str(root / "out" / "model"),
+                "--member",
+                member,
+                "--k",
+                "7",
+                "--json",
+            ]
+        )
+        == 0
+    )
     payload = json.loads(capsys.readouterr().out)
     assert payload["member_id"] == member
     assert 0 < len(payload["introductions"]) <= 7
     for intro in payload["introductions"]:
         assert set(intro) == {"member_id", "score", "reasons"}
         assert intro["member_id"] != member
-        assert {"shared_interests", "mutual_contacts", "bridges_communities"} <= set(intro["reasons"])
+        assert {"shared_interests", "mutual_contacts", "bridges_communities"} <= set(
+            intro["reasons"]
+        )
     scores = [i["score"] for i in payload["introductions"]]
     assert scores == sorted(scores, reverse=True)
     # without --json: a readable list with reasons
-    assert main(["rank", "--model", str(root / "out" / "model"), "--member", member, "--k", "3"]) == 0
+    assert (
+        main(["rank", "--model", str(root / "out" / "model"), "--member", member, "--k", "3"]) == 0
+    )
     assert f"Introductions for {member}" in capsys.readouterr().out
 
 
 def test_rank_unknown_member_is_a_clear_error(trained, capsys):
     root, _ = trained
-    assert main(["rank", "--model", str(root / "out" / "model"), "--member", "nobody", "--json"]) == 2
+    assert (
+        main(["rank", "--model", str(root / "out" / "model"), "--member", "nobody", "--json"]) == 2
+    )
     assert "unknown member 'nobody'" in capsys.readouterr().err
 
 
@@ -86,8 +133,27 @@ def test_batch_rank_to_file(trained, tmp_path, ext):
     listing = tmp_path / "members.txt"
     listing.write_text("\n".join(members.iloc[:25]) + "\n")
     out = tmp_path / f"slates.{ext}"
-    assert main(["rank", "--model", str(root / "out" / "model"), "--members", str(listing), "--k", "5", "--output", str(out)]) == 0
-    frame = pd.read_csv(out, dtype={"member_id": str, "other_id": str}) if ext == "csv" else pd.read_parquet(out)
+    assert (
+        main(
+            [
+                "rank",
+                "--model",
+                str(root / "out" / "model"),
+                "--members",
+                str(listing),
+                "--k",
+                "5",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    frame = (
+        pd.read_csv(out, dtype={"member_id": str, "other_id": str})
+        if ext == "csv"
+        else pd.read_parquet(out)
+    )
     assert list(frame.columns) == ["member_id", "rank", "other_id", "score"]
     assert set(frame["member_id"]) <= set(members.iloc[:25])
     assert frame.groupby("member_id")["rank"].max().max() <= 5
@@ -98,7 +164,22 @@ def test_batch_rank_unknown_member_names_the_line(trained, tmp_path, capsys):
     root, _ = trained
     listing = tmp_path / "members.txt"
     listing.write_text("ghost\n")
-    assert main(["rank", "--model", str(root / "out" / "model"), "--members", str(listing), "--k", "5", "--output", str(tmp_path / "x.csv")]) == 2
+    assert (
+        main(
+            [
+                "rank",
+                "--model",
+                str(root / "out" / "model"),
+                "--members",
+                str(listing),
+                "--k",
+                "5",
+                "--output",
+                str(tmp_path / "x.csv"),
+            ]
+        )
+        == 2
+    )
     assert "line 1: unknown member 'ghost'" in capsys.readouterr().err
 
 
@@ -112,7 +193,10 @@ def test_evaluate_reproduces_training_metrics(trained, capsys):
 
 
 def test_generate_writes_input_layout(tmp_path):
-    assert main(["generate", "--members", "300", "--output", str(tmp_path / "net"), "--seed", "2"]) == 0
+    assert (
+        main(["generate", "--members", "300", "--output", str(tmp_path / "net"), "--seed", "2"])
+        == 0
+    )
     from recsys import load_network
 
     net = load_network(tmp_path / "net", sensitive_attributes=["gender"])
@@ -126,7 +210,17 @@ def test_failed_training_leaves_no_model_and_a_failed_run(tmp_path, capsys):
     (bad / "interests.csv").write_text("member_id,interest\na,x\n")
     (bad / "connections.csv").write_text("member_a,member_b\na,zed\n")
     uri = f"sqlite:///{tmp_path}/runs.db"
-    code = main(["train", "--data", str(bad), "--output", str(tmp_path / "out"), "--set", f"mlflow.tracking_uri={uri}"])
+    code = main(
+        [
+            "train",
+            "--data",
+            str(bad),
+            "--output",
+            str(tmp_path / "out"),
+            "--set",
+            f"mlflow.tracking_uri={uri}",
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "connections.csv" in err and "line 2" in err and "zed" in err
@@ -145,4 +239,7 @@ def test_unknown_set_key_is_an_error(tmp_path, capsys):
 
 def test_serve_refuses_a_bad_precompute_before_starting(capsys):
     assert main(["serve", "--model", "nowhere", "--precompute", "most"]) == 2
-    assert "--precompute: expected 'all' or a whole number of members, got 'most'" in capsys.readouterr().err
+    assert (
+        "--precompute: expected 'all' or a whole number of members, got 'most'"
+        in capsys.readouterr().err
+    )

@@ -1,3 +1,4 @@
+import pydantic
 import pytest
 
 from training.config import ConfigError, apply_overrides, load_config
@@ -12,17 +13,27 @@ def test_defaults_follow_design():
 
 
 def test_overrides_are_typed_as_yaml():
-    c = load_config(None, overrides=["rerank.enabled=false", "evaluation.k=10", "data.sensitive_attributes=[gender, region]"])
+    c = load_config(
+        None,
+        overrides=[
+            "rerank.enabled=false",
+            "evaluation.k=10",
+            "data.sensitive_attributes=[gender, region]",
+        ],
+    )
     assert c.rerank.enabled is False and c.evaluation.k == 10
     assert c.data.sensitive_attributes == ("gender", "region")
 
 
-@pytest.mark.parametrize("item, message", [
-    ("rerank.bogus=1", "rerank.bogus: unknown key"),
-    ("nosuch.key=1", "nosuch.key: unknown key"),
-    ("rerank=1", "is a section"),
-    ("evaluation.k", "expected KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("rerank.bogus=1", "rerank.bogus: unknown key"),
+        ("nosuch.key=1", "nosuch.key: unknown key"),
+        ("rerank=1", "is a section"),
+        ("evaluation.k", "expected KEY=VALUE"),
+    ],
+)
 def test_bad_overrides(item, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, overrides=[item])
@@ -41,7 +52,7 @@ def test_bad_values_name_the_key(tmp_path):
 
 def test_config_is_frozen():
     c = load_config(None)
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError):
         c.evaluation.k = 5
 
 
@@ -52,7 +63,12 @@ def test_apply_overrides_does_not_mutate():
 
 
 def test_bound_attribute_must_be_a_sensitive_attribute():
-    with pytest.raises(ConfigError, match=r"rerank.bound_attribute 'gender' must be one of data.sensitive_attributes \(none\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"rerank.bound_attribute 'gender' must be one of data.sensitive_attributes \(none\)",
+    ):
         load_config(None, overrides=["rerank.bound_attribute=gender"])
-    config = load_config(None, overrides=["rerank.bound_attribute=gender", "data.sensitive_attributes=[gender]"])
+    config = load_config(
+        None, overrides=["rerank.bound_attribute=gender", "data.sensitive_attributes=[gender]"]
+    )
     assert config.rerank.bound_attribute == "gender"

@@ -82,7 +82,13 @@ def check_tiny(net: Network) -> None:
     # connections: rows m1=0 m2=1 m3=2 NA=3 m5=4 m6=5
     assert net.connections.dtype == np.int32
     assert net.connections.tolist() == [[0, 1], [0, 3], [1, 2], [2, 3], [4, 5]]
-    expected_times = [1.4e9, 1.5e9 + 0.5, 1.6e9, np.nan, pd.Timestamp("2021-01-01", tz="UTC").timestamp()]
+    expected_times = [
+        1.4e9,
+        1.5e9 + 0.5,
+        1.6e9,
+        np.nan,
+        pd.Timestamp("2021-01-01", tz="UTC").timestamp(),
+    ]
     np.testing.assert_allclose(net.connection_times, expected_times)
     adjacency = net.adjacency
     assert adjacency.dtype == np.float32
@@ -172,7 +178,9 @@ def test_read_table_keeps_ids_as_strings(tmp_path: Path) -> None:
 def test_integer_ids_and_no_interests() -> None:
     net = network_from_frames(
         pd.DataFrame({"member_id": [10, 20, 30]}),
-        pd.DataFrame({"member_id": pd.Series([], dtype=str), "interest": pd.Series([], dtype=str)}),
+        pd.DataFrame(
+            {"member_id": pd.Series([], dtype=str), "interest": pd.Series([], dtype=str)}
+        ),
         pd.DataFrame({"member_a": [10, 30], "member_b": [20, 20]}),
     )
     assert net.member_ids.tolist() == ["10", "20", "30"]
@@ -223,47 +231,166 @@ def _both(*changes: Callable[[Tables], None]) -> Callable[[Tables], None]:
 
 # (id, change, fmt, file, line, problem)
 ERROR_CASES = [
-    ("unknown-member-connection", _set("connections", "member_b", 5, "m99"), "csv",
-     "connections.csv", 7, "member 'm99' is not in members.csv"),
-    ("unknown-member-interest", _set("interests", "member_id", 2, "zz"), "csv.gz",
-     "interests.csv.gz", 4, "member 'zz' is not in members.csv.gz"),
-    ("duplicate-member-id", _set("members", "member_id", 4, "m2"), "csv",
-     "members.csv", 6, "duplicate member_id 'm2' (first on line 3)"),
-    ("empty-member-id", _set("members", "member_id", 2, ""), "csv",
-     "members.csv", 4, "empty member_id"),
-    ("self-connection", _set("connections", "member_b", 4, "m5"), "csv",
-     "connections.csv", 6, "self-connection of member 'm5'"),
-    ("missing-column", _drop_column("interests", "interest"), "csv",
-     "interests.csv", 1, "missing required column 'interest' (columns found: member_id, weight)"),
-    ("non-numeric-weight", _set("interests", "weight", 3, "heavy"), "csv",
-     "interests.csv", 5, "non-numeric weight 'heavy'"),
-    ("zero-weight", _set("interests", "weight", 1, 0.0), "csv",
-     "interests.csv", 3, "weight must be a finite number > 0"),
-    ("negative-weight", _set("interests", "weight", 4, -1.0), "csv",
-     "interests.csv", 6, "weight must be a finite number > 0"),
-    ("infinite-weight", _set("interests", "weight", 0, "inf"), "csv",
-     "interests.csv", 2, "weight must be a finite number > 0"),
-    ("bad-created-at", _set("connections", "created_at", 3, "last tuesday"), "csv",
-     "connections.csv", 5, "cannot parse created_at 'last tuesday'"),
-    ("empty-interest", _set("interests", "interest", 5, ""), "csv",
-     "interests.csv", 7, "empty interest"),
-    ("empty-connection-member", _set("connections", "member_a", 1, ""), "csv",
-     "connections.csv", 3, "empty member_a"),
-    ("intro-unknown-member", _set("introductions", "member_b", 1, "ghost"), "csv",
-     "introductions.csv", 3, "member 'ghost' is not in members.csv"),
-    ("intro-accepted-not-binary", _set("introductions", "accepted", 0, 2), "csv",
-     "introductions.csv", 2, "accepted must be 0 or 1"),
-    ("intro-accepted-text", _set("introductions", "accepted", 1, "maybe"), "csv",
-     "introductions.csv", 3, "accepted must be 0 or 1, got 'maybe'"),
-    ("intro-unknown-broker", _set("introductions", "broker", 1, "m42"), "csv",
-     "introductions.csv", 3, "broker 'm42' is not in members.csv"),
-    ("first-offending-row-wins", _both(_set("connections", "member_b", 4, "m5"),
-                                       _set("connections", "member_a", 2, "m77")), "csv",
-     "connections.csv", 4, "member 'm77' is not in members.csv"),
-    ("parquet-rows", _set("connections", "member_b", 5, "m99"), "parquet",
-     "connections.parquet", 6, "member 'm99' is not in members.parquet"),
-    ("parquet-duplicate", _set("members", "member_id", 4, "m2"), "parquet",
-     "members.parquet", 5, "duplicate member_id 'm2' (first on row 2)"),
+    (
+        "unknown-member-connection",
+        _set("connections", "member_b", 5, "m99"),
+        "csv",
+        "connections.csv",
+        7,
+        "member 'm99' is not in members.csv",
+    ),
+    (
+        "unknown-member-interest",
+        _set("interests", "member_id", 2, "zz"),
+        "csv.gz",
+        "interests.csv.gz",
+        4,
+        "member 'zz' is not in members.csv.gz",
+    ),
+    (
+        "duplicate-member-id",
+        _set("members", "member_id", 4, "m2"),
+        "csv",
+        "members.csv",
+        6,
+        "duplicate member_id 'm2' (first on line 3)",
+    ),
+    (
+        "empty-member-id",
+        _set("members", "member_id", 2, ""),
+        "csv",
+        "members.csv",
+        4,
+        "empty member_id",
+    ),
+    (
+        "self-connection",
+        _set("connections", "member_b", 4, "m5"),
+        "csv",
+        "connections.csv",
+        6,
+        "self-connection of member 'm5'",
+    ),
+    (
+        "missing-column",
+        _drop_column("interests", "interest"),
+        "csv",
+        "interests.csv",
+        1,
+        "missing required column 'interest' (columns found: member_id, weight)",
+    ),
+    (
+        "non-numeric-weight",
+        _set("interests", "weight", 3, "heavy"),
+        "csv",
+        "interests.csv",
+        5,
+        "non-numeric weight 'heavy'",
+    ),
+    (
+        "zero-weight",
+        _set("interests", "weight", 1, 0.0),
+        "csv",
+        "interests.csv",
+        3,
+        "weight must be a finite number > 0",
+    ),
+    (
+        "negative-weight",
+        _set("interests", "weight", 4, -1.0),
+        "csv",
+        "interests.csv",
+        6,
+        "weight must be a finite number > 0",
+    ),
+    (
+        "infinite-weight",
+        _set("interests", "weight", 0, "inf"),
+        "csv",
+        "interests.csv",
+        2,
+        "weight must be a finite number > 0",
+    ),
+    (
+        "bad-created-at",
+        _set("connections", "created_at", 3, "last tuesday"),
+        "csv",
+        "connections.csv",
+        5,
+        "cannot parse created_at 'last tuesday'",
+    ),
+    (
+        "empty-interest",
+        _set("interests", "interest", 5, ""),
+        "csv",
+        "interests.csv",
+        7,
+        "empty interest",
+    ),
+    (
+        "empty-connection-member",
+        _set("connections", "member_a", 1, ""),
+        "csv",
+        "connections.csv",
+        3,
+        "empty member_a",
+    ),
+    (
+        "intro-unknown-member",
+        _set("introductions", "member_b", 1, "ghost"),
+        "csv",
+        "introductions.csv",
+        3,
+        "member 'ghost' is not in members.csv",
+    ),
+    (
+        "intro-accepted-not-binary",
+        _set("introductions", "accepted", 0, 2),
+        "csv",
+        "introductions.csv",
+        2,
+        "accepted must be 0 or 1",
+    ),
+    (
+        "intro-accepted-text",
+        _set("introductions", "accepted", 1, "maybe"),
+        "csv",
+        "introductions.csv",
+        3,
+        "accepted must be 0 or 1, got 'maybe'",
+    ),
+    (
+        "intro-unknown-broker",
+        _set("introductions", "broker", 1, "m42"),
+        "csv",
+        "introductions.csv",
+        3,
+        "broker 'm42' is not in members.csv",
+    ),
+    (
+        "first-offending-row-wins",
+        _both(_set("connections", "member_b", 4, "m5"), _set("connections", "member_a", 2, "m77")),
+        "csv",
+        "connections.csv",
+        4,
+        "member 'm77' is not in members.csv",
+    ),
+    (
+        "parquet-rows",
+        _set("connections", "member_b", 5, "m99"),
+        "parquet",
+        "connections.parquet",
+        6,
+        "member 'm99' is not in members.parquet",
+    ),
+    (
+        "parquet-duplicate",
+        _set("members", "member_id", 4, "m2"),
+        "parquet",
+        "members.parquet",
+        5,
+        "duplicate member_id 'm2' (first on row 2)",
+    ),
 ]
 
 
@@ -289,7 +416,10 @@ def test_validation_error_names_file_line_and_problem(
 
 @pytest.mark.parametrize(
     ("table", "file", "problem"),
-    [("members", "members.csv", "no members"), ("connections", "connections.csv", "no connections")],
+    [
+        ("members", "members.csv", "no members"),
+        ("connections", "connections.csv", "no connections"),
+    ],
 )
 def test_empty_table_is_an_error(tmp_path: Path, table: str, file: str, problem: str) -> None:
     tables = tiny_tables()
@@ -327,13 +457,16 @@ def test_directory_level_errors(tmp_path: Path) -> None:
     write_tables(tables, tmp_path / "a", fmt="csv")
     with pytest.raises(DataValidationError) as caught:
         load_network(tmp_path / "a")
-    assert "no connections table (looked for connections.csv, connections.csv.gz, connections.parquet)" in str(
-        caught.value
+    assert (
+        "no connections table (looked for connections.csv, connections.csv.gz, "
+        "connections.parquet)" in str(caught.value)
     )
 
     write_tables(tiny_tables(), tmp_path / "b", fmt="csv")
     tiny_tables()["members"].to_parquet(tmp_path / "b" / "members.parquet")
-    with pytest.raises(DataValidationError, match=r"more than one members table \(members.csv, members.parquet\)"):
+    with pytest.raises(
+        DataValidationError, match=r"more than one members table \(members.csv, members.parquet\)"
+    ):
         load_network(tmp_path / "b")
 
 
@@ -346,7 +479,9 @@ def test_malformed_csv_row_is_located(tmp_path: Path) -> None:
 
 def test_datetime_columns_and_empty_introductions() -> None:
     tables = tiny_tables()
-    stamps = pd.to_datetime(["2020-01-01", "2020-01-02", None, "2020-01-03", "2020-01-04", "2019-12-31"])
+    stamps = pd.to_datetime(
+        ["2020-01-01", "2020-01-02", None, "2020-01-03", "2020-01-04", "2019-12-31"]
+    )
     tables["connections"]["created_at"] = stamps
     net = network_from_frames(
         tables["members"],
@@ -357,9 +492,17 @@ def test_datetime_columns_and_empty_introductions() -> None:
     day = 86_400.0
     jan1 = pd.Timestamp("2020-01-01", tz="UTC").timestamp()
     # pairs: (m1, m2) from rows 0 and 5 keeps the earlier, 2019-12-31
-    np.testing.assert_allclose(net.connection_times, [jan1 - day, jan1 + 2 * day, jan1 + day, np.nan, jan1 + 3 * day])
+    np.testing.assert_allclose(
+        net.connection_times, [jan1 - day, jan1 + 2 * day, jan1 + day, np.nan, jan1 + 3 * day]
+    )
     assert net.introductions is not None and len(net.introductions) == 0
-    assert list(net.introductions.columns) == ["member_a", "member_b", "accepted", "created_at", "broker"]
+    assert list(net.introductions.columns) == [
+        "member_a",
+        "member_b",
+        "accepted",
+        "created_at",
+        "broker",
+    ]
 
 
 def test_frames_use_source_names_in_messages() -> None:
@@ -381,7 +524,12 @@ def test_frames_use_source_names_in_messages() -> None:
 def test_error_survives_pickling() -> None:
     err = DataValidationError("empty member_id", path="members.csv", line=4)
     again = pickle.loads(pickle.dumps(err))
-    assert (again.path, again.line, again.problem, str(again)) == (err.path, 4, err.problem, str(err))
+    assert (again.path, again.line, again.problem, str(again)) == (
+        err.path,
+        4,
+        err.problem,
+        str(err),
+    )
 
 
 def test_write_tables_replaces_other_formats_and_leaves_no_temp_files(tmp_path: Path) -> None:
@@ -402,13 +550,17 @@ def test_write_tables_replaces_other_formats_and_leaves_no_temp_files(tmp_path: 
 def tiny() -> Network:
     tables = tiny_tables()
     return network_from_frames(
-        tables["members"], tables["interests"], tables["connections"], sensitive_attributes=["gender"]
+        tables["members"],
+        tables["interests"],
+        tables["connections"],
+        sensitive_attributes=["gender"],
     )
 
 
 def test_with_connections_rebuilds_the_edge_set(tiny: Network) -> None:
     new = tiny.with_connections(
-        np.array([[5, 0], [0, 5], [2, 1], [3, 4]]), connection_times=np.array([9.0, 7.0, np.nan, 1.0])
+        np.array([[5, 0], [0, 5], [2, 1], [3, 4]]),
+        connection_times=np.array([9.0, 7.0, np.nan, 1.0]),
     )
     assert new.connections.tolist() == [[0, 5], [1, 2], [3, 4]]
     np.testing.assert_array_equal(new.connection_times, [7.0, np.nan, 1.0])
@@ -441,15 +593,31 @@ def test_with_connections_rebuilds_the_edge_set(tiny: Network) -> None:
         (np.array([[0.5, 1.0]]), "integer"),
     ],
 )
-def test_with_connections_rejects_bad_edges(tiny: Network, edges: np.ndarray, message: str) -> None:
+def test_with_connections_rejects_bad_edges(
+    tiny: Network, edges: np.ndarray, message: str
+) -> None:
     with pytest.raises(ValueError, match=message):
         tiny.with_connections(edges)
 
 
 def test_bool_attribute_parsing(tiny: Network) -> None:
     # "yes", "no", "", "TRUE", "0", "false"
-    assert tiny.bool_attribute("open_to_intros", default=True).tolist() == [True, False, True, True, False, False]
-    assert tiny.bool_attribute("open_to_intros", default=False).tolist() == [True, False, False, True, False, False]
+    assert tiny.bool_attribute("open_to_intros", default=True).tolist() == [
+        True,
+        False,
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert tiny.bool_attribute("open_to_intros", default=False).tolist() == [
+        True,
+        False,
+        False,
+        True,
+        False,
+        False,
+    ]
     assert tiny.bool_attribute("plus_one", default=False).tolist() == [False] * 6
     assert tiny.bool_attribute("plus_one", default=True).dtype == bool
 
@@ -477,7 +645,9 @@ def test_bool_attribute_numeric_and_boolean_columns() -> None:
 
 
 def test_numeric_attribute(tiny: Network) -> None:
-    np.testing.assert_array_equal(tiny.numeric_attribute("capacity"), [3.0, np.nan, 1.0, 2.0, 5.0, 4.0])
+    np.testing.assert_array_equal(
+        tiny.numeric_attribute("capacity"), [3.0, np.nan, 1.0, 2.0, 5.0, 4.0]
+    )
     assert tiny.numeric_attribute("capacity").dtype == np.float64
     assert tiny.numeric_attribute("pledge_per_month") is None
     with pytest.raises(DataValidationError, match="line 2: region must be a number"):

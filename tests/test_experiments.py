@@ -1,4 +1,6 @@
-"""Sweeps (parent + children + trade-off plot) and run comparison (report with its one-sentence answer)."""
+"""Sweeps (parent + children + trade-off plot) and run comparison (report with its one-sentence
+answer).
+"""
 
 import numpy as np
 import pandas as pd
@@ -6,19 +8,45 @@ import pytest
 
 from training.cli import main
 
-TINY = ["--set", "synthetic.members=500", "--set", "candidates.als.iterations=3", "--set", "candidates.pool_size=60",
-        "--set", "evaluation.bootstrap_samples=50"]
-VERDICTS = ("Yes — B spreads introductions received more equally", "No — B spreads introductions received less equally",
-            "No clear change")
+TINY = [
+    "--set",
+    "synthetic.members=500",
+    "--set",
+    "candidates.als.iterations=3",
+    "--set",
+    "candidates.pool_size=60",
+    "--set",
+    "evaluation.bootstrap_samples=50",
+]
+VERDICTS = (
+    "Yes — B spreads introductions received more equally",
+    "No — B spreads introductions received less equally",
+    "No clear change",
+)
 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp("sweep")
-    uri = f"sqlite:///{tmp_path_factory.getbasetemp()}/issue5-mlflow.db"  # shared with the other issue-5 tests
+    # shared with the other issue-5 tests
+    uri = f"sqlite:///{tmp_path_factory.getbasetemp()}/issue5-mlflow.db"
     spec = root / "sweep.yaml"
-    spec.write_text("base: {mlflow: {register_model: true}}\nexperiment: sweeps-test\ngrid:\n  rerank.enabled: [false, true]\n")
-    code = main(["sweep", "--config", str(spec), "--output", str(root / "out"), *TINY, "--set", f"mlflow.tracking_uri={uri}"])
+    spec.write_text(
+        "base: {mlflow: {register_model: true}}\nexperiment: sweeps-test\ngrid:\n  "
+        "rerank.enabled: [false, true]\n"
+    )
+    code = main(
+        [
+            "sweep",
+            "--config",
+            str(spec),
+            "--output",
+            str(root / "out"),
+            *TINY,
+            "--set",
+            f"mlflow.tracking_uri={uri}",
+        ]
+    )
     assert code == 0
     import mlflow
 
@@ -37,13 +65,25 @@ def test_sweep_logs_parent_children_and_tradeoff_plot(sweep):
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
     assert sorted(c.data.params["rerank.enabled"] for c in children) == ["False", "True"]
     assert sorted(c.info.run_name for c in children) == ["enabled=False", "enabled=True"]
-    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"sweep_results.csv", "tradeoff.png"}
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {
+        "sweep_results.csv",
+        "tradeoff.png",
+    }
     results = pd.read_csv(root / "out" / "sweep_results.csv")
-    assert len(results) == 2 and {"run_id", "recall_at_20", "bridge_rate", "exposure_gini", "pareto_bridge_rate"} <= set(results.columns)
+    assert len(results) == 2 and {
+        "run_id",
+        "recall_at_20",
+        "bridge_rate",
+        "exposure_gini",
+        "pareto_bridge_rate",
+    } <= set(results.columns)
     assert set(results["run_id"]) == {c.info.run_id for c in children}
     assert results["pareto_bridge_rate"].any()
     # sweep points never register models, whatever the base config says
-    assert not any(v.run_id in {c.info.run_id for c in children} for v in client.search_model_versions("name='plusone'"))
+    assert not any(
+        v.run_id in {c.info.run_id for c in children}
+        for v in client.search_model_versions("name='plusone'")
+    )
 
 
 def test_compare_writes_report_with_the_answer(sweep, tmp_path, capsys):
@@ -51,7 +91,22 @@ def test_compare_writes_report_with_the_answer(sweep, tmp_path, capsys):
     results = pd.read_csv(root / "out" / "sweep_results.csv").sort_values("point")
     plain, ours = results["run_id"].tolist()
     report = tmp_path / "report.md"
-    assert main(["compare", plain, ours, "--tracking-uri", uri, "--output", str(report), "--bootstrap", "200"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                plain,
+                ours,
+                "--tracking-uri",
+                uri,
+                "--output",
+                str(report),
+                "--bootstrap",
+                "200",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     text = report.read_text()
     verdict = next(line for line in text.splitlines() if line.startswith("**"))
@@ -61,7 +116,22 @@ def test_compare_writes_report_with_the_answer(sweep, tmp_path, capsys):
     assert (tmp_path / "report_files" / "lorenz_a_b.png").is_file()
     assert (tmp_path / "report_files" / "atkinson_difference.png").is_file()
     html = tmp_path / "report.html"
-    assert main(["compare", plain, ours, "--tracking-uri", uri, "--output", str(html), "--bootstrap", "50"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                plain,
+                ours,
+                "--tracking-uri",
+                uri,
+                "--output",
+                str(html),
+                "--bootstrap",
+                "50",
+            ]
+        )
+        == 0
+    )
     page = html.read_text()
     assert page.startswith("<!doctype html>") and "data:image/png;base64," in page
     # without --output: the same Markdown, only on stdout
@@ -85,7 +155,10 @@ def test_pareto_front():
     assert pareto_front(x, y).tolist() == [True, True, True, False, False]
     # lower is better on x: only the point with the smallest x and highest y survives here
     assert pareto_front(x, y, maximize_x=False).tolist() == [True, False, False, False, False]
-    assert pareto_front(np.array([1.0, 1.0]), np.array([2.0, 2.0])).tolist() == [True, True]  # ties: neither dominates
+    assert pareto_front(np.array([1.0, 1.0]), np.array([2.0, 2.0])).tolist() == [
+        True,
+        True,
+    ]  # ties: neither dominates
 
 
 def test_atkinson_difference_known_answers():
@@ -95,7 +168,9 @@ def test_atkinson_difference_known_answers():
     x = rng.lognormal(sigma=1.0, size=300)
     same = atkinson_difference(x, x.copy(), paired=True, n_boot=100)
     assert same.difference == 0 and same.ci_low == 0 == same.ci_high and not same.significant
-    spread = atkinson_difference(x, np.sqrt(x), paired=True, n_boot=200)  # sqrt compresses: more equal
+    spread = atkinson_difference(
+        x, np.sqrt(x), paired=True, n_boot=200
+    )  # sqrt compresses: more equal
     assert spread.difference < 0 and spread.significant and spread.p_value < 0.01
     noisy = atkinson_difference(x, rng.permutation(x), paired=False, n_boot=200)
     assert noisy.p_value > 0.05 and not noisy.significant

@@ -26,7 +26,9 @@ def test_unadjusted_mtable_known_answers(k, p, alpha, expected):
 def test_fail_probability_exact_values():
     # only prefix 9 and 10 ask for one protected: fails iff the first 9 hold none
     assert fail_probability(np.array([0] * 8 + [1, 1]), 0.2) == pytest.approx(0.8**9)
-    assert fail_probability(np.array([0] * 8 + [1] * 7 + [2] * 5), 0.25) == pytest.approx(0.10515247355215251)
+    assert fail_probability(np.array([0] * 8 + [1] * 7 + [2] * 5), 0.25) == pytest.approx(
+        0.10515247355215251
+    )
     assert fail_probability(np.zeros(20, int), 0.3) == 0.0
 
 
@@ -38,7 +40,9 @@ def test_fail_probability_agrees_with_simulation():
     assert fail_probability(table, 0.4) == pytest.approx(failed, abs=0.005)
 
 
-@pytest.mark.parametrize("k, p, alpha", [(20, 0.25, 0.1), (20, 0.5, 0.1), (30, 0.3, 0.05), (50, 0.44, 0.1)])
+@pytest.mark.parametrize(
+    "k, p, alpha", [(20, 0.25, 0.1), (20, 0.5, 0.1), (30, 0.3, 0.05), (50, 0.44, 0.1)]
+)
 def test_adjusted_table_keeps_overall_failure_at_alpha_and_is_tightest_such(k, p, alpha):
     a_c = adjusted_alpha(k, p, alpha)
     table = mtable(k, p, alpha)
@@ -66,7 +70,8 @@ def test_fair_select_known_answer_on_hand_made_pool():
     prot = np.array([[False, False, False, True, False, True, True]])
     table = np.array([0, 1, 1, 1, 2])
     out, sc, ok = fair_select(ids, scores, prot, 5, p=0.5, table=table)
-    # 1: best (10); 2: needs one protected -> 13; 3: best left (11); 4: best (12); 5: needs two -> 15
+    # 1: best (10); 2: needs one protected -> 13; 3: best left (11); 4: best (12); 5: needs two ->
+    # 15
     assert out.tolist() == [[10, 13, 11, 12, 15]]
     np.testing.assert_allclose(sc, [[0.9, 0.6, 0.8, 0.7, 0.4]])
     assert ok.tolist() == [True]
@@ -130,5 +135,7 @@ def test_every_prefix_meets_m_when_the_pool_allows(pool):
             assert meets
         # within each kind the slate keeps score order (FA*IR never reorders a group)
         for kind in (True, False):
-            s = [float(sc[r, i]) for i, c in enumerate(out[r]) if c >= 0 and lookup[int(c)] == kind]
+            s = [
+                float(sc[r, i]) for i, c in enumerate(out[r]) if c >= 0 and lookup[int(c)] == kind
+            ]
             assert s == sorted(s, reverse=True)

@@ -1,4 +1,6 @@
-"""The frontier estimate of benchmarks/frontier_bench.py: a mix of slates trading relevance for Gini."""
+"""The frontier estimate of benchmarks/frontier_bench.py: a mix of slates trading relevance for
+Gini.
+"""
 
 import importlib.util
 from pathlib import Path
@@ -7,7 +9,9 @@ import numpy as np
 
 from recsys._metrics import exposure_counts, gini
 
-_spec = importlib.util.spec_from_file_location("frontier_bench", Path(__file__).resolve().parents[1] / "benchmarks" / "frontier_bench.py")
+_spec = importlib.util.spec_from_file_location(
+    "frontier_bench", Path(__file__).resolve().parents[1] / "benchmarks" / "frontier_bench.py"
+)
 frontier = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(frontier)
 
@@ -15,11 +19,23 @@ _spec.loader.exec_module(frontier)
 def _problem(n=200, n_rows=150, width=40, k=5):
     rng = np.random.default_rng(1)
     popularity = rng.pareto(1.2, n) + 0.05
-    ids = np.stack([rng.choice(n, width, replace=False, p=popularity / popularity.sum()) for _ in range(n_rows)]).astype(np.int32)
+    ids = np.stack(
+        [
+            rng.choice(n, width, replace=False, p=popularity / popularity.sum())
+            for _ in range(n_rows)
+        ]
+    ).astype(np.int32)
     ids[:, -3:] = -1
     p = np.where(ids >= 0, rng.random(ids.shape) * np.log1p(popularity[np.maximum(ids, 0)]), 0.0)
     hits = ((ids >= 0) & (rng.random(ids.shape) < p / p.max())).astype(float)
-    kw = dict(ids=ids, valid=ids >= 0, hits=hits, n_relevant=np.maximum(hits.sum(axis=1), 1), n_members=n, k=k)
+    kw = dict(
+        ids=ids,
+        valid=ids >= 0,
+        hits=hits,
+        n_relevant=np.maximum(hits.sum(axis=1), 1),
+        n_members=n,
+        k=k,
+    )
     return p, kw
 
 
@@ -34,7 +50,9 @@ def test_without_a_price_the_mix_is_the_top_k():
 
 def test_a_higher_price_on_exposure_lowers_gini_and_the_bisection_meets_the_bound():
     p, kw = _problem()
-    points = [frontier.frontier_point(p, lam=lam, iterations=40, **kw) for lam in (0.0, 0.3, 1.0, 3.0)]
+    points = [
+        frontier.frontier_point(p, lam=lam, iterations=40, **kw) for lam in (0.0, 0.3, 1.0, 3.0)
+    ]
     ginis = [g for _, g in points]
     assert all(a > b for a, b in zip(ginis, ginis[1:]))
     cap = 0.8 * ginis[0]
@@ -54,9 +72,15 @@ def _priced_reference(prefs, scores, capacity, k, inside, max_inside, lam):
             for j, c in enumerate(prefs[r]):
                 if c < 0:
                     break
-                if c in out[r] or exposure[c] >= capacity[c] or (inside[r, j] and n_inside[r] >= max_inside[r]):
+                if (
+                    c in out[r]
+                    or exposure[c] >= capacity[c]
+                    or (inside[r, j] and n_inside[r] >= max_inside[r])
+                ):
                     continue
-                price = (2.0 * (exposure < exposure[c]).sum() + (exposure == exposure[c]).sum() - n) / n
+                price = (
+                    2.0 * (exposure < exposure[c]).sum() + (exposure == exposure[c]).sum() - n
+                ) / n
                 if scores[r, j] - lam * price > best_value:
                     best, best_value = j, scores[r, j] - lam * price
             if best >= 0:
@@ -76,7 +100,11 @@ def test_priced_rounds_equal_the_plain_version_and_hold_capacity_and_quota():
     inside, max_inside = rng.random(prefs.shape) < 0.4, rng.integers(0, 3, n_rows)
     for lam in (0.0, 0.2, 1.0):
         got = frontier.priced_slates(prefs, scores, capacity, k, inside, max_inside, lam)
-        np.testing.assert_array_equal(got, _priced_reference(prefs, scores, capacity, k, inside, max_inside, lam))
+        np.testing.assert_array_equal(
+            got, _priced_reference(prefs, scores, capacity, k, inside, max_inside, lam)
+        )
         assert (np.bincount(got[got >= 0], minlength=n) <= capacity).all()
-    plain = frontier.priced_slates(prefs, scores, np.full(n, 10**6), k, np.zeros(prefs.shape, bool), np.full(n_rows, k), 0.0)
+    plain = frontier.priced_slates(
+        prefs, scores, np.full(n, 10**6), k, np.zeros(prefs.shape, bool), np.full(n_rows, k), 0.0
+    )
     np.testing.assert_array_equal(plain, prefs[:, :k])  # no price, no limits: each list's first k

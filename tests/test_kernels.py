@@ -4,8 +4,13 @@ order (ties to the smaller member row), same exclusions; serial and parallel pat
 import numpy as np
 import pytest
 
-from recsys import AdamicAdarCandidates, InterestOverlapCandidates, synthetic_network
-from recsys import _candidates, _kernels
+from recsys import (
+    AdamicAdarCandidates,
+    InterestOverlapCandidates,
+    _candidates,
+    _kernels,
+    synthetic_network,
+)
 from recsys._candidates import hop_weights, merge_pools
 
 
@@ -47,7 +52,8 @@ def test_friends_of_friends_match_the_matrix_products(net, monkeypatch, eps):
     want_ids, want_scores = _dense_topn(_excluded(net, rows, dense), 40)
     got_ids, got_scores = AdamicAdarCandidates(three_hop_weight=eps).fit(net).candidates(rows, 40)
     np.testing.assert_allclose(got_scores, want_scores, rtol=1e-5)
-    # equal scores computed in another order may differ in the last bit: compare ids where scores differ clearly
+    # equal scores computed in another order may differ in the last bit: compare ids where scores
+    # differ clearly
     distinct = np.isclose(np.diff(want_scores, axis=1), 0, atol=1e-6)
     clear = ~np.pad(distinct, ((0, 0), (0, 1))) & ~np.pad(distinct, ((0, 0), (1, 0)))
     assert (got_ids[clear] == want_ids[clear]).all()
@@ -64,18 +70,32 @@ def test_three_hop_walks_from_the_most_walked_two_hop_members(net, monkeypatch, 
     dense = (a[rows] * w) @ a
     for i, u in enumerate(rows):
         paths = (a[u] * ok) @ a * ok  # two-step walks u–x–y through allowed x and y
-        seen = list(dict.fromkeys(int(y) for x in indices[indptr[u] : indptr[u + 1]] for y in indices[indptr[x] : indptr[x + 1]]))
-        walked = sorted((y for y in seen if paths[y] > 0), key=lambda y: (-paths[y], seen.index(y)))[:middles]
+        seen = list(
+            dict.fromkeys(
+                int(y)
+                for x in indices[indptr[u] : indptr[u + 1]]
+                for y in indices[indptr[x] : indptr[x + 1]]
+            )
+        )
+        walked = sorted(
+            (y for y in seen if paths[y] > 0), key=lambda y: (-paths[y], seen.index(y))
+        )[:middles]
         for y in walked:
             dense[i] += 0.03 * paths[y] * a[y]
     want_ids, want_scores = _dense_topn(_excluded(net, rows, dense), 40)
-    got_ids, got_scores = AdamicAdarCandidates(three_hop_weight=0.03, three_hop_middles=middles).fit(net).candidates(rows, 40)
+    got_ids, got_scores = (
+        AdamicAdarCandidates(three_hop_weight=0.03, three_hop_middles=middles)
+        .fit(net)
+        .candidates(rows, 40)
+    )
     np.testing.assert_allclose(got_scores, want_scores, rtol=1e-5)
     distinct = np.isclose(np.diff(want_scores, axis=1), 0, atol=1e-6)
     clear = ~np.pad(distinct, ((0, 0), (0, 1))) & ~np.pad(distinct, ((0, 0), (1, 0)))
     assert (got_ids[clear] == want_ids[clear]).all()
     if middles == 10_000:  # more than any member has: the same as no limit
-        all_ids, all_scores = AdamicAdarCandidates(three_hop_weight=0.03).fit(net).candidates(rows, 40)
+        all_ids, all_scores = (
+            AdamicAdarCandidates(three_hop_weight=0.03).fit(net).candidates(rows, 40)
+        )
         np.testing.assert_array_equal(got_ids, all_ids)
 
 
@@ -110,12 +130,19 @@ def test_pair_overlaps_match_dense_counts(net, monkeypatch):
     ok = np.diag((net.degrees <= 15).astype(np.float64))
     tfidf = _candidates.tfidf_interests(net.member_interests)
     got = _kernels.pair_overlaps(
-        u, v, net.adjacency, hop_weights(net.degrees).astype(np.float64),
-        hop_weights(net.degrees, weighting="resource_allocation").astype(np.float64), net.degrees <= 15, tfidf,
+        u,
+        v,
+        net.adjacency,
+        hop_weights(net.degrees).astype(np.float64),
+        hop_weights(net.degrees, weighting="resource_allocation").astype(np.float64),
+        net.degrees <= 15,
+        tfidf,
     )
     common = a[u] * a[v]
     np.testing.assert_allclose(got[:, 0], common @ hop_weights(net.degrees), rtol=1e-5)
-    np.testing.assert_allclose(got[:, 1], common @ hop_weights(net.degrees, weighting="resource_allocation"), rtol=1e-5)
+    np.testing.assert_allclose(
+        got[:, 1], common @ hop_weights(net.degrees, weighting="resource_allocation"), rtol=1e-5
+    )
     np.testing.assert_array_equal(got[:, 2], common.sum(axis=1))
     walks = a @ ok @ a @ ok @ a
     np.testing.assert_array_equal(got[:, 3], walks[u, v])
@@ -142,7 +169,9 @@ def test_keep_pairs_drops_self_connections_and_opted_out(net):
     eligible[5] = False
     u = 0
     friend = int(adjacency.indices[adjacency.indptr[u]])
-    keep = _kernels.keep_pairs(np.array([u]), np.zeros(4, np.int64), np.array([u, friend, 5, 599]), adjacency, eligible)
+    keep = _kernels.keep_pairs(
+        np.array([u]), np.zeros(4, np.int64), np.array([u, friend, 5, 599]), adjacency, eligible
+    )
     expected_last = not (adjacency[u].toarray()[0, 599] > 0)
     assert keep.tolist() == [False, False, False, expected_last]
 
@@ -168,7 +197,9 @@ def test_pools_scored_in_one_pass_equal_features_then_model(fitted, monkeypatch,
     scores, outside = model.features_.score_pools(rows, pool_ids, model.acceptance_, how=how)
     r, j = np.nonzero(pool_ids >= 0)
     feats = model.features_.transform(rows[r], pool_ids[r, j])
-    np.testing.assert_allclose(scores[r, j], model.acceptance_.reciprocal_score(feats, how=how), rtol=2e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        scores[r, j], model.acceptance_.reciprocal_score(feats, how=how), rtol=2e-6, atol=1e-7
+    )
     np.testing.assert_array_equal(outside[r, j], feats[:, 2] == 0)  # log_common_contacts
     assert np.isneginf(scores[pool_ids < 0]).all() and not outside[pool_ids < 0].any()
     assert outside.any() and (~outside[r, j]).any()  # both kinds of pair were scored
@@ -179,7 +210,10 @@ def test_a_mixture_model_is_scored_through_the_features(fitted):
 
     model, train, _ = fitted
     mixture = ConstrainedAcceptanceModel()
-    mixture.members_, mixture.weights_ = [model.acceptance_, model.acceptance_], np.array([0.5, 0.5])
+    mixture.members_, mixture.weights_ = (
+        [model.acceptance_, model.acceptance_],
+        np.array([0.5, 0.5]),
+    )
     rows = np.arange(20)
     pool_ids, _ = model.pool(rows)
     got, _ = model.features_.score_pools(rows, pool_ids, mixture)
@@ -191,8 +225,10 @@ def test_a_mixture_model_is_scored_through_the_features(fitted):
 
 def test_merge_serial_and_parallel_agree(net, monkeypatch):
     rng = np.random.default_rng(5)
-    lists = {name: (rng.integers(-1, 600, (300, width)).astype(np.int32), None)
-             for name, width in (("adamic_adar", 40), ("interests", 20), ("als", 20))}
+    lists = {
+        name: (rng.integers(-1, 600, (300, width)).astype(np.int32), None)
+        for name, width in (("adamic_adar", 40), ("interests", 20), ("als", 20))
+    }
     monkeypatch.setattr(_kernels, "PARALLEL_MIN_MEMBERS", 10**9)
     serial = merge_pools(lists, pool_size=30)
     monkeypatch.setattr(_kernels, "PARALLEL_MIN_MEMBERS", 0)

@@ -80,16 +80,10 @@ def test_recall_hand_computed() -> None:
         dtype=np.int32,
     )
     relevant = _relevant([[1, 2], [4], [], [0, 1, 2], [1]], n=7)
-    np.testing.assert_allclose(
-        recall_at_k(slates, relevant, k=2), [0.5, 0.0, np.nan, 2 / 3, 1.0]
-    )
-    np.testing.assert_allclose(
-        recall_at_k(slates, relevant, k=3), [0.5, 1.0, np.nan, 2 / 3, 1.0]
-    )
+    np.testing.assert_allclose(recall_at_k(slates, relevant, k=2), [0.5, 0.0, np.nan, 2 / 3, 1.0])
+    np.testing.assert_allclose(recall_at_k(slates, relevant, k=3), [0.5, 1.0, np.nan, 2 / 3, 1.0])
     # k beyond the slate width reads the whole slate
-    np.testing.assert_allclose(
-        recall_at_k(slates, relevant, k=10), [0.5, 1.0, np.nan, 2 / 3, 1.0]
-    )
+    np.testing.assert_allclose(recall_at_k(slates, relevant, k=10), [0.5, 1.0, np.nan, 2 / 3, 1.0])
     assert recall_at_k(slates, relevant, k=2).dtype == np.float64
 
 
@@ -392,9 +386,7 @@ def test_exposure_counts_sum_to_entries(
         length = rng.integers(0, min(width, n) + 1)
         slates[r, :length] = rng.choice(n, size=length, replace=False)
     assert exposure_counts(slates, n_members=n).sum() == np.count_nonzero(slates >= 0)
-    assert exposure_counts(slates, n_members=n, k=k).sum() == np.count_nonzero(
-        slates[:, :k] >= 0
-    )
+    assert exposure_counts(slates, n_members=n, k=k).sum() == np.count_nonzero(slates[:, :k] >= 0)
     assert 0.0 <= coverage(slates, n_members=n) <= 1.0
 
 

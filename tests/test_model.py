@@ -48,7 +48,9 @@ def test_acceptance_model_learns_from_split_off_connections(fitted):
     model, _, _ = fitted
     assert model.n_training_positives_ > 50
     coef = dict(zip(FEATURE_NAMES, model.acceptance_.coef_))
-    assert coef["log_adamic_adar"] + coef["log_common_contacts"] + coef["log_resource_allocation"] > 0
+    assert (
+        coef["log_adamic_adar"] + coef["log_common_contacts"] + coef["log_resource_allocation"] > 0
+    )
 
 
 def test_learned_pipeline_recovers_held_out_connections(fitted):
@@ -59,7 +61,9 @@ def test_learned_pipeline_recovers_held_out_connections(fitted):
     rows = np.unique(heldout.ravel())
     relevant = heldout_matrix(heldout, train.n_members)[rows]
     ours = np.nanmean(recall_at_k(model.rank(rows, k=20, rerank=False)[0], relevant, k=20))
-    base = np.nanmean(recall_at_k(AdamicAdarCandidates().fit(train).candidates(rows, 20)[0], relevant, k=20))
+    base = np.nanmean(
+        recall_at_k(AdamicAdarCandidates().fit(train).candidates(rows, 20)[0], relevant, k=20)
+    )
     assert ours > 0.1
     assert ours >= 0.9 * base
 
@@ -71,8 +75,16 @@ def test_explain_gives_reasons(fitted):
     reasons = model.explain(3, others)
     assert len(reasons) == len(others)
     for other, why in zip(others, reasons):
-        assert set(why) == {"shared_interests", "n_shared_interests", "mutual_contacts", "n_mutual_contacts", "bridges_communities"}
-        shared = np.intersect1d(train.member_interests[3].indices, train.member_interests[other].indices)
+        assert set(why) == {
+            "shared_interests",
+            "n_shared_interests",
+            "mutual_contacts",
+            "n_mutual_contacts",
+            "bridges_communities",
+        }
+        shared = np.intersect1d(
+            train.member_interests[3].indices, train.member_interests[other].indices
+        )
         assert why["n_shared_interests"] == len(shared)
         mutual = np.intersect1d(train.adjacency[3].indices, train.adjacency[other].indices)
         assert why["n_mutual_contacts"] == len(mutual)
@@ -85,7 +97,7 @@ def test_save_load_round_trip(fitted, tmp_path):
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["format_version"] == 1 and manifest["config"] == {"note": "test"}
     assert not list(path.glob("*.pkl")) and not list(path.glob("*.pickle"))
-    for name, digest in manifest["files"].items():
+    for digest in manifest["files"].values():
         assert len(digest) == 64
     loaded = load_model(path)
     rows = np.arange(0, train.n_members, 13)
@@ -131,7 +143,9 @@ def test_corrupt_model_is_refused(fitted, tmp_path):
 
 
 def test_a_file_replaced_while_loading_is_refused(fitted, tmp_path, monkeypatch):
-    """The bytes parsed are the bytes checked: a file swapped after the manifest was read fails its checksum."""
+    """The bytes parsed are the bytes checked: a file swapped after the manifest was read fails its
+    checksum.
+    """
     from recsys import _persist
 
     path = save_model(fitted[0], tmp_path / "model")
@@ -184,13 +198,21 @@ def test_past_introductions_train_the_acceptance_model_without_leaking(small_net
     kept = train.connections[rng.choice(len(train.connections), 40, replace=False)]
     declined = rng.integers(0, train.n_members, size=(40, 2))
     declined = declined[declined[:, 0] != declined[:, 1]]
-    intro = pd.DataFrame({
-        "member_a": np.concatenate([kept[:, 0], declined[:, 0], heldout[:10, 0]]).astype(np.int32),
-        "member_b": np.concatenate([kept[:, 1], declined[:, 1], heldout[:10, 1]]).astype(np.int32),
-        "accepted": np.concatenate([np.ones(40), np.zeros(len(declined)), np.ones(10)]).astype(np.int8),
-        "created_at": np.nan,
-        "broker": -1,
-    })
+    intro = pd.DataFrame(
+        {
+            "member_a": np.concatenate([kept[:, 0], declined[:, 0], heldout[:10, 0]]).astype(
+                np.int32
+            ),
+            "member_b": np.concatenate([kept[:, 1], declined[:, 1], heldout[:10, 1]]).astype(
+                np.int32
+            ),
+            "accepted": np.concatenate([np.ones(40), np.zeros(len(declined)), np.ones(10)]).astype(
+                np.int8
+            ),
+            "created_at": np.nan,
+            "broker": -1,
+        }
+    )
     from dataclasses import replace
 
     with_intro = replace(train, introductions=intro)
@@ -202,11 +224,18 @@ def test_past_introductions_train_the_acceptance_model_without_leaking(small_net
 
 
 def test_als_seed_seeds_the_embeddings_only():
-    """``candidates.als.seed`` reaches implicit's ALS: another seed, other factors; the default follows random_state."""
+    """``candidates.als.seed`` reaches implicit's ALS: another seed, other factors; the default
+    follows random_state.
+    """
     from recsys import IntroductionRecommender, synthetic_network
 
     net = synthetic_network(300, seed=0)
-    fit = lambda **kw: IntroductionRecommender(pool_size=30, als_iterations=2, tune_rerank=False, random_state=3, **kw).fit(net)  # noqa: E731
+
+    def fit(**kw):
+        return IntroductionRecommender(
+            pool_size=30, als_iterations=2, tune_rerank=False, random_state=3, **kw
+        ).fit(net)
+
     default, same, other = fit(), fit(als_seed=3), fit(als_seed=4)
     np.testing.assert_array_equal(default.member_factors_, same.member_factors_)
     assert not np.allclose(default.member_factors_, other.member_factors_)
@@ -225,6 +254,8 @@ def test_unavailable_members_leave_every_pool(fitted):
     gone[ids[:, 0][ids[:, 0] >= 0]] = True
     got, _ = model.rank(rows, k=8, unavailable=gone)
     assert not gone[got[got >= 0]].any()
-    assert (got >= 0).sum() >= (ids >= 0).sum() - len(rows)  # a pool deeper than the slate refills it
+    assert (got >= 0).sum() >= (ids >= 0).sum() - len(
+        rows
+    )  # a pool deeper than the slate refills it
     with pytest.raises(ValueError, match="one entry per member"):
         model.rank(rows, k=8, unavailable=none[:-1])

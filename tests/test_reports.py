@@ -1,4 +1,6 @@
-"""The run report: every metric, plots, per-group tables, per-member outcomes and the registered model."""
+"""The run report: every metric, plots, per-group tables, per-member outcomes and the registered
+model.
+"""
 
 import json
 
@@ -10,21 +12,49 @@ from training.cli import main
 
 K = 20
 DESIGN_METRICS = [
-    f"recall_at_{K}", f"ndcg_at_{K}", "coverage", "bridge_rate", "exposure_gini", "exposure_atkinson",
-    "max_inbound_share", "plus_one_balance", "equity/gender/exposure_ratio", "equity/gender/recall_ratio",
+    f"recall_at_{K}",
+    f"ndcg_at_{K}",
+    "coverage",
+    "bridge_rate",
+    "exposure_gini",
+    "exposure_atkinson",
+    "max_inbound_share",
+    "plus_one_balance",
+    "equity/gender/exposure_ratio",
+    "equity/gender/recall_ratio",
     f"baseline/adamic_adar/recall_at_{K}",
 ]
 EXTRA_METRICS = [
-    "exposure_atkinson_ci_low", "exposure_atkinson_ci_high", "recall_atkinson", "recall_atkinson_ci_low",
-    "recall_atkinson_ci_high", "recall_gini", "reach/mean_before", "reach/mean_after", "reach/mean_gain",
-    "reach/share_gaining", "ndkl/gender", f"min_skew_at_{K}/gender", f"max_skew_at_{K}/gender",
-    "community/exposure_ratio", "network_size/exposure_ratio",
+    "exposure_atkinson_ci_low",
+    "exposure_atkinson_ci_high",
+    "recall_atkinson",
+    "recall_atkinson_ci_low",
+    "recall_atkinson_ci_high",
+    "recall_gini",
+    "reach/mean_before",
+    "reach/mean_after",
+    "reach/mean_gain",
+    "reach/share_gaining",
+    "ndkl/gender",
+    f"min_skew_at_{K}/gender",
+    f"max_skew_at_{K}/gender",
+    "community/exposure_ratio",
+    "network_size/exposure_ratio",
 ]
-TINY = ["--set", "synthetic.members=500", "--set", "candidates.als.iterations=3", "--set", "candidates.pool_size=60"]
+TINY = [
+    "--set",
+    "synthetic.members=500",
+    "--set",
+    "candidates.als.iterations=3",
+    "--set",
+    "candidates.pool_size=60",
+]
 
 
 def shared_store(tmp_path_factory) -> str:
-    """One SQLite store for this session's issue-5 tests (creating a store costs seconds of migrations)."""
+    """One SQLite store for this session's issue-5 tests (creating a store costs seconds of
+    migrations).
+    """
     return f"sqlite:///{tmp_path_factory.getbasetemp()}/issue5-mlflow.db"
 
 
@@ -32,8 +62,22 @@ def shared_store(tmp_path_factory) -> str:
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     uri = shared_store(tmp_path_factory)
-    code = main(["train", "--output", str(root / "out"), *TINY, "--set", f"mlflow.tracking_uri={uri}",
-                 "--set", "mlflow.experiment=reports", "--set", "mlflow.alias=champion", "--set", "evaluation.bootstrap_samples=200"])
+    code = main(
+        [
+            "train",
+            "--output",
+            str(root / "out"),
+            *TINY,
+            "--set",
+            f"mlflow.tracking_uri={uri}",
+            "--set",
+            "mlflow.experiment=reports",
+            "--set",
+            "mlflow.alias=champion",
+            "--set",
+            "evaluation.bootstrap_samples=200",
+        ]
+    )
     assert code == 0
     import mlflow
 
@@ -48,9 +92,15 @@ def test_run_has_every_metric(run):
     for name in DESIGN_METRICS + EXTRA_METRICS:
         assert name in found.data.metrics, name
     metrics = found.data.metrics
-    assert metrics["exposure_atkinson_ci_low"] <= metrics["exposure_atkinson"] <= metrics["exposure_atkinson_ci_high"]
+    assert (
+        metrics["exposure_atkinson_ci_low"]
+        <= metrics["exposure_atkinson"]
+        <= metrics["exposure_atkinson_ci_high"]
+    )
     assert metrics["reach/mean_after"] >= metrics["reach/mean_before"]
-    assert metrics["reach/mean_gain"] == pytest.approx(metrics["reach/mean_after"] - metrics["reach/mean_before"])
+    assert metrics["reach/mean_gain"] == pytest.approx(
+        metrics["reach/mean_after"] - metrics["reach/mean_before"]
+    )
     # the local metrics.json carries the same extras
     local = json.loads((root / "out" / "metrics.json").read_text())
     assert local["reach/mean_gain"] == pytest.approx(metrics["reach/mean_gain"])
@@ -63,10 +113,20 @@ def test_plots_tables_and_per_member_artifacts(run):
     top = {a.path for a in client.list_artifacts(run_id)}
     assert {"metrics.json", "config.yaml", "model", "plots", "groups", "per_member.parquet"} <= top
     plots = {a.path.split("/")[-1] for a in client.list_artifacts(run_id, "plots")}
-    assert {"lorenz_introductions_received.png", "exposure_by_gender.png", "exposure_by_network_size.png",
-            "exposure_by_community.png", "reach_by_network_size.png"} <= plots
+    assert {
+        "lorenz_introductions_received.png",
+        "exposure_by_gender.png",
+        "exposure_by_network_size.png",
+        "exposure_by_community.png",
+        "reach_by_network_size.png",
+    } <= plots
     groups = {a.path.split("/")[-1] for a in client.list_artifacts(run_id, "groups")}
-    assert {"community__exposure.csv", "network_size__recall.csv", "equity__gender__skew.csv", "reach__network_size.csv"} <= groups
+    assert {
+        "community__exposure.csv",
+        "network_size__recall.csv",
+        "equity__gender__skew.csv",
+        "reach__network_size.csv",
+    } <= groups
     for png in (root / "out" / "plots").glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     per_member = pd.read_parquet(root / "out" / "per_member.parquet")
@@ -84,7 +144,9 @@ def test_model_is_registered_with_alias_and_predicts(run):
 
     mlflow.set_tracking_uri(uri)
     model = mlflow.pyfunc.load_model("models:/plusone@champion")
-    members = pd.read_parquet(root / "out" / "model" / "members.parquet")["member_id"].head(3).tolist()
+    members = (
+        pd.read_parquet(root / "out" / "model" / "members.parquet")["member_id"].head(3).tolist()
+    )
     slates = model.predict(pd.DataFrame({"member_id": members, "k": [3, 3, 2]}))
     assert list(slates.columns) == ["member_id", "rank", "other_id", "score"]
     assert slates.groupby("member_id").size().max() <= 3
@@ -111,16 +173,48 @@ def test_small_groups_are_never_reported(run):
     heldout = None
     rows = np.arange(train.n_members)
     slates = rank_all(model.rank, rows, k=10)
-    big = evaluation_extras(slates, train=train, heldout=heldout, communities=model.communities_, k=10, bootstrap_samples=0)
-    assert any(name.startswith("reach/small/") or name.startswith("reach/medium/") for name in big.metrics)
+    big = evaluation_extras(
+        slates,
+        train=train,
+        heldout=heldout,
+        communities=model.communities_,
+        k=10,
+        bootstrap_samples=0,
+    )
+    assert any(
+        name.startswith("reach/small/") or name.startswith("reach/medium/") for name in big.metrics
+    )
     assert "skew_at_10/gender/a" in big.metrics
-    suppressed = evaluation_extras(slates, train=train, heldout=heldout, communities=model.communities_, k=10,
-                                   min_group_size=10**6, bootstrap_samples=0)
-    per_group = [n for n in suppressed.metrics if n.startswith(("skew_at_", "min_skew", "reach/small", "reach/medium", "reach/large",
-                                                                "network_size/small", "network_size/medium", "network_size/large"))]
+    suppressed = evaluation_extras(
+        slates,
+        train=train,
+        heldout=heldout,
+        communities=model.communities_,
+        k=10,
+        min_group_size=10**6,
+        bootstrap_samples=0,
+    )
+    per_group = [
+        n
+        for n in suppressed.metrics
+        if n.startswith(
+            (
+                "skew_at_",
+                "min_skew",
+                "reach/small",
+                "reach/medium",
+                "reach/large",
+                "network_size/small",
+                "network_size/medium",
+                "network_size/large",
+            )
+        )
+    ]
     assert per_group == []
     for name, table in suppressed.tables.items():
         assert table["suppressed"].all(), name
-        figures = table.drop(columns=["group", "suppressed", "members"], errors="ignore").select_dtypes("number")
+        figures = table.drop(
+            columns=["group", "suppressed", "members"], errors="ignore"
+        ).select_dtypes("number")
         assert figures.isna().all().all(), name
     assert isinstance(slates, Slates)

@@ -22,7 +22,12 @@ def test_top_k_known_answer_with_ties_and_padding():
 def pools(draw):
     rows = draw(st.integers(1, 6))
     width = draw(st.integers(1, 12))
-    ids = np.stack([np.random.default_rng(draw(st.integers(0, 10_000))).permutation(50)[:width] for _ in range(rows)]).astype(np.int32)
+    ids = np.stack(
+        [
+            np.random.default_rng(draw(st.integers(0, 10_000))).permutation(50)[:width]
+            for _ in range(rows)
+        ]
+    ).astype(np.int32)
     pad = draw(arrays(bool, (rows, width)))
     ids = np.where(pad, -1, ids)
     scores = draw(arrays(np.float32, (rows, width), elements=st.floats(0.0625, 1.0, width=32)))
@@ -49,7 +54,10 @@ def test_top_k_equals_a_lexsort_on_both_threading_paths(pool, parallel):
         valid = ids[r] >= 0
         order = np.lexsort((ids[r][valid], -scores[r][valid]))[:k]
         want = ids[r][valid][order]
-        assert got_ids[r][: len(want)].tolist() == want.tolist() and (got_ids[r][len(want):] == -1).all()
+        assert (
+            got_ids[r][: len(want)].tolist() == want.tolist()
+            and (got_ids[r][len(want) :] == -1).all()
+        )
         np.testing.assert_array_equal(got_scores[r][: len(want)], scores[r][valid][order])
 
 
@@ -105,12 +113,18 @@ def _reranker(**kw):
 def test_bridge_bonus_promotes_cross_community_pairs():
     ids = np.array([[1, 2, 3, 4]], np.int32)
     scores = np.array([[0.50, 0.45, 0.40, 0.20]], np.float32)
-    plain, _ = _reranker(bridge_weight=0.0, degree_penalty=0.0).rerank(np.array([0]), ids, scores, 4)
+    plain, _ = _reranker(bridge_weight=0.0, degree_penalty=0.0).rerank(
+        np.array([0]), ids, scores, 4
+    )
     assert plain.tolist() == [[1, 2, 3, 4]]
-    bridged, _ = _reranker(bridge_weight=0.5, degree_penalty=0.0, bonus="log").rerank(np.array([0]), ids, scores, 4)
+    bridged, _ = _reranker(bridge_weight=0.5, degree_penalty=0.0, bonus="log").rerank(
+        np.array([0]), ids, scores, 4
+    )
     assert bridged.tolist() == [[3, 1, 2, 4]]  # 0.40 · e^0.5 = 0.66, 0.20 · e^0.5 = 0.33
     # linear: + 0.6 × 0.2 = 0.12 lifts 3 (0.52) above 1, and 4 (0.32) above nothing
-    linear, adjusted = _reranker(bridge_weight=0.6, degree_penalty=0.0, score_scale=0.2).rerank(np.array([0]), ids, scores, 4)
+    linear, adjusted = _reranker(bridge_weight=0.6, degree_penalty=0.0, score_scale=0.2).rerank(
+        np.array([0]), ids, scores, 4
+    )
     assert linear.tolist() == [[3, 1, 2, 4]]
     np.testing.assert_allclose(adjusted, [[0.52, 0.50, 0.45, 0.32]], rtol=1e-6)
 
@@ -120,8 +134,12 @@ def test_linear_bonus_lifts_only_close_cross_candidates():
     the multiplicative one lifts a weak one past strong ones."""
     ids = np.array([[1, 2, 5]], np.int32)  # 5 is in another community than member 0
     scores = np.array([[0.30, 0.28, 0.10]], np.float32)
-    log_order, _ = _reranker(bridge_weight=1.2, degree_penalty=0.0, bonus="log").rerank(np.array([0]), ids, scores, 3)
-    lin_order, _ = _reranker(bridge_weight=1.2, degree_penalty=0.0, score_scale=0.1).rerank(np.array([0]), ids, scores, 3)
+    log_order, _ = _reranker(bridge_weight=1.2, degree_penalty=0.0, bonus="log").rerank(
+        np.array([0]), ids, scores, 3
+    )
+    lin_order, _ = _reranker(bridge_weight=1.2, degree_penalty=0.0, score_scale=0.1).rerank(
+        np.array([0]), ids, scores, 3
+    )
     assert log_order.tolist() == [[5, 1, 2]]  # 0.10 · e^1.2 = 0.33
     assert lin_order.tolist() == [[1, 2, 5]]  # 0.10 + 0.12 = 0.22
 
@@ -135,8 +153,10 @@ def test_degree_penalty_damps_popular_members():
 
 def test_small_networks_get_a_stronger_bridge_bonus():
     rr = BridgeBonusReranker(bridge_weight=0.3, degree_penalty=0.0).fit(
-        communities=np.array([0, 0, 1, 1]), degrees=np.array([2, 30, 2, 2]),
-        member_spans_one_community=np.zeros(4, bool), pledged=np.zeros(4, bool),
+        communities=np.array([0, 0, 1, 1]),
+        degrees=np.array([2, 30, 2, 2]),
+        member_spans_one_community=np.zeros(4, bool),
+        pledged=np.zeros(4, bool),
     )
     ids = np.array([[2, 3]], np.int32)
     adj_small = rr.adjusted_scores(np.array([0]), ids, np.array([[0.5, 0.5]], np.float32))
@@ -152,7 +172,9 @@ def test_pledged_members_get_the_plus_one_balance():
     out, _ = rr.rerank(np.array([0, 1]), ids, scores, 2, outside=outside)
     assert out[0].tolist() == [1, 3]  # pledged: one outside of two
     assert out[1].tolist() == [0, 2]  # not pledged: plain top 2
-    out_all, _ = _reranker(bridge_weight=0.0, degree_penalty=0.0, plus_one="all").rerank(np.array([0, 1]), ids, scores, 2, outside=outside)
+    out_all, _ = _reranker(bridge_weight=0.0, degree_penalty=0.0, plus_one="all").rerank(
+        np.array([0, 1]), ids, scores, 2, outside=outside
+    )
     assert out_all[1].tolist() == [0, 3]
 
 
@@ -173,7 +195,9 @@ def grouped_pools(draw):
 @given(grouped_pools(), st.sampled_from([0.0, 0.1]))
 def test_prefix_bounds_properties(pool, tolerance):
     ids, scores, groups, shares, k = pool
-    out, out_scores, feasible = prefix_bounds_select(ids, scores, groups, shares, k, tolerance=tolerance)
+    out, out_scores, feasible = prefix_bounds_select(
+        ids, scores, groups, shares, k, tolerance=tolerance
+    )
     group_of = {}
     for r in range(len(ids)):
         group_of = dict(zip(ids[r].tolist(), groups[r].tolist()))
@@ -210,7 +234,9 @@ def test_capacity_assignment_properties(pool, cap, floor):
     capacity = np.full(50, cap)
     max_inside = np.where(required, k // 2, k)
     floor = min(floor, k)
-    got, got_scores = assign_with_capacity(ids, scores, capacity, k, inside=~outside, max_inside=max_inside, floor_slots=floor)
+    got, got_scores = assign_with_capacity(
+        ids, scores, capacity, k, inside=~outside, max_inside=max_inside, floor_slots=floor
+    )
     counts = np.bincount(got[got >= 0], minlength=50)
     assert (counts <= capacity).all()  # no member above capacity
     for r in range(len(ids)):
@@ -223,7 +249,9 @@ def test_capacity_assignment_properties(pool, cap, floor):
 
 
 def _rounds_reference(preferences, scores, capacity, k, inside, max_inside):
-    """The capacity assignment's rounds as plain numpy (its implementation before it was compiled)."""
+    """The capacity assignment's rounds as plain numpy (its implementation before it was
+    compiled).
+    """
     n_rows, width = preferences.shape
     remaining = np.asarray(capacity, dtype=np.int64).copy()
     out_ids = np.full((n_rows, k), -1, dtype=np.int32)
@@ -284,7 +312,9 @@ def test_compiled_capacity_rounds_equal_the_numpy_rounds_under_contention():
     want = _rounds_reference(ids, scores, capacity, 5, inside, max_inside)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
-    assert (np.bincount(got[0][got[0] >= 0], minlength=12) == np.minimum(capacity, 400)).sum() > 0  # some are filled
+    assert (
+        np.bincount(got[0][got[0] >= 0], minlength=12) == np.minimum(capacity, 400)
+    ).sum() > 0  # some are filled
 
 
 def test_last_places_go_to_the_least_exposed():
@@ -299,7 +329,9 @@ def test_last_places_go_to_the_least_exposed():
     capacity = np.full(10, 10)
     capacity[2] = 0
     inside = np.array([[True, True, False, True]] * 3)
-    got, _ = assign_with_capacity(prefs, s, capacity, k=2, inside=inside, max_inside=np.array([1, 2, 2]), floor_slots=1)
+    got, _ = assign_with_capacity(
+        prefs, s, capacity, k=2, inside=inside, max_inside=np.array([1, 2, 2]), floor_slots=1
+    )
     assert got.tolist() == [[1, 3], [1, 4], [1, 5]]
     # nothing left within floor_depth of the list: the least exposed of the rest of it
     got, _ = assign_with_capacity(prefs, s, np.full(10, 10), k=3, floor_slots=2, floor_depth=1)
@@ -310,7 +342,9 @@ def test_last_places_go_to_the_least_exposed():
 
 @settings(max_examples=60, deadline=None)
 @given(pools(), st.integers(1, 3), st.booleans())
-def test_least_exposed_fill_of_a_few_rows_equals_the_fill_over_every_member(pool, floor, scalar_capacity):
+def test_least_exposed_fill_of_a_few_rows_equals_the_fill_over_every_member(
+    pool, floor, scalar_capacity
+):
     from recsys._rerank import _fill_floor
 
     ids, scores, outside, required, k = pool
@@ -322,11 +356,19 @@ def test_least_exposed_fill_of_a_few_rows_equals_the_fill_over_every_member(pool
     shown = np.random.default_rng(int(np.abs(ids).sum())).integers(0, 4, 50).astype(float)
     capacity = np.inf if scalar_capacity else np.where(np.arange(50) % 7 == 0, 1.0, np.inf)
     kw = dict(inside=inside, max_inside=np.where(required, k // 2, k), depth=2 * k)
-    small = _fill_floor(prefs, pref_scores, capacity, head, head_scores, k, exposure=shown, **kw)  # 50 members: all of them
+    small = _fill_floor(
+        prefs, pref_scores, capacity, head, head_scores, k, exposure=shown, **kw
+    )  # 50 members: all of them
     many = np.zeros(200_000)
     many[:50] = shown
-    big_capacity = capacity if scalar_capacity else np.concatenate([capacity, np.full(len(many) - 50, np.inf)])
-    big = _fill_floor(prefs, pref_scores, big_capacity, head, head_scores, k, exposure=many, **kw)  # only those named
+    big_capacity = (
+        capacity
+        if scalar_capacity
+        else np.concatenate([capacity, np.full(len(many) - 50, np.inf)])
+    )
+    big = _fill_floor(
+        prefs, pref_scores, big_capacity, head, head_scores, k, exposure=many, **kw
+    )  # only those named
     np.testing.assert_array_equal(small[0], big[0])
     np.testing.assert_array_equal(small[1], big[1])
     assert (many[:50] == shown).all()  # the caller's counts are not changed
@@ -349,9 +391,15 @@ def test_slate_reranker_privacy_by_default_reads_no_sensitive_attribute():
 
 def test_pledged_preferences_hold_enough_outside_candidates():
     # the best 4 of 8 are all inside; a pledged member's list of 4 still holds 2 outside
-    rr = SlateReranker(bridge_weight=0.0, degree_penalty=0.0, bound_tolerance=None, plus_one="all").fit(
-        communities=np.zeros(10, int), degrees=np.full(10, 8), member_spans_one_community=np.zeros(10, bool),
-        pledged=np.zeros(10, bool), group_codes=np.zeros(10, int), group_shares=np.array([1.0]),
+    rr = SlateReranker(
+        bridge_weight=0.0, degree_penalty=0.0, bound_tolerance=None, plus_one="all"
+    ).fit(
+        communities=np.zeros(10, int),
+        degrees=np.full(10, 8),
+        member_spans_one_community=np.zeros(10, bool),
+        pledged=np.zeros(10, bool),
+        group_codes=np.zeros(10, int),
+        group_shares=np.array([1.0]),
     )
     ids = np.array([[1, 2, 3, 4, 5, 6, 7, 8]], np.int32)
     scores = np.array([[0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2]], np.float32)

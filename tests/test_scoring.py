@@ -20,7 +20,9 @@ def data():
 def test_written_out_model_equals_the_scikit_learn_pipeline(data, interactions):
     X, y = data
     ours = AcceptanceModel(interactions=interactions).fit(X, y)
-    steps = [StandardScaler()] + ([PolynomialFeatures(2, include_bias=False), StandardScaler()] if interactions else [])
+    steps = [StandardScaler()] + (
+        [PolynomialFeatures(2, include_bias=False), StandardScaler()] if interactions else []
+    )
     reference = make_pipeline(*steps, LogisticRegression(C=0.1, max_iter=2000)).fit(X, y)
     np.testing.assert_allclose(ours.predict_proba(X), reference.predict_proba(X)[:, 1], atol=1e-6)
     restored = AcceptanceModel.from_dict(ours.to_dict())
@@ -31,7 +33,9 @@ def test_interactions_are_learned(data):
     X, y = data
     plain = AcceptanceModel(interactions=False).fit(X, y)
     inter = AcceptanceModel(interactions=True).fit(X, y)
-    assert (inter.predict_proba(X).round() == y).mean() > (plain.predict_proba(X).round() == y).mean() + 0.05
+    assert (inter.predict_proba(X).round() == y).mean() > (
+        plain.predict_proba(X).round() == y
+    ).mean() + 0.05
 
 
 def test_stored_model_for_other_features_is_refused(data):
@@ -81,7 +85,9 @@ def test_constrained_model_narrows_the_true_positive_rate_gap():
         return abs(rates[0] - rates[1])
 
     plain = AcceptanceModel().fit(X, y)
-    fair = ConstrainedAcceptanceModel(constraint="tpr_parity", max_iter=20).fit(X, y, sensitive_features=group)
+    fair = ConstrainedAcceptanceModel(constraint="tpr_parity", max_iter=20).fit(
+        X, y, sensitive_features=group
+    )
     assert tpr_gap(fair) < tpr_gap(plain)
     restored = acceptance_from_dict(fair.to_dict())
     np.testing.assert_allclose(restored.predict_proba(X), fair.predict_proba(X), rtol=1e-6)

@@ -1,4 +1,5 @@
-"""Serving: the in-process Recommender and the HTTP service — contract, errors, hot reload, fuzzing, privacy.
+"""Serving: the in-process Recommender and the HTTP service — contract, errors, hot reload,
+fuzzing, privacy.
 
 One small model is trained per module on a synthetic network whose sensitive attribute holds
 distinctive strings (``SECRET_GROUP_*``): no response, log line or saved file may ever show them.
@@ -42,12 +43,16 @@ def secret_network():
     tables = recsys.generate_tables(500, seed=1)
     members = tables["members"].copy()
     members["gender"] = members["gender"].map({"a": f"{SECRET}_X", "b": f"{SECRET}_Y"})
-    return recsys.network_from_frames(members, tables["interests"], tables["connections"], sensitive_attributes=("gender",))
+    return recsys.network_from_frames(
+        members, tables["interests"], tables["connections"], sensitive_attributes=("gender",)
+    )
 
 
 @pytest.fixture(scope="module")
 def models(secret_network, tmp_path_factory):
-    """Two versions over the same members: ``a`` (re-ranked) and ``b`` (acceptance score only), saved once each."""
+    """Two versions over the same members: ``a`` (re-ranked) and ``b`` (acceptance score only),
+    saved once each.
+    """
     root = tmp_path_factory.mktemp("serving-models")
     model = recsys.IntroductionRecommender(pool_size=60, als_iterations=3).fit(secret_network)
     a = recsys.save_model(model, root / "a")
@@ -85,7 +90,9 @@ def member(reference, i: int = 0) -> str:
 
 
 def replace_dir(src: Path, target: Path) -> None:
-    """Swap a model directory into place the way save_model does (rename, never a half-written tree)."""
+    """Swap a model directory into place the way save_model does (rename, never a half-written
+    tree).
+    """
     tmp = target.with_name(target.name + ".new")
     shutil.copytree(src, tmp)
     old = target.with_name(target.name + ".old")
@@ -98,14 +105,17 @@ def replace_dir(src: Path, target: Path) -> None:
 # ---------------------------------------------------------------------------------- in-process API
 def test_rank_returns_the_models_slate_with_reasons(rec, reference):
     row = 3
-    # the last places of a fresh slate go to the least exposed, by the service's counts when it ranked
+    # the last places of a fresh slate go to the least exposed, by the service's counts when it
+    # ranked
     _, exposure = rec._current().inbound.state(time.time())
     slate = rec.rank(member(reference, row), k=10)
     ids, scores = reference.rank([row], k=10, exposure=exposure)
     expected = [str(reference.network_.member_ids[i]) for i in ids[0] if i >= 0]
     assert isinstance(slate, Slate) and slate.member_id == member(reference, row)
     assert [i.member_id for i in slate.introductions] == expected
-    assert [i.score for i in slate.introductions] == pytest.approx(scores[0][: len(expected)], abs=1e-5)
+    assert [i.score for i in slate.introductions] == pytest.approx(
+        scores[0][: len(expected)], abs=1e-5
+    )
     assert slate.model_version == rec.model_version and len(slate.model_version) == 12
     explained = reference.explain(row, ids[0][ids[0] >= 0])
     for intro, raw in zip(slate.introductions, explained):
@@ -113,14 +123,22 @@ def test_rank_returns_the_models_slate_with_reasons(rec, reference):
         assert list(intro.reasons.shared_interests) == raw["shared_interests"]
         assert list(intro.reasons.mutual_contacts) == raw["mutual_contacts"]
         assert intro.reasons.bridges_communities == raw["bridges_communities"]
-        assert intro.reasons.summary == summarize_reasons(raw["n_shared_interests"], raw["n_mutual_contacts"], raw["bridges_communities"])
+        assert intro.reasons.summary == summarize_reasons(
+            raw["n_shared_interests"], raw["n_mutual_contacts"], raw["bridges_communities"]
+        )
     with pytest.raises(AttributeError):
         slate.introductions[0].score = 1.0  # frozen
 
 
 def test_summary_reads_as_one_line():
-    assert summarize_reasons(3, 2, False) == "3 shared interests, 2 mutual contacts could introduce you"
-    assert summarize_reasons(1, 1, True) == "1 shared interest, 1 mutual contact could introduce you, from another community"
+    assert (
+        summarize_reasons(3, 2, False)
+        == "3 shared interests, 2 mutual contacts could introduce you"
+    )
+    assert (
+        summarize_reasons(1, 1, True)
+        == "1 shared interest, 1 mutual contact could introduce you, from another community"
+    )
     assert summarize_reasons(0, 0, False) == "new to your network"
 
 
@@ -128,9 +146,14 @@ def test_rank_json_is_the_slate_document(rec, reference):
     who = member(reference, 8)
     slate = rec.rank(who, k=7, exclude=["u010"])
     assert json.loads(rec.rank_json(who, k=7, exclude=["u010"])) == slate.to_dict()
-    assert rec.rank_json(member(reference, 9), k=3, cached_only=True) is None  # never ranked: not cached
+    assert (
+        rec.rank_json(member(reference, 9), k=3, cached_only=True) is None
+    )  # never ranked: not cached
     rec.rank(member(reference, 9), k=3)
-    assert json.loads(rec.rank_json(member(reference, 9), k=3, cached_only=True)) == rec.rank(member(reference, 9), k=3).to_dict()
+    assert (
+        json.loads(rec.rank_json(member(reference, 9), k=3, cached_only=True))
+        == rec.rank(member(reference, 9), k=3).to_dict()
+    )
 
 
 def test_exclude_filters_and_keeps_the_slate_full(rec, reference):
@@ -171,7 +194,11 @@ def test_cold_start_proposes_members_who_share_the_interests(rec, reference):
     slate = rec.rank_cold_start(interests + ["no-such-interest"], k=5)
     assert slate.member_id is None and 0 < len(slate.introductions) <= 5
     for intro in slate.introductions:
-        theirs = set(net.interest_names[net.member_interests[int(net.rows_of([intro.member_id])[0])].indices])
+        theirs = set(
+            net.interest_names[
+                net.member_interests[int(net.rows_of([intro.member_id])[0])].indices
+            ]
+        )
         assert intro.reasons.n_shared_interests >= 1
         assert set(intro.reasons.shared_interests) <= theirs & set(interests)
     with pytest.raises(UnknownInterestsError, match="none of the interests"):
@@ -179,11 +206,15 @@ def test_cold_start_proposes_members_who_share_the_interests(rec, reference):
 
 
 def test_concurrent_ranking_during_reloads_sees_whole_versions(models, live_dir):
-    """Many threads rank while the model flips between two versions: every slate is one version's, whole."""
+    """Many threads rank while the model flips between two versions: every slate is one version's,
+    whole.
+    """
     expected = {}
     for name in ("a", "b"):
         r = Recommender.load(models[name], cache_size=0)
-        expected[r.model_version] = {m: r.rank(m, k=5).introductions for m in ("u000", "u001", "u002")}
+        expected[r.model_version] = {
+            m: r.rank(m, k=5).introductions for m in ("u000", "u001", "u002")
+        }
     rec = Recommender.load(live_dir, cache_size=50)
     stop = time.perf_counter() + 3.0
 
@@ -217,9 +248,16 @@ def test_get_introductions(client, reference, rec):
     first = body["introductions"][0]
     assert set(first) == {"member_id", "score", "reasons"}
     assert set(first["reasons"]) == {
-        "shared_interests", "n_shared_interests", "mutual_contacts", "n_mutual_contacts", "bridges_communities", "summary"
+        "shared_interests",
+        "n_shared_interests",
+        "mutual_contacts",
+        "n_mutual_contacts",
+        "bridges_communities",
+        "summary",
     }
-    assert [i["member_id"] for i in body["introductions"]] == [i.member_id for i in rec.rank(who, k=4).introductions]
+    assert [i["member_id"] for i in body["introductions"]] == [
+        i.member_id for i in rec.rank(who, k=4).introductions
+    ]
     default = client.get(f"/v1/members/{who}/introductions").json()
     assert len(default["introductions"]) == 20
 
@@ -228,7 +266,9 @@ def test_get_with_exclude(client, reference):
     who = member(reference, 2)
     first = client.get(f"/v1/members/{who}/introductions", params={"k": 3}).json()["introductions"]
     skip = ",".join(i["member_id"] for i in first)
-    again = client.get(f"/v1/members/{who}/introductions", params={"k": 3, "exclude": skip}).json()["introductions"]
+    again = client.get(
+        f"/v1/members/{who}/introductions", params={"k": 3, "exclude": skip}
+    ).json()["introductions"]
     assert not {i["member_id"] for i in again} & {i["member_id"] for i in first}
 
 
@@ -248,7 +288,10 @@ def test_cold_start_endpoint(client, reference):
     assert r.status_code == 200 and r.json()["member_id"] is None
     assert 0 < len(r.json()["introductions"]) <= 4
     r = client.post("/v1/introductions:cold-start", json={"interests": ["zzz", "yyy"]})
-    assert r.status_code == 422 and "none of the interests given ('zzz', 'yyy') is known" in r.json()["message"]
+    assert (
+        r.status_code == 422
+        and "none of the interests given ('zzz', 'yyy') is known" in r.json()["message"]
+    )
 
 
 def test_health_ready_and_openapi(client, rec):
@@ -258,25 +301,50 @@ def test_health_ready_and_openapi(client, rec):
     assert ready.json()["status"] == "ready" and ready.json()["model_version"] == rec.model_version
     assert ready.json()["last_reload_error"] is None
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/v1/members/{member_id}/introductions", "/v1/introductions:batch", "/v1/introductions:cold-start",
-            "/healthz", "/readyz", "/admin/reload"} <= set(paths)
+    assert {
+        "/v1/members/{member_id}/introductions",
+        "/v1/introductions:batch",
+        "/v1/introductions:cold-start",
+        "/healthz",
+        "/readyz",
+        "/admin/reload",
+    } <= set(paths)
 
 
 # ---------------------------------------------------------------------------------- error paths
 @pytest.mark.parametrize(
     "method, url, body, status, phrase",
     [
-        ("get", "/v1/members/nobody-here/introductions", None, 404, "unknown member 'nobody-here'"),
+        (
+            "get",
+            "/v1/members/nobody-here/introductions",
+            None,
+            404,
+            "unknown member 'nobody-here'",
+        ),
         ("get", "/v1/members/u000/introductions?k=0", None, 422, "query.k"),
         ("get", "/v1/members/u000/introductions?k=101", None, 422, "less than or equal to 100"),
         ("get", "/v1/members/u000/introductions?k=ten", None, 422, "valid integer"),
-        ("get", "/v1/members/u000/introductions?exclude=" + ",".join(f"x{i}" for i in range(MAX_EXCLUDE + 1)), None, 422, "at most"),
+        (
+            "get",
+            "/v1/members/u000/introductions?exclude="
+            + ",".join(f"x{i}" for i in range(MAX_EXCLUDE + 1)),
+            None,
+            422,
+            "at most",
+        ),
         ("post", "/v1/introductions:batch", {"member_ids": []}, 422, "body.member_ids"),
         ("post", "/v1/introductions:batch", {"member_ids": ["u000"], "k": 0}, 422, "body.k"),
         ("post", "/v1/introductions:batch", {"member_ids": ["u000"], "k": "3"}, 422, "body.k"),
         ("post", "/v1/introductions:batch", {"member_ids": "u000"}, 422, "body.member_ids"),
         ("post", "/v1/introductions:batch", {"member_ids": ["u000"], "kk": 3}, 422, "body.kk"),
-        ("post", "/v1/introductions:batch", {"member_ids": [f"u{i}" for i in range(201)]}, 422, "body.member_ids"),
+        (
+            "post",
+            "/v1/introductions:batch",
+            {"member_ids": [f"u{i}" for i in range(201)]},
+            422,
+            "body.member_ids",
+        ),
         ("post", "/v1/introductions:cold-start", {"interests": []}, 422, "body.interests"),
         ("post", "/v1/introductions:cold-start", {"k": 3}, 422, "body.interests"),
         ("get", "/v1/nothing-here", None, 404, "no such endpoint"),
@@ -284,15 +352,25 @@ def test_health_ready_and_openapi(client, rec):
     ],
 )
 def test_errors_are_json_with_clear_messages(client, method, url, body, status, phrase):
-    r = getattr(client, method)(url, json=body) if body is not None else getattr(client, method)(url)
+    r = (
+        getattr(client, method)(url, json=body)
+        if body is not None
+        else getattr(client, method)(url)
+    )
     assert r.status_code == status, r.text
     payload = r.json()
     assert set(payload) == {"error", "message", "details"}
-    assert phrase in payload["message"] or any(phrase in json.dumps(d) for d in payload["details"]), payload
+    assert phrase in payload["message"] or any(
+        phrase in json.dumps(d) for d in payload["details"]
+    ), payload
 
 
 def test_malformed_json_body(client):
-    r = client.post("/v1/introductions:batch", content=b'{"member_ids": [', headers={"Content-Type": "application/json"})
+    r = client.post(
+        "/v1/introductions:batch",
+        content=b'{"member_ids": [',
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status_code == 422 and r.json()["error"] == "invalid_request"
 
 
@@ -302,7 +380,10 @@ def test_no_model_means_503_but_alive(tmp_path):
     assert c.get("/healthz").status_code == 200
     ready = c.get("/readyz")
     assert ready.status_code == 503
-    assert ready.json()["status"] == "not_ready" and "no model directory" in ready.json()["last_reload_error"]["message"]
+    assert (
+        ready.json()["status"] == "not_ready"
+        and "no model directory" in ready.json()["last_reload_error"]["message"]
+    )
     for r in (
         c.get("/v1/members/u000/introductions"),
         c.post("/v1/introductions:batch", json={"member_ids": ["u000"]}),
@@ -316,7 +397,9 @@ def test_no_model_means_503_but_alive(tmp_path):
 def test_load_refuses_a_corrupt_model(models, tmp_path):
     bad = tmp_path / "bad"
     shutil.copytree(models["a"], bad)
-    (bad / "member_factors.npy").write_bytes((bad / "member_factors.npy").read_bytes()[:-8] + b"\0" * 8)
+    (bad / "member_factors.npy").write_bytes(
+        (bad / "member_factors.npy").read_bytes()[:-8] + b"\0" * 8
+    )
     with pytest.raises(recsys.ModelFormatError, match="checksum mismatch"):
         Recommender.load(bad)
 
@@ -333,7 +416,9 @@ def test_reload_to_a_good_model_drops_the_old_cache(models, live_dir):
     new = c.get("/v1/members/u004/introductions?k=6").json()
     fresh = Recommender.load(models["b"], cache_size=0).rank("u004", k=6)
     assert new["model_version"] == result.model_version != old["model_version"]
-    assert [i["member_id"] for i in new["introductions"]] == [i.member_id for i in fresh.introductions]
+    assert [i["member_id"] for i in new["introductions"]] == [
+        i.member_id for i in fresh.introductions
+    ]
     assert [i["score"] for i in new["introductions"]] == [i.score for i in fresh.introductions]
     # a touched manifest with the same content is not a new version
     (live_dir / "manifest.json").touch()
@@ -342,14 +427,19 @@ def test_reload_to_a_good_model_drops_the_old_cache(models, live_dir):
 
 @pytest.mark.parametrize("where", ["in-process", "child process"])
 def test_reload_warms_the_hottest_slates_before_the_swap(models, live_dir, where, caplog):
-    rec = Recommender.load(live_dir, warm_on_reload=5, warm_subprocess_min=2 if where == "child process" else 100)
+    rec = Recommender.load(
+        live_dir, warm_on_reload=5, warm_subprocess_min=2 if where == "child process" else 100
+    )
     for m in ("u001", "u002", "u003"):
         rec.rank(m, k=4)
     rec.rank("u002", k=4, exclude=["u499"])  # another slate length: its own cache entry
     replace_dir(models["b"], live_dir)
     with caplog.at_level(logging.INFO, logger="serving"):
         assert rec.reload().swapped
-    assert f"warmed 4 slates of version {rec.model_version} {where if where == 'in-process' else 'in a child process'}" in caplog.text
+    assert (
+        f"warmed 4 slates of version {rec.model_version} "
+        f"{where if where == 'in-process' else 'in a child process'}" in caplog.text
+    )
     stats = rec.status()["cache"]
     assert stats["size"] == 4 and stats["hits"] == 0
     fresh = Recommender.load(models["b"], cache_size=0)
@@ -387,7 +477,10 @@ def test_reload_to_a_missing_model_keeps_the_old_one(live_dir):
     shutil.rmtree(live_dir)
     assert rec.reload().swapped is False
     ready = c.get("/readyz").json()
-    assert ready["model_version"] == good and "no model directory" in ready["last_reload_error"]["message"]
+    assert (
+        ready["model_version"] == good
+        and "no model directory" in ready["last_reload_error"]["message"]
+    )
     assert c.get("/v1/members/u000/introductions").status_code == 200
 
 
@@ -434,7 +527,9 @@ def test_mlflow_model_uris_and_alias_moves(models, tmp_path):
     assert rec.model_version == Recommender.load(models["a"]).model_version
     client.create_registered_model("plusone-test")
     for name in ("a", "b"):
-        client.create_model_version("plusone-test", f"runs:/{runs[name]}/plusone", run_id=runs[name])
+        client.create_model_version(
+            "plusone-test", f"runs:/{runs[name]}/plusone", run_id=runs[name]
+        )
     client.set_registered_model_alias("plusone-test", "champion", "1")
     rec = Recommender.load("models:/plusone-test@champion")
     assert rec.model_version == "plusone-test/1"
@@ -444,7 +539,9 @@ def test_mlflow_model_uris_and_alias_moves(models, tmp_path):
     assert result.swapped and rec.model_version == "plusone-test/2"
     assert rec.rank("u000", k=3).model_version == "plusone-test/2"
     assert not list(Path(tmp_path).glob("plusone-serve-*"))  # downloads are cleaned up
-    with pytest.raises(Exception):
+    from mlflow.exceptions import MlflowException
+
+    with pytest.raises(MlflowException):
         Recommender.load("models:/no-such-model@champion")
 
 
@@ -454,7 +551,8 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 
 
 class _DelegateASGI:
-    """Forwards to the app a fixture sets: the schema loads at import, the model is a module fixture.
+    """Forwards to the app a fixture sets: the schema loads at import, the model is a module
+    fixture.
 
     (``schemathesis.pytest.from_fixture`` would say this directly but fails under pytest 9.)
     """
@@ -467,7 +565,9 @@ class _DelegateASGI:
 
 
 # the OpenAPI document does not depend on the model: a model-less app gives the same one
-_fuzz_target = _DelegateASGI(create_app(Recommender("/nonexistent-model-for-the-schema"), admin_token=TOKEN))
+_fuzz_target = _DelegateASGI(
+    create_app(Recommender("/nonexistent-model-for-the-schema"), admin_token=TOKEN)
+)
 schema = schemathesis.openapi.from_asgi("/openapi.json", _fuzz_target)
 
 
@@ -505,20 +605,31 @@ def test_saved_model_holds_no_sensitive_values(models):
         assert SECRET not in (root / "manifest.json").read_text()
 
 
-def test_no_response_or_log_line_carries_a_sensitive_attribute(models, live_dir, reference, caplog):
+def test_no_response_or_log_line_carries_a_sensitive_attribute(
+    models, live_dir, reference, caplog
+):
     caplog.set_level(logging.DEBUG)
-    rec = Recommender.load(live_dir, warm_subprocess_min=10_000)  # warm in-process: its log lines are captured here
+    rec = Recommender.load(
+        live_dir, warm_subprocess_min=10_000
+    )  # warm in-process: its log lines are captured here
     c = TestClient(create_app(rec, admin_token=TOKEN))
     auth = {"Authorization": f"Bearer {TOKEN}"}
     bodies = []
     for i in range(0, 500, 25):
-        bodies.append(c.get(f"/v1/members/{member(reference, i)}/introductions", params={"k": 20}).text)
+        bodies.append(
+            c.get(f"/v1/members/{member(reference, i)}/introductions", params={"k": 20}).text
+        )
     names = [str(x) for x in reference.network_.interest_names[:20]]
     bodies += [
-        c.post("/v1/introductions:batch", json={"member_ids": [member(reference, i) for i in range(50)], "k": 10}).text,
+        c.post(
+            "/v1/introductions:batch",
+            json={"member_ids": [member(reference, i) for i in range(50)], "k": 10},
+        ).text,
         c.post("/v1/introductions:cold-start", json={"interests": names}).text,
         c.get("/v1/members/ghost/introductions").text,
-        c.get(f"/v1/members/{SECRET}_X/introductions").text,  # the caller's own words may come back; checked below
+        c.get(
+            f"/v1/members/{SECRET}_X/introductions"
+        ).text,  # the caller's own words may come back; checked below
         c.get("/readyz").text,
         c.get("/openapi.json").text,
     ]
@@ -533,7 +644,8 @@ def test_no_response_or_log_line_carries_a_sensitive_attribute(models, live_dir,
     assert "gender" not in json.dumps([json.loads(b) for b in bodies])
 
 
-# ---------------------------------------------------------------------------------- capacity and the precomputed table
+# ---------------------------------------------------------------------------------- capacity and
+# the precomputed table
 @pytest.fixture(scope="module")
 def capacity_one(models, tmp_path_factory):
     """Version a with a capacity of one slate per member (capacity_multiple × k = 1)."""
@@ -556,29 +668,48 @@ def _capacity_of(model_dir: Path, shown: pd.Series) -> np.ndarray:
 
 def test_serving_holds_recipient_capacity_with_a_decaying_counter(capacity_one, reference):
     members = [str(m) for m in reference.network_.member_ids[:200]]
-    free = _appearances(Recommender.load(capacity_one, cache_size=0, capacity_half_life=None), members, k=5)
-    assert (free.to_numpy() > _capacity_of(capacity_one, free)).sum() > 10  # without the counter many are over
+    free = _appearances(
+        Recommender.load(capacity_one, cache_size=0, capacity_half_life=None), members, k=5
+    )
+    assert (
+        free.to_numpy() > _capacity_of(capacity_one, free)
+    ).sum() > 10  # without the counter many are over
     rec = Recommender.load(capacity_one, cache_size=0)
     held = _appearances(rec, members, k=5)
     cap = _capacity_of(capacity_one, held)
-    assert (held.to_numpy() <= cap).all()  # one fresh slate each, a mentor's `capacity` column where given
+    assert (
+        held.to_numpy() <= cap
+    ).all()  # one fresh slate each, a mentor's `capacity` column where given
     assert rec.status()["inbound"]["members_at_capacity"] == (held.to_numpy() == cap).sum() > 100
     # a cached slate shown again is not counted again
     cached = Recommender.load(capacity_one)
     first = cached.rank(members[0], k=5)
-    assert cached.rank(members[0], k=5) == first and cached.status()["inbound"]["members_at_capacity"] == len(first.introductions)
+    assert cached.rank(members[0], k=5) == first and cached.status()["inbound"][
+        "members_at_capacity"
+    ] == len(first.introductions)
 
 
-def test_precomputed_table_is_the_batch_assignment_and_answers_every_member(capacity_one, reference):
+def test_precomputed_table_is_the_batch_assignment_and_answers_every_member(
+    capacity_one, reference
+):
     rec = Recommender.load(capacity_one, precompute="all", precompute_k=5, warm_subprocess_min=1)
     deadline = time.time() + 120
     while rec.status()["precompute"]["state"] not in ("done",) and time.time() < deadline:
-        assert not rec.status()["precompute"]["state"].startswith(("failed", "stopped")), rec.status()["precompute"]
+        assert not rec.status()["precompute"]["state"].startswith(("failed", "stopped")), (
+            rec.status()["precompute"]
+        )
         time.sleep(0.2)
     status = rec.status()
     n = reference.network_.n_members
-    assert status["precompute"] == {**status["precompute"], "state": "done", "slates": n, "of": n, "k": 5}
-    # the table is rank_batch over the best-connected members first: capacity held across all slates
+    assert status["precompute"] == {
+        **status["precompute"],
+        "state": "done",
+        "slates": n,
+        "of": n,
+        "k": 5,
+    }
+    # the table is rank_batch over the best-connected members first: capacity held across all
+    # slates
     model = recsys.load_model(capacity_one)
     rows = np.argsort(-np.diff(model.network_.adjacency.indptr), kind="stable")
     ids, _ = model.rank_batch(rows, k=5)
@@ -621,7 +752,10 @@ def test_a_new_versions_table_is_built_before_it_serves(capacity_one, reference,
     shutil.copytree(capacity_one, live)
     rec = Recommender.load(live, precompute="all", precompute_k=5)
     first = rec.model_version
-    replace_dir(recsys.save_model(recsys.load_model(capacity_one), tmp_path / "v2", metadata={"v": 2}), live)
+    replace_dir(
+        recsys.save_model(recsys.load_model(capacity_one), tmp_path / "v2", metadata={"v": 2}),
+        live,
+    )
     assert rec.reload().swapped and rec.model_version != first
     status = rec.status()
     n = reference.network_.n_members
@@ -629,15 +763,23 @@ def test_a_new_versions_table_is_built_before_it_serves(capacity_one, reference,
     assert status["next_version"] is None and status["cache"]["size"] >= n
     before = status["cache"]["misses"]
     rec.rank(member(reference, 7), k=5)
-    assert rec.status()["cache"]["misses"] == before  # answered from the table the moment it served
+    assert (
+        rec.status()["cache"]["misses"] == before
+    )  # answered from the table the moment it served
 
 
 def test_readyz_says_warming_until_the_table_is_built(capacity_one):
     rec = Recommender.load(capacity_one, precompute="all", precompute_k=5)
     c = TestClient(create_app(rec))
     first = c.get("/readyz")
-    assert first.status_code == 503 and first.json()["status"] == "warming" and first.json()["model_version"]
-    assert c.get("/v1/members/u001/introductions?k=5").status_code == 200  # answered meanwhile, ranked on request
+    assert (
+        first.status_code == 503
+        and first.json()["status"] == "warming"
+        and first.json()["model_version"]
+    )
+    assert (
+        c.get("/v1/members/u001/introductions?k=5").status_code == 200
+    )  # answered meanwhile, ranked on request
     deadline = time.time() + 120
     while c.get("/readyz").status_code != 200 and time.time() < deadline:
         time.sleep(0.2)
@@ -645,10 +787,16 @@ def test_readyz_says_warming_until_the_table_is_built(capacity_one):
     assert ready["status"] == "ready" and ready["precompute"]["state"] == "done"
 
 
-def test_opt_in_bounds_on_a_consented_attribute_keep_only_bare_codes(secret_network, models, tmp_path):
-    opted = recsys.IntroductionRecommender(pool_size=60, als_iterations=3, bound_attribute="gender", bound_tolerance=0.05).fit(secret_network)
+def test_opt_in_bounds_on_a_consented_attribute_keep_only_bare_codes(
+    secret_network, models, tmp_path
+):
+    opted = recsys.IntroductionRecommender(
+        pool_size=60, als_iterations=3, bound_attribute="gender", bound_tolerance=0.05
+    ).fit(secret_network)
     path = recsys.save_model(opted, tmp_path / "opted")
-    assert (path / "bound_groups.npy").is_file() and not (Path(models["a"]) / "bound_groups.npy").exists()
+    assert (path / "bound_groups.npy").is_file() and not (
+        Path(models["a"]) / "bound_groups.npy"
+    ).exists()
     for f in path.iterdir():
         assert SECRET.encode() not in f.read_bytes(), f.name  # codes only: no value, no label
     loaded = recsys.load_model(path)
@@ -670,14 +818,20 @@ def test_opt_in_bounds_on_a_consented_attribute_keep_only_bare_codes(secret_netw
 
 
 def test_opt_in_needs_a_sensitive_attribute(secret_network):
-    with pytest.raises(ValueError, match="bound_attribute 'region' is not one of the data's sensitive attributes"):
-        recsys.IntroductionRecommender(pool_size=30, als_iterations=2, bound_attribute="region").fit(secret_network)
+    with pytest.raises(
+        ValueError, match="bound_attribute 'region' is not one of the data's sensitive attributes"
+    ):
+        recsys.IntroductionRecommender(
+            pool_size=30, als_iterations=2, bound_attribute="region"
+        ).fit(secret_network)
 
 
 def test_a_table_larger_than_half_the_memory_is_cut_to_fit(models, monkeypatch, caplog):
     import serving._recommender as r
 
-    monkeypatch.setattr(r, "_memory_bytes", lambda: 2 * 100 * r.TABLE_BYTES_PER_SLATE)  # room for 100 slates
+    monkeypatch.setattr(
+        r, "_memory_bytes", lambda: 2 * 100 * r.TABLE_BYTES_PER_SLATE
+    )  # room for 100 slates
     rec = Recommender(models["a"], precompute="all")
     with caplog.at_level(logging.WARNING, logger="serving"):
         assert rec._table_size(500) == 100
@@ -694,18 +848,30 @@ def four_floor_places(models, tmp_path_factory):
 
 
 @pytest.mark.parametrize("where", ["in-process", "child process"])
-def test_warmed_slates_fill_their_last_places_from_the_carried_counts(four_floor_places, tmp_path, where):
+def test_warmed_slates_fill_their_last_places_from_the_carried_counts(
+    four_floor_places, tmp_path, where
+):
     live = tmp_path / "served"
     shutil.copytree(four_floor_places, live)
-    rec = Recommender.load(live, warm_on_reload=5, warm_subprocess_min=1 if where == "child process" else 10_000)
+    rec = Recommender.load(
+        live, warm_on_reload=5, warm_subprocess_min=1 if where == "child process" else 10_000
+    )
     reference = recsys.load_model(four_floor_places)
     who = member(reference, 7)
-    first = [i.member_id for i in rec.rank(who, k=10).introductions]  # its members are shown once each
-    (live / "manifest.json").write_text((live / "manifest.json").read_text() + " ")  # same model, a new version
-    assert rec.reload().swapped and rec.status()["cache"]["size"] == 1  # the slate was warmed, not ranked on request
+    first = [
+        i.member_id for i in rec.rank(who, k=10).introductions
+    ]  # its members are shown once each
+    (live / "manifest.json").write_text(
+        (live / "manifest.json").read_text() + " "
+    )  # same model, a new version
+    assert (
+        rec.reload().swapped and rec.status()["cache"]["size"] == 1
+    )  # the slate was warmed, not ranked on request
     _, exposure = rec._current().inbound.state(time.time())
     row = reference.network_.rows_of([who])
     want, _ = reference.rank(row, k=10, exposure=exposure)
     got = [i.member_id for i in rec.rank(who, k=10).introductions]
     assert got == [str(reference.network_.member_ids[o]) for o in want[0] if o >= 0]
-    assert got[:8] == first[:8] and got[8:] != first[8:]  # the last places went to members not shown yet
+    assert (
+        got[:8] == first[:8] and got[8:] != first[8:]
+    )  # the last places went to members not shown yet

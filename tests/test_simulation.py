@@ -5,7 +5,12 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from recsys._simulation import AcceptanceBehaviour, modularity, network_outcomes, simulate_feedback_loop
+from recsys._simulation import (
+    AcceptanceBehaviour,
+    modularity,
+    network_outcomes,
+    simulate_feedback_loop,
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +48,14 @@ def test_same_seed_same_history(tiny):
 
 
 def test_rounds_only_add_connections(tiny):
-    result = simulate_feedback_loop(tiny, interest_policy, rounds=2, k=5, members_per_round=100, random_state=1)
+    result = simulate_feedback_loop(
+        tiny, interest_policy, rounds=2, k=5, members_per_round=100, random_state=1
+    )
     h = result.history
     assert h["round"].tolist() == [0, 1, 2]
-    assert (h.loc[1:, "members_ranked"] == 100).all() and (h.loc[1:, "introductions_shown"] <= 500).all()
+    assert (h.loc[1:, "members_ranked"] == 100).all() and (
+        h.loc[1:, "introductions_shown"] <= 500
+    ).all()
     added = len(result.network.connections) - len(tiny.connections)
     assert added == h["accepted"].sum() > 0
     assert np.all(np.diff(h["mean_degree"]) >= 0)
@@ -64,15 +73,23 @@ def test_behaviour_probability_orders():
     p = b.probability(net, u, v, np.array([0, 9, 0, 0]))
     assert np.all((p >= 0) & (p <= 1))
     assert p[1] < p[0]  # lower in the slate: seen less often
-    flat = AcceptanceBehaviour(position_bias=False).probability(net, u[:2], v[:2], np.array([0, 9]))
+    flat = AcceptanceBehaviour(position_bias=False).probability(
+        net, u[:2], v[:2], np.array([0, 9])
+    )
     assert flat[0] == flat[1]
     # strangers with nothing in common: sigmoid(intercept)
     empty = type(net)(
-        member_ids=np.array(["a", "b"], dtype=object), adjacency=sp.csr_matrix((2, 2), dtype=np.float32),
-        member_interests=sp.csr_matrix((2, 1), dtype=np.float32), interest_names=np.array(["x"], dtype=object),
-        attributes=pd.DataFrame(index=range(2)), sensitive=pd.DataFrame(index=range(2)), connections=np.empty((0, 2), np.int32),
+        member_ids=np.array(["a", "b"], dtype=object),
+        adjacency=sp.csr_matrix((2, 2), dtype=np.float32),
+        member_interests=sp.csr_matrix((2, 1), dtype=np.float32),
+        interest_names=np.array(["x"], dtype=object),
+        attributes=pd.DataFrame(index=range(2)),
+        sensitive=pd.DataFrame(index=range(2)),
+        connections=np.empty((0, 2), np.int32),
     )
-    q = AcceptanceBehaviour(position_bias=False).probability(empty, np.array([0]), np.array([1]), np.array([0]))
+    q = AcceptanceBehaviour(position_bias=False).probability(
+        empty, np.array([0]), np.array([1]), np.array([0])
+    )
     assert q[0] == pytest.approx(1 / (1 + np.exp(3.0)))
 
 
@@ -96,7 +113,11 @@ def test_small_groups_get_no_degree_figures(tiny):
     communities = np.zeros(tiny.n_members, dtype=int)
     metrics, groups = network_outcomes(tiny, initial_communities=communities, min_group_size=10**6)
     assert not any(k.startswith("degree_gap/") or k.startswith("degree_ratio/") for k in metrics)
-    assert groups["suppressed"].all() and groups["mean_degree"].isna().all() and groups["members"].isna().all()
+    assert (
+        groups["suppressed"].all()
+        and groups["mean_degree"].isna().all()
+        and groups["members"].isna().all()
+    )
     metrics, _ = network_outcomes(tiny, initial_communities=communities, min_group_size=5)
     assert metrics["degree_gap/gender"] >= 0 and 0 < metrics["degree_ratio/gender"] <= 1
     assert metrics["bridge_share"] == 0.0
@@ -105,21 +126,47 @@ def test_small_groups_get_no_degree_figures(tiny):
 def test_simulate_command_tracks_both_policies(tmp_path, tmp_path_factory, capsys):
     from training.cli import main
 
-    uri = f"sqlite:///{tmp_path_factory.getbasetemp()}/issue5-mlflow.db"  # shared with the other issue-5 tests
-    code = main(["simulate", "--rounds", "2", "--output", str(tmp_path / "sim"), "--set", "synthetic.members=300",
-                 "--set", "candidates.als.iterations=2", "--set", "candidates.pool_size=40",
-                 "--set", "simulation.members_per_round=150", "--set", f"mlflow.tracking_uri={uri}"])
+    # shared with the other issue-5 tests
+    uri = f"sqlite:///{tmp_path_factory.getbasetemp()}/issue5-mlflow.db"
+    code = main(
+        [
+            "simulate",
+            "--rounds",
+            "2",
+            "--output",
+            str(tmp_path / "sim"),
+            "--set",
+            "synthetic.members=300",
+            "--set",
+            "candidates.als.iterations=2",
+            "--set",
+            "candidates.pool_size=40",
+            "--set",
+            "simulation.members_per_round=150",
+            "--set",
+            f"mlflow.tracking_uri={uri}",
+        ]
+    )
     assert code == 0
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=uri)
     runs = client.search_runs([client.get_experiment_by_name("plusone-simulation").experiment_id])
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
-    children = {r.data.tags["policy"]: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    children = {
+        r.data.tags["policy"]: r
+        for r in runs
+        if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
+    }
     assert set(children) == {"unconstrained", "rerank"}
-    steps = [m.step for m in client.get_metric_history(children["rerank"].info.run_id, "degree_gini")]
+    steps = [
+        m.step for m in client.get_metric_history(children["rerank"].info.run_id, "degree_gini")
+    ]
     assert steps == [0, 1, 2]
-    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"simulation.png", "simulation_history.csv"}
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {
+        "simulation.png",
+        "simulation_history.csv",
+    }
     history = pd.read_csv(tmp_path / "sim" / "simulation_history.csv")
     assert set(history["policy"]) == {"unconstrained", "rerank"} and history["round"].max() == 2
     # both policies start from the same network

@@ -20,7 +20,9 @@ def test_split_partitions_connections_without_leakage(small_network):
     # the training adjacency holds no held-out pair
     adj = train.adjacency
     assert np.asarray(adj[heldout[:, 0], heldout[:, 1]]).ravel().sum() == 0
-    assert abs(len(heldout) - 0.2 * len(small_network.connections)) <= 0.02 * len(small_network.connections)
+    assert abs(len(heldout) - 0.2 * len(small_network.connections)) <= 0.02 * len(
+        small_network.connections
+    )
 
 
 def test_split_keeps_every_member_connected(small_network):
@@ -42,8 +44,15 @@ def test_time_based_split_holds_out_the_newest(small_network):
     assert small_network.connection_times is not None
     train, heldout = holdout_split(small_network, fraction=0.1, seed=0)
     n = small_network.n_members
-    times = dict(zip((small_network.connections[:, 0].astype(np.int64) * n + small_network.connections[:, 1]).tolist(),
-                     small_network.connection_times))
+    times = dict(
+        zip(
+            (
+                small_network.connections[:, 0].astype(np.int64) * n
+                + small_network.connections[:, 1]
+            ).tolist(),
+            small_network.connection_times,
+        )
+    )
     held_t = np.array([times[k] for k in sorted(_pair_keys(heldout, n))])
     # held-out connections are (almost all) newer than the median training connection; a few old
     # ones may be swapped in where a member would have been left without training connections

@@ -16,7 +16,9 @@ from recsys import IntroductionRecommender
 __all__ = ["write_batch_ranking", "slates_frame", "write_slates_file"]
 
 
-def slates_frame(model: IntroductionRecommender, member_rows: np.ndarray, ids: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+def slates_frame(
+    model: IntroductionRecommender, member_rows: np.ndarray, ids: np.ndarray, scores: np.ndarray
+) -> pd.DataFrame:
     """Long table ``member_id, rank, other_id, score`` (rank from 1), padding dropped."""
     r, j = np.nonzero(ids >= 0)
     names = model.network_.member_ids
@@ -30,16 +32,26 @@ def slates_frame(model: IntroductionRecommender, member_rows: np.ndarray, ids: n
     )
 
 
-def write_batch_ranking(model: IntroductionRecommender, member_rows: np.ndarray, *, k: int, output: Path, batch_size: int = 4000) -> int:
+def write_batch_ranking(
+    model: IntroductionRecommender,
+    member_rows: np.ndarray,
+    *,
+    k: int,
+    output: Path,
+    batch_size: int = 4000,
+) -> int:
     """Rank ``member_rows`` (recipient capacity held across all of them) and write the table
     atomically; returns the number of rows."""
-    with tqdm(total=len(member_rows), unit="members", disable=not sys.stderr.isatty(), leave=False) as bar:
+    with tqdm(
+        total=len(member_rows), unit="members", disable=not sys.stderr.isatty(), leave=False
+    ) as bar:
         ids, scores = model.rank_batch(member_rows, k, batch_size=batch_size, progress=bar.update)
     return write_slates_file(slates_frame(model, member_rows, ids, scores), output)
 
 
 def write_slates_file(frame: pd.DataFrame, output: Path) -> int:
-    """Write a :func:`slates_frame` table as CSV or Parquet (by ``output``'s extension), atomically:
+    """Write a :func:`slates_frame` table as CSV or Parquet (by ``output``'s extension),
+    atomically:
     a temporary sibling renamed into place, so a failure leaves no half-written file. Returns the
     number of rows. Both engines (local and Spark) write through here."""
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -87,7 +87,8 @@ class ScoringConfig(_Section):
     validation_fraction: float = Field(0.2, gt=0, lt=1)
     max_training_members: int = Field(20000, ge=10)
     fairness: Literal["none", "tpr_parity", "equalized_odds"] = "none"
-    """Train the acceptance model under a fairlearn constraint across same/cross-community pairs."""
+    """Train the acceptance model under a fairlearn constraint across same/cross-community pairs.
+    """
     seed: int = 0
 
 
@@ -125,7 +126,9 @@ class MlflowConfig(_Section):
 
 
 class BehaviourConfig(_Section):
-    """How simulated members answer a proposed introduction (see ``recsys.AcceptanceBehaviour``)."""
+    """How simulated members answer a proposed introduction (see
+    ``recsys.AcceptanceBehaviour``).
+    """
 
     intercept: float = -3.0
     mutual_contacts: float = 1.0
@@ -134,7 +137,9 @@ class BehaviourConfig(_Section):
 
 
 class SimulationConfig(_Section):
-    """The feedback-loop simulation of ``recsys simulate`` (policies: unconstrained and re-ranked)."""
+    """The feedback-loop simulation of ``recsys simulate`` (policies: unconstrained and
+    re-ranked).
+    """
 
     rounds: int = Field(5, ge=1)
     members_per_round: int | None = Field(None, ge=1)
@@ -161,20 +166,24 @@ class Config(_Section):
     simulation: SimulationConfig = SimulationConfig()
 
     @model_validator(mode="after")
-    def _bound_attribute_is_sensitive(self) -> "Config":
+    def _bound_attribute_is_sensitive(self) -> Config:
         attr = self.rerank.bound_attribute
         if attr is not None and attr not in self.data.sensitive_attributes:
             listed = ", ".join(self.data.sensitive_attributes) or "none"
-            raise ValueError(f"rerank.bound_attribute {attr!r} must be one of data.sensitive_attributes ({listed})")
+            raise ValueError(
+                f"rerank.bound_attribute {attr!r} must be one of data.sensitive_attributes "
+                f"({listed})"
+            )
         return self
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], *, source: str = "config") -> "Config":
+    def from_dict(cls, raw: dict[str, Any], *, source: str = "config") -> Config:
         try:
             return cls.model_validate(raw)
         except ValidationError as err:
             problems = "; ".join(
-                (f"{'.'.join(str(p) for p in e['loc'])}: " if e["loc"] else "") + _explain(e) for e in err.errors()
+                (f"{'.'.join(str(p) for p in e['loc'])}: " if e["loc"] else "") + _explain(e)
+                for e in err.errors()
             )
             raise ConfigError(f"{source}: {problems}") from None
 
@@ -188,7 +197,9 @@ def _explain(error: dict[str, Any]) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
 
 
-def load_config(path: str | Path | None = None, *, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+def load_config(
+    path: str | Path | None = None, *, overrides: list[str] | tuple[str, ...] = ()
+) -> Config:
     """Read a YAML config (or the defaults when ``path`` is None) and apply ``--set`` overrides."""
     raw: dict[str, Any] = {}
     source = "defaults"

@@ -48,7 +48,9 @@ def build_recommender(config: Config) -> IntroductionRecommender:
     return IntroductionRecommender(**recommender_params(config))
 
 
-def fit_recommender(config: Config, network: Network, *, progress: Callable[[str], None] | None = None) -> IntroductionRecommender:
+def fit_recommender(
+    config: Config, network: Network, *, progress: Callable[[str], None] | None = None
+) -> IntroductionRecommender:
     """Build the recommender the config names and fit it on ``network``.
 
     With ``candidates.als.engine: spark`` the member embeddings come from Spark MLlib's ALS
@@ -65,12 +67,19 @@ def fit_recommender(config: Config, network: Network, *, progress: Callable[[str
         progress("embeddings on Spark (MLlib ALS)")
     with spark_session(als.spark_master, app_name="plusone-als") as spark:
         factors = als_factors_on_spark(
-            spark, network.member_interests, factors=als.factors, iterations=als.iterations,
-            regularization=als.regularization, alpha=als.alpha, seed=als.seed,
+            spark,
+            network.member_interests,
+            factors=als.factors,
+            iterations=als.iterations,
+            regularization=als.regularization,
+            alpha=als.alpha,
+            seed=als.seed,
         )
     return _fit_with_factors(model, network, factors, progress=progress)
 
 
-def _fit_with_factors(model: IntroductionRecommender, network: Network, factors: np.ndarray, *, progress) -> IntroductionRecommender:
+def _fit_with_factors(
+    model: IntroductionRecommender, network: Network, factors: np.ndarray, *, progress
+) -> IntroductionRecommender:
     """``model.fit`` with precomputed member embeddings instead of implicit's ALS."""
     return model.fit(network, progress=progress, member_factors=factors)

@@ -35,7 +35,15 @@ from training.factory import fit_recommender
 from training.reports import log_run_reports
 from training.tracking import log_metrics, log_rerank_setting, tracked_run
 
-__all__ = ["Evaluation", "TrainResult", "load_data", "train_job", "evaluate_saved_model", "write_atomic_text", "dataset_name"]
+__all__ = [
+    "Evaluation",
+    "TrainResult",
+    "load_data",
+    "train_job",
+    "evaluate_saved_model",
+    "write_atomic_text",
+    "dataset_name",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +75,15 @@ def load_data(config: Config) -> Network:
     """The network named by the config: a data directory, or the built-in synthetic network."""
     if config.data.path is None:
         tables = generate_tables(
-            config.synthetic.members, seed=config.synthetic.seed, minority_share=config.synthetic.minority_share
+            config.synthetic.members,
+            seed=config.synthetic.seed,
+            minority_share=config.synthetic.minority_share,
         )
         return network_from_frames(
-            tables["members"], tables["interests"], tables["connections"], sensitive_attributes=sensitive_attributes(config)
+            tables["members"],
+            tables["interests"],
+            tables["connections"],
+            sensitive_attributes=sensitive_attributes(config),
         )
     return load_network(config.data.path, sensitive_attributes=sensitive_attributes(config))
 
@@ -88,12 +101,16 @@ def write_atomic_text(path: Path, text: str) -> None:
 
 
 def _progress_bar(total: int, desc: str):
-    return tqdm(total=total, desc=desc, unit="members", disable=not sys.stderr.isatty(), leave=False)
+    return tqdm(
+        total=total, desc=desc, unit="members", disable=not sys.stderr.isatty(), leave=False
+    )
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """What one evaluation produced: flat metrics, per-group tables (aggregates only) and the slates."""
+    """What one evaluation produced: flat metrics, per-group tables (aggregates only) and the
+    slates.
+    """
 
     metrics: dict[str, float]
     tables: dict[str, pd.DataFrame]
@@ -101,10 +118,17 @@ class Evaluation:
 
 
 def evaluate_model(
-    model: IntroductionRecommender, train: Network, heldout: np.ndarray, config: Config, *, sensitive: pd.DataFrame | None = None
+    model: IntroductionRecommender,
+    train: Network,
+    heldout: np.ndarray,
+    config: Config,
+    *,
+    sensitive: pd.DataFrame | None = None,
 ) -> Evaluation:
     """Rank the evaluation members with ``model`` and compute every metric."""
-    rows = evaluation_members(train, max_members=config.evaluation.max_members, seed=config.evaluation.seed)
+    rows = evaluation_members(
+        train, max_members=config.evaluation.max_members, seed=config.evaluation.seed
+    )
     k = config.evaluation.k
     with _progress_bar(len(rows), "ranking") as bar:
         ids, scores = model.rank_batch(rows, k, progress=bar.update)
@@ -126,7 +150,15 @@ def evaluate_model(
     return Evaluation(metrics=metrics, tables=tables, slates=slates)
 
 
-def _pool_recall(model: IntroductionRecommender, train: Network, heldout: np.ndarray, rows: np.ndarray, *, seed: int, sample: int = 5000) -> dict[str, float]:
+def _pool_recall(
+    model: IntroductionRecommender,
+    train: Network,
+    heldout: np.ndarray,
+    rows: np.ndarray,
+    *,
+    seed: int,
+    sample: int = 5000,
+) -> dict[str, float]:
     """Pool recall (the re-ranker's ceiling) on a seeded sample of the evaluated members."""
     from recsys import heldout_matrix
     from recsys._candidates import SOURCE_BITS
@@ -134,10 +166,14 @@ def _pool_recall(model: IntroductionRecommender, train: Network, heldout: np.nda
 
     relevant_rows = rows[np.diff(heldout_matrix(heldout, train.n_members)[rows].indptr) > 0]
     if len(relevant_rows) > sample:
-        relevant_rows = np.sort(np.random.default_rng(seed).choice(relevant_rows, sample, replace=False))
+        relevant_rows = np.sort(
+            np.random.default_rng(seed).choice(relevant_rows, sample, replace=False)
+        )
     ids, bits = model.pool(relevant_rows)
     relevant = heldout_matrix(heldout, train.n_members)[relevant_rows]
-    return pool_recall(ids, bits, relevant, sources={k: v for k, v in SOURCE_BITS.items() if k in model.sources_})
+    return pool_recall(
+        ids, bits, relevant, sources={k: v for k, v in SOURCE_BITS.items() if k in model.sources_}
+    )
 
 
 def _with_sensitive(network: Network, sensitive: pd.DataFrame) -> Network:
@@ -146,7 +182,9 @@ def _with_sensitive(network: Network, sensitive: pd.DataFrame) -> Network:
     return replace(network, sensitive=sensitive.reset_index(drop=True))
 
 
-def train_job(config: Config, *, output_dir: str | os.PathLike, on_stage: Callable[[str], None] | None = None) -> TrainResult:
+def train_job(
+    config: Config, *, output_dir: str | os.PathLike, on_stage: Callable[[str], None] | None = None
+) -> TrainResult:
     """Load, split, fit, evaluate, save and track: what ``recsys train`` does.
 
     The model directory is written atomically and the MLflow run ends FINISHED only when every
@@ -155,13 +193,23 @@ def train_job(config: Config, *, output_dir: str | os.PathLike, on_stage: Callab
     stage = on_stage or (lambda name: logger.info("%s", name))
     output = Path(output_dir)
     started = time.perf_counter()
-    tags = {"dataset": dataset_name(config), "policy": "rerank" if config.rerank.enabled else "unconstrained"}
+    tags = {
+        "dataset": dataset_name(config),
+        "policy": "rerank" if config.rerank.enabled else "unconstrained",
+    }
     with tracked_run(config, run_name=tags["dataset"], tags=tags) as mlflow:
         stage("loading data")
         network = load_data(config)
-        logger.info("%d members, %d connections, %d interests", network.n_members, len(network.connections), network.n_interests)
+        logger.info(
+            "%d members, %d connections, %d interests",
+            network.n_members,
+            len(network.connections),
+            network.n_interests,
+        )
         stage("holding out connections")
-        train, heldout = holdout_split(network, fraction=config.split.holdout_fraction, seed=config.split.seed)
+        train, heldout = holdout_split(
+            network, fraction=config.split.holdout_fraction, seed=config.split.seed
+        )
         model = fit_recommender(config, train, progress=lambda name: stage(f"fitting: {name}"))
         stage("evaluating")
         evaluation = evaluate_model(model, train, heldout, config)
@@ -169,15 +217,22 @@ def train_job(config: Config, *, output_dir: str | os.PathLike, on_stage: Callab
         metrics["train_seconds"] = time.perf_counter() - started
         stage("saving")
         model_dir = save_model(
-            model, output / "model", config=config.to_dict(), metadata={"dataset": tags["dataset"], "heldout_connections": int(len(heldout))}
+            model,
+            output / "model",
+            config=config.to_dict(),
+            metadata={"dataset": tags["dataset"], "heldout_connections": int(len(heldout))},
         )
-        write_atomic_text(output / "metrics.json", json.dumps(_json_metrics(metrics), indent=2, sort_keys=True))
+        write_atomic_text(
+            output / "metrics.json", json.dumps(_json_metrics(metrics), indent=2, sort_keys=True)
+        )
         write_atomic_text(output / "config.yaml", config_to_yaml(config))
         group_dir = output / "groups"
         if group_dir.exists():
             shutil.rmtree(group_dir)
         for name, table in tables.items():
-            write_atomic_text(group_dir / (name.replace("/", "__") + ".csv"), table.to_csv(index=False))
+            write_atomic_text(
+                group_dir / (name.replace("/", "__") + ".csv"), table.to_csv(index=False)
+            )
         run_id = None
         if mlflow is not None:
             log_metrics(mlflow, metrics)
@@ -187,7 +242,15 @@ def train_job(config: Config, *, output_dir: str | os.PathLike, on_stage: Callab
             if group_dir.exists():
                 mlflow.log_artifacts(str(group_dir), artifact_path="groups")
             mlflow.log_artifacts(str(model_dir), artifact_path="model")
-            log_run_reports(mlflow, model=model, train=train, evaluation=evaluation, config=config, output_dir=output, heldout=heldout)
+            log_run_reports(
+                mlflow,
+                model=model,
+                train=train,
+                evaluation=evaluation,
+                config=config,
+                output_dir=output,
+                heldout=heldout,
+            )
             run_id = mlflow.active_run().info.run_id
     return TrainResult(output_dir=output, model_dir=model_dir, metrics=metrics, run_id=run_id)
 
@@ -196,7 +259,9 @@ def _json_metrics(metrics: dict[str, float]) -> dict[str, float | None]:
     return {k: (float(v) if np.isfinite(v) else None) for k, v in metrics.items()}
 
 
-def evaluate_saved_model(model_dir: str | os.PathLike, *, data_dir: str | os.PathLike | None = None) -> dict[str, float]:
+def evaluate_saved_model(
+    model_dir: str | os.PathLike, *, data_dir: str | os.PathLike | None = None
+) -> dict[str, float]:
     """Metrics of a saved model on the connections its training graph does not have.
 
     The data is ``data_dir``, or else the data named in the model's own config (re-generated for
@@ -204,9 +269,13 @@ def evaluate_saved_model(model_dir: str | os.PathLike, *, data_dir: str | os.Pat
     evaluation of ``recsys train``; with newer data it scores the connections made since.
     """
     model = load_model(model_dir)
-    config = Config.from_dict(model.manifest_.get("config") or {}, source=f"{model_dir}/manifest.json")
+    config = Config.from_dict(
+        model.manifest_.get("config") or {}, source=f"{model_dir}/manifest.json"
+    )
     if data_dir is not None:
-        config = Config.from_dict({**config.to_dict(), "data": {**config.to_dict()["data"], "path": str(data_dir)}})
+        config = Config.from_dict(
+            {**config.to_dict(), "data": {**config.to_dict()["data"], "path": str(data_dir)}}
+        )
     network = load_data(config)
     rows = network.rows_of(model.network_.member_ids)
     if (rows < 0).any():
@@ -218,7 +287,9 @@ def evaluate_saved_model(model_dir: str | os.PathLike, *, data_dir: str | os.Pat
     edges = edges[(edges >= 0).all(axis=1)]
     edges = np.sort(edges, axis=1)
     adj = model.network_.adjacency
-    known = np.asarray(adj[edges[:, 0], edges[:, 1]]).ravel() > 0 if len(edges) else np.zeros(0, bool)
+    known = (
+        np.asarray(adj[edges[:, 0], edges[:, 1]]).ravel() > 0 if len(edges) else np.zeros(0, bool)
+    )
     heldout = edges[~known].astype(np.int32)
     sensitive = network.sensitive.iloc[rows].reset_index(drop=True)
     return evaluate_model(model, model.network_, heldout, config, sensitive=sensitive).metrics

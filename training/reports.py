@@ -37,7 +37,14 @@ import pandas as pd
 from recsys import _metrics as m
 from recsys import heldout_matrix, holdout_split
 
-__all__ = ["ReportExtras", "evaluation_extras", "log_run_reports", "metric_key", "plot_exposure_by_group", "plot_lorenz"]
+__all__ = [
+    "ReportExtras",
+    "evaluation_extras",
+    "log_run_reports",
+    "metric_key",
+    "plot_exposure_by_group",
+    "plot_lorenz",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +75,12 @@ class ReportExtras:
     lorenz: tuple[np.ndarray, np.ndarray]
 
 
-def _per_member_recall(rows: np.ndarray, ids: np.ndarray, train: Any, heldout: np.ndarray, k: int) -> np.ndarray:
-    """(R,) held-out recall, NaN for members without held-out or training connections (as evaluate_slates)."""
+def _per_member_recall(
+    rows: np.ndarray, ids: np.ndarray, train: Any, heldout: np.ndarray, k: int
+) -> np.ndarray:
+    """(R,) held-out recall, NaN for members without held-out or training connections (as
+    evaluate_slates).
+    """
     if heldout is None or not len(heldout):
         return np.full(len(rows), np.nan)
     relevant = heldout_matrix(heldout, train.n_members)[rows]
@@ -77,7 +88,9 @@ def _per_member_recall(rows: np.ndarray, ids: np.ndarray, train: Any, heldout: n
     return np.where(eligible, m.recall_at_k(ids, relevant, k=k), np.nan)
 
 
-def _bootstrap(values: np.ndarray, *, epsilon: float, n_boot: int, seed: int) -> tuple[float, float, float]:
+def _bootstrap(
+    values: np.ndarray, *, epsilon: float, n_boot: int, seed: int
+) -> tuple[float, float, float]:
     if n_boot < 1:
         return m.atkinson(values, epsilon=epsilon), math.nan, math.nan
     return m.atkinson_bootstrap(values, epsilon=epsilon, n_boot=n_boot, random_state=seed)
@@ -134,12 +147,20 @@ def evaluation_extras(
     gain = (after - before).astype(np.float64)
 
     # --- inequality of per-member outcomes (Atkinson with a bootstrap interval, Gini)
-    _, low, high = _bootstrap(exposure, epsilon=atkinson_epsilon, n_boot=bootstrap_samples, seed=random_state)
+    _, low, high = _bootstrap(
+        exposure, epsilon=atkinson_epsilon, n_boot=bootstrap_samples, seed=random_state
+    )
     metrics["exposure_atkinson_ci_low"], metrics["exposure_atkinson_ci_high"] = low, high
     known = recall[~np.isnan(recall)]
     if known.size:
-        est, low, high = _bootstrap(known, epsilon=atkinson_epsilon, n_boot=bootstrap_samples, seed=random_state)
-        metrics["recall_atkinson"], metrics["recall_atkinson_ci_low"], metrics["recall_atkinson_ci_high"] = est, low, high
+        est, low, high = _bootstrap(
+            known, epsilon=atkinson_epsilon, n_boot=bootstrap_samples, seed=random_state
+        )
+        (
+            metrics["recall_atkinson"],
+            metrics["recall_atkinson_ci_low"],
+            metrics["recall_atkinson_ci_high"],
+        ) = est, low, high
         metrics["recall_gini"] = m.gini(known)
 
     # --- reach: distinct communities touched before / after accepting the whole slate
@@ -154,11 +175,22 @@ def evaluation_extras(
         mask = tiers[rows] == tier
         count = int(mask.sum())
         suppressed = count < min_group_size
-        row = {"group": tier, "members": pd.NA if suppressed else count, "suppressed": suppressed,
-               "mean_before": np.nan, "mean_after": np.nan, "mean_gain": np.nan, "share_gaining": np.nan}
+        row = {
+            "group": tier,
+            "members": pd.NA if suppressed else count,
+            "suppressed": suppressed,
+            "mean_before": np.nan,
+            "mean_after": np.nan,
+            "mean_gain": np.nan,
+            "share_gaining": np.nan,
+        }
         if not suppressed:
-            row.update(mean_before=float(before[mask].mean()), mean_after=float(after[mask].mean()),
-                       mean_gain=float(gain[mask].mean()), share_gaining=float(np.mean(gain[mask] > 0)))
+            row.update(
+                mean_before=float(before[mask].mean()),
+                mean_after=float(after[mask].mean()),
+                mean_gain=float(gain[mask].mean()),
+                share_gaining=float(np.mean(gain[mask] > 0)),
+            )
             for name in ("mean_before", "mean_after", "mean_gain", "share_gaining"):
                 metrics[metric_key("reach", tier, name)] = row[name]
         reach_rows.append(row)
@@ -174,8 +206,10 @@ def evaluation_extras(
             rtable = m.group_recall_table(recall, labels[rows], min_group_size=min_group_size)
             tables[f"{name}/recall"] = rtable
             metrics[f"{name}/recall_ratio"] = _ratio(rtable, "mean_recall")
-    for tier_table, column, suffix in ((tables[f"{NETWORK_SIZE}/exposure"], "ratio", "exposure_ratio"),
-                                       (tables.get(f"{NETWORK_SIZE}/recall"), "mean_recall", "mean_recall")):
+    for tier_table, column, suffix in (
+        (tables[f"{NETWORK_SIZE}/exposure"], "ratio", "exposure_ratio"),
+        (tables.get(f"{NETWORK_SIZE}/recall"), "mean_recall", "mean_recall"),
+    ):
         if tier_table is None:
             continue
         for _, row in tier_table.loc[~tier_table["suppressed"]].iterrows():
@@ -207,9 +241,15 @@ def evaluation_extras(
     recall_full[rows] = recall
     gain_full[rows] = gain
     per_member = pd.DataFrame(
-        {"introductions_received": exposure.astype(np.int64), "heldout_recall": recall_full, "reach_gain": gain_full}
+        {
+            "introductions_received": exposure.astype(np.int64),
+            "heldout_recall": recall_full,
+            "reach_gain": gain_full,
+        }
     )
-    return ReportExtras(metrics=metrics, tables=tables, per_member=per_member, lorenz=m.lorenz_curve(exposure))
+    return ReportExtras(
+        metrics=metrics, tables=tables, per_member=per_member, lorenz=m.lorenz_curve(exposure)
+    )
 
 
 def _ratio(table: pd.DataFrame, column: str) -> float:
@@ -231,9 +271,15 @@ def _figure(width: float, height: float):
 
 
 def plot_exposure_by_group(
-    exposure_table: pd.DataFrame, recall_table: pd.DataFrame | None, *, title: str, path: Path, max_groups: int = 30
+    exposure_table: pd.DataFrame,
+    recall_table: pd.DataFrame | None,
+    *,
+    title: str,
+    path: Path,
+    max_groups: int = 30,
 ) -> Path | None:
-    """Horizontal bars: each group's share of introductions against its share of members, and its mean recall.
+    """Horizontal bars: each group's share of introductions against its share of members, and its
+    mean recall.
 
     Suppressed groups are not drawn (a note says how many). Returns ``None`` (and draws
     nothing) when no group is left.
@@ -247,15 +293,25 @@ def plot_exposure_by_group(
     axes = fig.subplots(1, panels, squeeze=False)[0]
     y = np.arange(len(shown))
     ax = axes[0]
-    ax.barh(y + 0.2, shown["population_share"], height=0.4, color="#bbbbbb", label="share of members")
-    ax.barh(y - 0.2, shown["exposure_share"], height=0.4, color="#1f77b4", label="share of introductions received")
+    ax.barh(
+        y + 0.2, shown["population_share"], height=0.4, color="#bbbbbb", label="share of members"
+    )
+    ax.barh(
+        y - 0.2,
+        shown["exposure_share"],
+        height=0.4,
+        color="#1f77b4",
+        label="share of introductions received",
+    )
     ax.set_yticks(y, shown["group"].astype(str))
     ax.set_xlabel("share")
     ax.legend(loc="lower right", fontsize="small")
     ax.set_title("exposure against population share", fontsize="medium")
     if recall_table is not None:
         rec = recall_table.set_index("group").reindex(shown["group"])
-        axes[1].barh(y, rec["mean_recall"], height=0.6, color="#2ca02c")  # NaN (suppressed): no bar
+        axes[1].barh(
+            y, rec["mean_recall"], height=0.6, color="#2ca02c"
+        )  # NaN (suppressed): no bar
         axes[1].set_yticks(y, shown["group"].astype(str))
         axes[1].set_xlabel("mean held-out recall")
         axes[1].set_title("quality of service (recall)", fontsize="medium")
@@ -270,7 +326,12 @@ def plot_exposure_by_group(
 
 
 def plot_lorenz(
-    curves: dict[str, tuple[np.ndarray, np.ndarray]], *, title: str, path: Path, notes: dict[str, str] | None = None, max_points: int = 2000
+    curves: dict[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    title: str,
+    path: Path,
+    notes: dict[str, str] | None = None,
+    max_points: int = 2000,
 ) -> Path:
     """Lorenz curves (one per label) against the line of equality."""
     fig = _figure(5.5, 5.0)
@@ -301,8 +362,12 @@ def plot_reach(reach_table: pd.DataFrame, *, path: Path) -> Path | None:
     ax = fig.subplots()
     x = np.arange(len(shown))
     ax.bar(x - 0.2, shown["mean_before"], width=0.4, color="#bbbbbb", label="own network")
-    ax.bar(x + 0.2, shown["mean_after"], width=0.4, color="#ff7f0e", label="with the slate accepted")
-    ax.set_xticks(x, [f"{g}\n({int(c):,} members)" for g, c in zip(shown["group"], shown["members"])])
+    ax.bar(
+        x + 0.2, shown["mean_after"], width=0.4, color="#ff7f0e", label="with the slate accepted"
+    )
+    ax.set_xticks(
+        x, [f"{g}\n({int(c):,} members)" for g, c in zip(shown["group"], shown["members"])]
+    )
     ax.set_ylabel("distinct communities touched")
     ax.set_title("reach by network size", fontsize="medium")
     ax.legend(fontsize="small")
@@ -317,7 +382,8 @@ def plot_reach(reach_table: pd.DataFrame, *, path: Path) -> Path | None:
 
 
 def _heldout_for(config: Any, train: Any) -> np.ndarray | None:
-    """The held-out pairs of the run, re-derived from the config (the split is seeded and deterministic).
+    """The held-out pairs of the run, re-derived from the config (the split is seeded and
+    deterministic).
 
     ``train_job`` does not hand them to this hook; reloading the data costs about a second on
     the data sets we use. A mismatch with ``train`` (the data changed under us) skips recall.
@@ -327,15 +393,26 @@ def _heldout_for(config: Any, train: Any) -> np.ndarray | None:
     if config.split.holdout_fraction == 0:
         return np.empty((0, 2), dtype=np.int32)
     network = load_data(config)
-    again, heldout = holdout_split(network, fraction=config.split.holdout_fraction, seed=config.split.seed)
+    again, heldout = holdout_split(
+        network, fraction=config.split.holdout_fraction, seed=config.split.seed
+    )
     if again.n_members != train.n_members or again.adjacency.nnz != train.adjacency.nnz:
-        logger.warning("could not re-derive the held-out split; per-member recall left out of the report")
+        logger.warning(
+            "could not re-derive the held-out split; per-member recall left out of the report"
+        )
         return None
     return heldout
 
 
 def log_run_reports(
-    mlflow: Any, *, model: Any, train: Any, evaluation: Any, config: Any, output_dir: Path, heldout: np.ndarray | None = None
+    mlflow: Any,
+    *,
+    model: Any,
+    train: Any,
+    evaluation: Any,
+    config: Any,
+    output_dir: Path,
+    heldout: np.ndarray | None = None,
 ) -> ReportExtras:
     """Log the extra metrics, per-group CSVs, plots, per-member outcomes and the MLflow model.
 
@@ -365,13 +442,17 @@ def log_run_reports(
     metrics_path = output_dir / "metrics.json"
     if metrics_path.is_file():
         merged = json.loads(metrics_path.read_text(encoding="utf-8"))
-        merged.update({key: (v if math.isfinite(v) else None) for key, v in extras.metrics.items()})
+        merged.update(
+            {key: (v if math.isfinite(v) else None) for key, v in extras.metrics.items()}
+        )
         write_atomic_text(metrics_path, json.dumps(merged, indent=2, sort_keys=True))
         mlflow.log_artifact(str(metrics_path))
 
     group_dir = output_dir / "groups"
     for name, table in extras.tables.items():
-        write_atomic_text(group_dir / (name.replace("/", "__") + ".csv"), table.to_csv(index=False))
+        write_atomic_text(
+            group_dir / (name.replace("/", "__") + ".csv"), table.to_csv(index=False)
+        )
     if group_dir.exists():
         mlflow.log_artifacts(str(group_dir), artifact_path="groups")
 
@@ -379,21 +460,33 @@ def log_run_reports(
     if plot_dir.exists():
         shutil.rmtree(plot_dir)
     all_tables = {**evaluation.tables, **extras.tables}
-    groupings = [(f"equity/{a}", a) for a in train.sensitive.columns] + [(COMMUNITY, COMMUNITY), (NETWORK_SIZE, NETWORK_SIZE)]
+    groupings = [(f"equity/{a}", a) for a in train.sensitive.columns] + [
+        (COMMUNITY, COMMUNITY),
+        (NETWORK_SIZE, NETWORK_SIZE),
+    ]
     for prefix, label in groupings:
         exposure_table = all_tables.get(f"{prefix}/exposure")
         if exposure_table is not None:
             plot_exposure_by_group(
-                exposure_table, all_tables.get(f"{prefix}/recall"), title=f"Introductions by {label.replace('_', ' ')}",
+                exposure_table,
+                all_tables.get(f"{prefix}/recall"),
+                title=f"Introductions by {label.replace('_', ' ')}",
                 path=plot_dir / f"exposure_by_{label}.png",
             )
     gini = evaluation.metrics.get("exposure_gini", math.nan)
     atk = evaluation.metrics.get("exposure_atkinson", math.nan)
     note = f"Gini {gini:.3f}, Atkinson {atk:.3f}"
     if math.isfinite(extras.metrics.get("exposure_atkinson_ci_low", math.nan)):
-        note += f" [{extras.metrics['exposure_atkinson_ci_low']:.3f}, {extras.metrics['exposure_atkinson_ci_high']:.3f}]"
-    plot_lorenz({"introductions received": extras.lorenz}, notes={"introductions received": note},
-                title="Lorenz curve of introductions received", path=plot_dir / "lorenz_introductions_received.png")
+        note += (
+            f" [{extras.metrics['exposure_atkinson_ci_low']:.3f}, "
+            f"{extras.metrics['exposure_atkinson_ci_high']:.3f}]"
+        )
+    plot_lorenz(
+        {"introductions received": extras.lorenz},
+        notes={"introductions received": note},
+        title="Lorenz curve of introductions received",
+        path=plot_dir / "lorenz_introductions_received.png",
+    )
     plot_reach(extras.tables[f"reach/{NETWORK_SIZE}"], path=plot_dir / "reach_by_network_size.png")
     mlflow.log_artifacts(str(plot_dir), artifact_path="plots")
 
@@ -409,7 +502,9 @@ def log_run_reports(
             mlflow,
             model_dir=model_dir,
             k=k,
-            registered_model_name=config.mlflow.model_name if config.mlflow.register_model else None,
+            registered_model_name=config.mlflow.model_name
+            if config.mlflow.register_model
+            else None,
             alias=config.mlflow.alias,
         )
     return extras

@@ -88,7 +88,9 @@ def require_pyspark() -> None:
     try:
         import pyspark  # noqa: F401
     except ImportError:
-        raise SparkUnavailableError(f"the Spark engine needs pyspark, which is not installed: {INSTALL_HINT}") from None
+        raise SparkUnavailableError(
+            f"the Spark engine needs pyspark, which is not installed: {INSTALL_HINT}"
+        ) from None
 
 
 def check_java(*, minimum: int = MIN_JAVA) -> str:
@@ -109,7 +111,9 @@ def check_java(*, minimum: int = MIN_JAVA) -> str:
     text = out.stderr + out.stdout
     found = re.search(r'version "(\d+)(?:\.(\d+))?', text)
     if not found:
-        raise SparkUnavailableError(f"cannot tell the Java version of {java}: {text.strip()[:200]!r}")
+        raise SparkUnavailableError(
+            f"cannot tell the Java version of {java}: {text.strip()[:200]!r}"
+        )
     major = int(found.group(1))
     if major == 1:  # "1.8.0_392" is Java 8
         major = int(found.group(2) or 0)
@@ -127,7 +131,9 @@ def _under_spark_submit() -> bool:
 
 
 @contextlib.contextmanager
-def spark_session(master: str | None = None, *, app_name: str = "plusone", conf: dict[str, str] | None = None) -> Iterator["SparkSession"]:
+def spark_session(
+    master: str | None = None, *, app_name: str = "plusone", conf: dict[str, str] | None = None
+) -> Iterator[SparkSession]:
     """A SparkSession for a job; stopped at the end only if this call started it.
 
     ``master`` ``None`` means the one ``spark-submit`` gave, else ``local[*]``. An active
@@ -138,13 +144,19 @@ def spark_session(master: str | None = None, *, app_name: str = "plusone", conf:
     """
     require_pyspark()
     # pyspark 4.x warns on every pandas conversion that pandas 3 is new to it; we convert via Arrow
-    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+    warnings.filterwarnings(
+        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+    )
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
     if active is not None:
         if master is not None and active.sparkContext.master != master:
-            logger.warning("using the active Spark session (master %s), not %s", active.sparkContext.master, master)
+            logger.warning(
+                "using the active Spark session (master %s), not %s",
+                active.sparkContext.master,
+                master,
+            )
         yield active
         return
     builder = SparkSession.builder.appName(app_name)
@@ -171,7 +183,12 @@ def spark_session(master: str | None = None, *, app_name: str = "plusone", conf:
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
-    logger.info("Spark %s, master %s, %d default partitions", spark.version, spark.sparkContext.master, spark.sparkContext.defaultParallelism)
+    logger.info(
+        "Spark %s, master %s, %d default partitions",
+        spark.version,
+        spark.sparkContext.master,
+        spark.sparkContext.defaultParallelism,
+    )
     try:
         yield spark
     finally:
@@ -200,7 +217,8 @@ def _worker_model(model_dir: str, manifest_sha: str) -> IntroductionRecommender:
         found = _manifest_sha(model_dir)
         if found != manifest_sha:
             raise ModelFormatError(
-                f"{model_dir}: the model changed after the driver read it (manifest SHA-256 {found[:12]}, "
+                f"{model_dir}: the model changed after the driver read it (manifest SHA-256 "
+                f"{found[:12]}, "
                 f"expected {manifest_sha[:12]}); rank again once it is stable"
             )
         _WORKER_MODELS.clear()  # one model per worker at a time: they are large
@@ -216,7 +234,15 @@ def _list_array(matrix: np.ndarray) -> pa.ListArray:
     return pa.ListArray.from_arrays(offsets, pa.array(matrix.ravel()))
 
 
-def _rank_partition(batches: Iterator[pa.RecordBatch], *, model_dir: str, manifest_sha: str, k: int, batch_size: int, lists: bool) -> Iterator[pa.RecordBatch]:
+def _rank_partition(
+    batches: Iterator[pa.RecordBatch],
+    *,
+    model_dir: str,
+    manifest_sha: str,
+    k: int,
+    batch_size: int,
+    lists: bool,
+) -> Iterator[pa.RecordBatch]:
     """One partition's members, ranked block by block (blocks of ``batch_size`` positions).
 
     Module-level (so Spark pickles it by reference and the worker's model cache survives);
@@ -237,7 +263,12 @@ def _rank_partition(batches: Iterator[pa.RecordBatch], *, model_dir: str, manife
     for s, e in zip(starts, ends):
         if lists:
             ids, scores, outside = model.preference_lists(rows[s:e], k, batch_size=batch_size)
-            columns = [pa.array(position[s:e]), _list_array(ids), _list_array(scores), _list_array(outside)]
+            columns = [
+                pa.array(position[s:e]),
+                _list_array(ids),
+                _list_array(scores),
+                _list_array(outside),
+            ]
             names = ["position", "ids", "scores", "outside"]
         else:
             ids, scores = model.rank(rows[s:e], k)
@@ -252,12 +283,14 @@ def _matrix(column: pa.ChunkedArray, n: int, dtype) -> np.ndarray:
     if n == 0:
         return np.empty((0, 0), dtype=dtype)
     if len(values) % n:
-        raise RuntimeError(f"Spark returned lists of unequal length ({len(values)} values for {n} members)")
+        raise RuntimeError(
+            f"Spark returned lists of unequal length ({len(values)} values for {n} members)"
+        )
     return np.asarray(values, dtype=dtype).reshape(n, len(values) // n)
 
 
 def rank_on_spark(
-    spark: "SparkSession",
+    spark: SparkSession,
     model: IntroductionRecommender,
     model_dir: str | os.PathLike,
     member_rows: np.ndarray,
@@ -265,7 +298,8 @@ def rank_on_spark(
     k: int = 20,
     batch_size: int = 2000,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Slates for many members, ranked on Spark; equal to ``model.rank_batch(member_rows, k, batch_size=batch_size)``.
+    """Slates for many members, ranked on Spark; equal to ``model.rank_batch(member_rows, k,
+    batch_size=batch_size)``.
 
     Parameters
     ----------
@@ -302,18 +336,35 @@ def rank_on_spark(
     if rows.min() < 0 or rows.max() >= model.network_.n_members:
         bad = rows[(rows < 0) | (rows >= model.network_.n_members)][0]
         raise IndexError(f"member row {int(bad)} is outside 0..{model.network_.n_members - 1}")
-    model_dir = str(Path(model_dir).resolve())  # executors open the same path: shared storage on a cluster
+    model_dir = str(
+        Path(model_dir).resolve()
+    )  # executors open the same path: shared storage on a cluster
     sha = _manifest_sha(model_dir)
     if np.array_equal(rows, np.arange(n)):  # --members all: nothing to ship from the driver
-        members = spark.range(n).select(F.col("id").alias("position"), F.col("id").alias("member_row"))
+        members = spark.range(n).select(
+            F.col("id").alias("position"), F.col("id").alias("member_row")
+        )
     else:
-        members = spark.createDataFrame(pa.table({"position": np.arange(n, dtype=np.int64), "member_row": rows}))
+        members = spark.createDataFrame(
+            pa.table({"position": np.arange(n, dtype=np.int64), "member_row": rows})
+        )
     n_blocks = -(-n // batch_size)
-    members = members.withColumn("block", F.floor(F.col("position") / batch_size)).repartitionByRange(n_blocks, "block")
+    members = members.withColumn(
+        "block", F.floor(F.col("position") / batch_size)
+    ).repartitionByRange(n_blocks, "block")
     lists = bool(model.rerank)
-    schema = "position long, ids array<int>, scores array<float>" + (", outside array<boolean>" if lists else "")
+    schema = "position long, ids array<int>, scores array<float>" + (
+        ", outside array<boolean>" if lists else ""
+    )
     ranked = members.select("position", "member_row").mapInArrow(
-        functools.partial(_rank_partition, model_dir=model_dir, manifest_sha=sha, k=k, batch_size=batch_size, lists=lists),
+        functools.partial(
+            _rank_partition,
+            model_dir=model_dir,
+            manifest_sha=sha,
+            k=k,
+            batch_size=batch_size,
+            lists=lists,
+        ),
         schema,
     )
     started = time.perf_counter()
@@ -324,7 +375,12 @@ def rank_on_spark(
     order = np.argsort(position)
     ids = _matrix(table.column("ids"), n, np.int32)[order]
     scores = _matrix(table.column("scores"), n, np.float32)[order]
-    logger.info("ranked %d members on Spark in %.1f s (%d blocks)", n, time.perf_counter() - started, n_blocks)
+    logger.info(
+        "ranked %d members on Spark in %.1f s (%d blocks)",
+        n,
+        time.perf_counter() - started,
+        n_blocks,
+    )
     if not lists:
         return ids, scores
     outside = _matrix(table.column("outside"), n, bool)[order]
@@ -375,8 +431,12 @@ def _atkinson_from_histogram(values: np.ndarray, counts: np.ndarray, *, epsilon:
     return min(max(1.0 - ede / mean, 0.0), 1.0)
 
 
-def _exposure_table(figures: pd.DataFrame, *, n_members: int, total: float, min_group_size: int) -> pd.DataFrame:
-    """Per-group ``members, exposure`` sums → the table of :func:`recsys._metrics.group_exposure_table`."""
+def _exposure_table(
+    figures: pd.DataFrame, *, n_members: int, total: float, min_group_size: int
+) -> pd.DataFrame:
+    """Per-group ``members, exposure`` sums → the table of
+    :func:`recsys._metrics.group_exposure_table`.
+    """
     figures = figures.sort_values("group").reset_index(drop=True)
     return exposure_table_from_sums(
         figures["group"].astype(str).to_numpy(dtype=object),
@@ -395,11 +455,11 @@ def _min_over_max(ratios: np.ndarray) -> float:
 
 
 def slate_metrics_on_spark(
-    slates: "DataFrame",
-    members: "DataFrame",
+    slates: DataFrame,
+    members: DataFrame,
     *,
-    neighbours: "DataFrame",
-    ranked: "DataFrame",
+    neighbours: DataFrame,
+    ranked: DataFrame,
     sensitive_attributes: tuple[str, ...] | list[str] = (),
     min_group_size: int = 20,
     atkinson_epsilon: float = 0.5,
@@ -443,30 +503,57 @@ def slate_metrics_on_spark(
         slates.select("member_id", "other_id")
         .dropDuplicates()
         .join(ids.withColumnRenamed("row", "u"), on="member_id", how="left")
-        .join(ids.withColumnRenamed("member_id", "other_id").withColumnRenamed("row", "v"), on="other_id", how="left")
+        .join(
+            ids.withColumnRenamed("member_id", "other_id").withColumnRenamed("row", "v"),
+            on="other_id",
+            how="left",
+        )
         .cache()
     )
     try:
         checked = pairs.agg(
-            F.count("*").alias("pairs"), F.sum(F.col("u").isNull().cast("long")).alias("bad_u"), F.sum(F.col("v").isNull().cast("long")).alias("bad_v")
+            F.count("*").alias("pairs"),
+            F.sum(F.col("u").isNull().cast("long")).alias("bad_u"),
+            F.sum(F.col("v").isNull().cast("long")).alias("bad_v"),
         ).collect()[0]
         if checked["bad_u"] or checked["bad_v"]:
             side = "member_id" if checked["bad_u"] else "other_id"
-            bad = pairs.filter(F.col("u" if side == "member_id" else "v").isNull()).limit(1).collect()[0][side]
-            raise ValueError(f"the batch output names member {bad!r} ({side}), who is not in the model")
+            bad = (
+                pairs.filter(F.col("u" if side == "member_id" else "v").isNull())
+                .limit(1)
+                .collect()[0][side]
+            )
+            raise ValueError(
+                f"the batch output names member {bad!r} ({side}), who is not in the model"
+            )
         return _slate_metrics(
-            pairs.select("u", "v"), int(checked["pairs"]), members, neighbours, ranked, tuple(sensitive_attributes), min_group_size, atkinson_epsilon
+            pairs.select("u", "v"),
+            int(checked["pairs"]),
+            members,
+            neighbours,
+            ranked,
+            tuple(sensitive_attributes),
+            min_group_size,
+            atkinson_epsilon,
         )
     finally:
         pairs.unpersist()
 
 
-def _slate_metrics(pairs, n_pairs, members, neighbours, ranked, attributes, min_group_size, atkinson_epsilon):
+def _slate_metrics(
+    pairs, n_pairs, members, neighbours, ranked, attributes, min_group_size, atkinson_epsilon
+):
     from pyspark.sql import functions as F
 
-    slates = ranked.select("member_id").distinct().join(members, on="member_id", how="inner").agg(
-        F.count("*").alias("n"), F.max(F.col("plus_one_required").cast("int")).alias("pledged")
-    ).collect()[0]
+    slates = (
+        ranked.select("member_id")
+        .distinct()
+        .join(members, on="member_id", how="inner")
+        .agg(
+            F.count("*").alias("n"), F.max(F.col("plus_one_required").cast("int")).alias("pledged")
+        )
+        .collect()[0]
+    )
     n_slates, any_pledged = int(slates["n"]), bool(slates["pledged"])
     metrics: dict[str, float] = {}
     tables: dict[str, pd.DataFrame] = {}
@@ -480,9 +567,13 @@ def _slate_metrics(pairs, n_pairs, members, neighbours, ranked, attributes, min_
         freq = hist["count"].to_numpy(dtype=np.int64)
         n_members = int(freq.sum())
         total = float((values * freq).sum())
-        metrics["coverage"] = float(freq[values > 0].sum() / n_members) if n_members else float("nan")
+        metrics["coverage"] = (
+            float(freq[values > 0].sum() / n_members) if n_members else float("nan")
+        )
         metrics["exposure_gini"] = _gini_from_histogram(values, freq)
-        metrics["exposure_atkinson"] = _atkinson_from_histogram(values, freq, epsilon=atkinson_epsilon)
+        metrics["exposure_atkinson"] = _atkinson_from_histogram(
+            values, freq, epsilon=atkinson_epsilon
+        )
         if n_slates == 0:
             metrics["max_inbound_share"] = float("nan")
         else:
@@ -490,26 +581,54 @@ def _slate_metrics(pairs, n_pairs, members, neighbours, ranked, attributes, min_
         if attributes:  # every attribute's groups in one aggregation
             long = functools.reduce(
                 lambda a, b: a.unionByName(b),
-                [exposure.select(F.lit(attr).alias("attribute"), F.col(attr).alias("group"), "exposure") for attr in attributes],
+                [
+                    exposure.select(
+                        F.lit(attr).alias("attribute"), F.col(attr).alias("group"), "exposure"
+                    )
+                    for attr in attributes
+                ],
             )
-            figures = long.groupBy("attribute", "group").agg(F.count("*").alias("members"), F.sum("exposure").alias("exposure")).toPandas()
+            figures = (
+                long.groupBy("attribute", "group")
+                .agg(F.count("*").alias("members"), F.sum("exposure").alias("exposure"))
+                .toPandas()
+            )
             for attr in attributes:
-                table = _exposure_table(figures[figures["attribute"] == attr], n_members=n_members, total=total, min_group_size=min_group_size)
+                table = _exposure_table(
+                    figures[figures["attribute"] == attr],
+                    n_members=n_members,
+                    total=total,
+                    min_group_size=min_group_size,
+                )
                 tables[f"equity/{attr}/exposure"] = table
-                metrics[f"equity/{attr}/exposure_ratio"] = _min_over_max(table.loc[~table["suppressed"], "ratio"].to_numpy(dtype=np.float64))
+                metrics[f"equity/{attr}/exposure_ratio"] = _min_over_max(
+                    table.loc[~table["suppressed"], "ratio"].to_numpy(dtype=np.float64)
+                )
     finally:
         exposure.unpersist()
 
     # per pair: across communities (bridge_rate); inside the network = the same member, a
     # connection, or a connection's connection (plus_one_balance)
-    node = members.select("row", "community", "plus_one_required").join(neighbours, on="row", how="left")
-    u_side = node.select(F.col("row").alias("u"), F.col("community").alias("cu"), F.col("neighbours").alias("nu"), "plus_one_required")
-    v_side = node.select(F.col("row").alias("v"), F.col("community").alias("cv"), F.col("neighbours").alias("nv"))
+    node = members.select("row", "community", "plus_one_required").join(
+        neighbours, on="row", how="left"
+    )
+    u_side = node.select(
+        F.col("row").alias("u"),
+        F.col("community").alias("cu"),
+        F.col("neighbours").alias("nu"),
+        "plus_one_required",
+    )
+    v_side = node.select(
+        F.col("row").alias("v"), F.col("community").alias("cv"), F.col("neighbours").alias("nv")
+    )
     inside = (F.col("u") == F.col("v")) | F.coalesce(
-        F.array_contains(F.col("nu"), F.col("v").cast("int")) | F.arrays_overlap(F.col("nu"), F.col("nv")), F.lit(False)
+        F.array_contains(F.col("nu"), F.col("v").cast("int"))
+        | F.arrays_overlap(F.col("nu"), F.col("nv")),
+        F.lit(False),
     )
     figures = (
-        pairs.join(u_side, on="u").join(v_side, on="v")
+        pairs.join(u_side, on="u")
+        .join(v_side, on="v")
         .groupBy("u")
         .agg(
             F.count("*").alias("total"),
@@ -517,7 +636,9 @@ def _slate_metrics(pairs, n_pairs, members, neighbours, ranked, attributes, min_
             F.sum((F.col("cu") != F.col("cv")).cast("long")).alias("bridged"),
             F.first("plus_one_required").alias("required"),
         )
-        .withColumn("balanced", ((F.col("total") - F.col("inside")) >= F.col("inside")).cast("double"))
+        .withColumn(
+            "balanced", ((F.col("total") - F.col("inside")) >= F.col("inside")).cast("double")
+        )
         .agg(
             F.sum("bridged").alias("bridged"),
             F.avg("balanced").alias("balanced"),
@@ -526,16 +647,23 @@ def _slate_metrics(pairs, n_pairs, members, neighbours, ranked, attributes, min_
         .collect()[0]
     )
     metrics["bridge_rate"] = float(figures["bridged"] / n_pairs) if n_pairs else float("nan")
-    metrics["plus_one_balance"] = float("nan") if figures["balanced"] is None else float(figures["balanced"])
+    metrics["plus_one_balance"] = (
+        float("nan") if figures["balanced"] is None else float(figures["balanced"])
+    )
     if any_pledged:
-        metrics["plus_one_balance_pledged"] = float("nan") if figures["pledged"] is None else float(figures["pledged"])
+        metrics["plus_one_balance_pledged"] = (
+            float("nan") if figures["pledged"] is None else float(figures["pledged"])
+        )
     metrics["mean_slate_size"] = float(n_pairs / n_slates) if n_slates else 0.0
     return metrics, tables
 
 
-def model_members_on_spark(spark: "SparkSession", model: IntroductionRecommender, attributes: "DataFrame | None" = None) -> "DataFrame":
+def model_members_on_spark(
+    spark: SparkSession, model: IntroductionRecommender, attributes: DataFrame | None = None
+) -> DataFrame:
     """The model's members as a DataFrame (``member_id, row, community, plus_one_required``),
-    joined with ``attributes`` (``member_id`` + label columns, see :func:`member_attributes_on_spark`)."""
+    joined with ``attributes`` (``member_id`` + label columns, see
+    :func:`member_attributes_on_spark`)."""
     n = model.network_.n_members
     frame = spark.createDataFrame(
         pa.table(
@@ -543,7 +671,9 @@ def model_members_on_spark(spark: "SparkSession", model: IntroductionRecommender
                 "member_id": pa.array(model.network_.member_ids.astype(str), pa.string()),
                 "row": np.arange(n, dtype=np.int64),
                 "community": np.asarray(model.communities_, dtype=np.int32),
-                "plus_one_required": np.asarray(model.reranker_.required_rows(np.arange(n)), dtype=bool),
+                "plus_one_required": np.asarray(
+                    model.reranker_.required_rows(np.arange(n)), dtype=bool
+                ),
             }
         )
     )
@@ -554,20 +684,35 @@ def model_members_on_spark(spark: "SparkSession", model: IntroductionRecommender
     joined = frame.join(attributes, on="member_id", how="left")
     missing = joined.filter(F.col("_present").isNull()).limit(1).collect()
     if missing:
-        raise ValueError(f"member {missing[0]['member_id']!r} of the model is not in the member table")
+        raise ValueError(
+            f"member {missing[0]['member_id']!r} of the model is not in the member table"
+        )
     return joined.drop("_present")
 
 
-def neighbours_on_spark(spark: "SparkSession", adjacency: sp.csr_matrix) -> "DataFrame":
-    """``row, neighbours`` of a CSR adjacency: its own ``indptr``/``indices`` as one Arrow list column."""
+def neighbours_on_spark(spark: SparkSession, adjacency: sp.csr_matrix) -> DataFrame:
+    """``row, neighbours`` of a CSR adjacency: its own ``indptr``/``indices`` as one Arrow list
+    column.
+    """
     adjacency = sp.csr_matrix(adjacency)
     if adjacency.nnz >= 2**31:
-        raise ValueError("the training graph has 2^31 or more directed connections: too many for one Arrow list column")
-    lists = pa.ListArray.from_arrays(pa.array(adjacency.indptr.astype(np.int32)), pa.array(adjacency.indices.astype(np.int32)))
-    return spark.createDataFrame(pa.table({"row": np.arange(adjacency.shape[0], dtype=np.int64), "neighbours": lists}))
+        raise ValueError(
+            "the training graph has 2^31 or more directed connections: too many for one "
+            "Arrow list column"
+        )
+    lists = pa.ListArray.from_arrays(
+        pa.array(adjacency.indptr.astype(np.int32)), pa.array(adjacency.indices.astype(np.int32))
+    )
+    return spark.createDataFrame(
+        pa.table({"row": np.arange(adjacency.shape[0], dtype=np.int64), "neighbours": lists})
+    )
 
 
-def member_attributes_on_spark(spark: "SparkSession", source: str | os.PathLike | pd.DataFrame, attributes: tuple[str, ...] | list[str]) -> "DataFrame":
+def member_attributes_on_spark(
+    spark: SparkSession,
+    source: str | os.PathLike | pd.DataFrame,
+    attributes: tuple[str, ...] | list[str],
+) -> DataFrame:
     """``member_id`` and one label column per sensitive attribute, read with Spark.
 
     ``source`` is an input-layout directory (its ``members.csv``, ``.csv.gz`` or ``.parquet``)
@@ -586,16 +731,32 @@ def member_attributes_on_spark(spark: "SparkSession", source: str | os.PathLike 
         table, csv = spark.createDataFrame(frame), False
     else:
         root = Path(source)
-        found = [root / f"members{ext}" for ext in (".csv", ".csv.gz", ".parquet") if (root / f"members{ext}").is_file()]
+        found = [
+            root / f"members{ext}"
+            for ext in (".csv", ".csv.gz", ".parquet")
+            if (root / f"members{ext}").is_file()
+        ]
         if len(found) != 1:
-            what = "no members table" if not found else "two members tables (" + ", ".join(p.name for p in found) + ")"
-            raise FileNotFoundError(f"{root}: {what}; expected one of members.csv, members.csv.gz, members.parquet")
+            what = (
+                "no members table"
+                if not found
+                else "two members tables (" + ", ".join(p.name for p in found) + ")"
+            )
+            raise FileNotFoundError(
+                f"{root}: {what}; expected one of members.csv, members.csv.gz, members.parquet"
+            )
         path, csv = found[0], not found[0].name.endswith(".parquet")
         reader = spark.read
-        table = reader.option("header", True).option("inferSchema", False).csv(str(path)) if csv else reader.parquet(str(path))
+        table = (
+            reader.option("header", True).option("inferSchema", False).csv(str(path))
+            if csv
+            else reader.parquet(str(path))
+        )
         absent = [c for c in ["member_id", *attributes] if c not in table.columns]
         if absent:
-            raise ValueError(f"{path}: no column {absent[0]!r} (columns: {', '.join(table.columns)})")
+            raise ValueError(
+                f"{path}: no column {absent[0]!r} (columns: {', '.join(table.columns)})"
+            )
     labels = []
     for attr in attributes:
         text = F.col(attr).cast("string")
@@ -603,7 +764,11 @@ def member_attributes_on_spark(spark: "SparkSession", source: str | os.PathLike 
         if csv:
             blank = blank | F.trim(text).isin(list(NA_TOKENS))
         labels.append(F.when(blank, F.lit(UNDISCLOSED)).otherwise(text).alias(attr))
-    return table.select(F.col("member_id").cast("string").alias("member_id"), *labels, F.lit(True).alias("_present"))
+    return table.select(
+        F.col("member_id").cast("string").alias("member_id"),
+        *labels,
+        F.lit(True).alias("_present"),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -645,29 +810,68 @@ def spark_batch_job(
     from training.job import dataset_name, sensitive_attributes
     from training.tracking import log_metrics, tracked_run
 
-    config = Config.from_dict(getattr(model, "manifest_", {}).get("config") or {}, source=f"{model_dir}/manifest.json")
+    config = Config.from_dict(
+        getattr(model, "manifest_", {}).get("config") or {}, source=f"{model_dir}/manifest.json"
+    )
     tags = {"dataset": dataset_name(config), "engine": "spark", "job": "batch_ranking"}
     with spark_session(master, app_name="plusone-rank", conf=conf) as spark:
-        run = tracked_run(config, run_name=f"{tags['dataset']}-batch-spark", tags=tags) if metrics else contextlib.nullcontext()
+        run = (
+            tracked_run(config, run_name=f"{tags['dataset']}-batch-spark", tags=tags)
+            if metrics
+            else contextlib.nullcontext()
+        )
         with run as mlflow:
             started = time.perf_counter()
-            ids, scores = rank_on_spark(spark, model, model_dir, member_rows, k=k, batch_size=batch_size)
+            ids, scores = rank_on_spark(
+                spark, model, model_dir, member_rows, k=k, batch_size=batch_size
+            )
             seconds = time.perf_counter() - started
             written = write_slates_file(slates_frame(model, member_rows, ids, scores), output)
             found = None
             if metrics:
-                found, tables = _output_metrics(spark, model, member_rows, output, config=config, data_dir=data_dir, attributes=sensitive_attributes(config))
-                found.update({"batch/members": float(len(member_rows)), "batch/ranking_seconds": seconds, "batch/members_per_second": len(member_rows) / max(seconds, 1e-9)})
+                found, tables = _output_metrics(
+                    spark,
+                    model,
+                    member_rows,
+                    output,
+                    config=config,
+                    data_dir=data_dir,
+                    attributes=sensitive_attributes(config),
+                )
+                found.update(
+                    {
+                        "batch/members": float(len(member_rows)),
+                        "batch/ranking_seconds": seconds,
+                        "batch/members_per_second": len(member_rows) / max(seconds, 1e-9),
+                    }
+                )
                 if mlflow is not None:
-                    mlflow.log_params({"batch.k": k, "batch.engine": "spark", "batch.spark_master": spark.sparkContext.master, "batch.output": str(output)})
+                    mlflow.log_params(
+                        {
+                            "batch.k": k,
+                            "batch.engine": "spark",
+                            "batch.spark_master": spark.sparkContext.master,
+                            "batch.output": str(output),
+                        }
+                    )
                     log_metrics(mlflow, found)
                     for name, table in tables.items():
-                        mlflow.log_text(table.to_csv(index=False), f"groups/{name.replace('/', '__')}.csv")
+                        mlflow.log_text(
+                            table.to_csv(index=False), f"groups/{name.replace('/', '__')}.csv"
+                        )
             run_id = mlflow.active_run().info.run_id if mlflow is not None else None
-    return SparkBatchResult(rows_written=written, members=len(member_rows), seconds=seconds, metrics=found, run_id=run_id)
+    return SparkBatchResult(
+        rows_written=written,
+        members=len(member_rows),
+        seconds=seconds,
+        metrics=found,
+        run_id=run_id,
+    )
 
 
-def _output_metrics(spark, model, member_rows, output: Path, *, config, data_dir, attributes) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
+def _output_metrics(
+    spark, model, member_rows, output: Path, *, config, data_dir, attributes
+) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
     """Metrics of the written batch output, read back with Spark."""
     from recsys import generate_tables
 
@@ -675,12 +879,18 @@ def _output_metrics(spark, model, member_rows, output: Path, *, config, data_dir
     if path.endswith(".parquet"):
         slates = spark.read.parquet(path)
     else:
-        slates = spark.read.option("header", True).schema("member_id string, rank int, other_id string, score float").csv(path)
+        slates = (
+            spark.read.option("header", True)
+            .schema("member_id string, rank int, other_id string, score float")
+            .csv(path)
+        )
     if attributes:
         source = data_dir or config.data.path
         if source is None:  # the built-in synthetic network: regenerate its member table
             s = config.synthetic
-            source = generate_tables(s.members, seed=s.seed, minority_share=s.minority_share)["members"]
+            source = generate_tables(s.members, seed=s.seed, minority_share=s.minority_share)[
+                "members"
+            ]
         labels = member_attributes_on_spark(spark, source, attributes)
     else:
         labels = None
@@ -689,7 +899,9 @@ def _output_metrics(spark, model, member_rows, output: Path, *, config, data_dir
         if len(np.unique(member_rows)) == model.network_.n_members:  # every member
             ranked = members
         else:
-            ranked = spark.createDataFrame(pa.table({"row": np.asarray(member_rows, dtype=np.int64)})).join(members, on="row")
+            ranked = spark.createDataFrame(
+                pa.table({"row": np.asarray(member_rows, dtype=np.int64)})
+            ).join(members, on="row")
         return slate_metrics_on_spark(
             slates,
             members,
@@ -709,7 +921,7 @@ def _output_metrics(spark, model, member_rows, output: Path, *, config, data_dir
 
 
 def als_factors_on_spark(
-    spark: "SparkSession",
+    spark: SparkSession,
     member_interests: sp.csr_matrix,
     *,
     factors: int,
@@ -735,8 +947,9 @@ def als_factors_on_spark(
     --------
     >>> from recsys import synthetic_network
     >>> with spark_session("local[1]") as spark:  # doctest: +SKIP
-    ...     vectors = als_factors_on_spark(spark, synthetic_network(300).member_interests,
-    ...                                    factors=8, iterations=5, regularization=0.05, alpha=2.0, seed=0)
+    ...     vectors = als_factors_on_spark(
+    ...         spark, synthetic_network(300).member_interests,
+    ...         factors=8, iterations=5, regularization=0.05, alpha=2.0, seed=0)
     >>> vectors.shape, vectors.dtype.name  # doctest: +SKIP
     ((300, 8), 'float32')
     """
@@ -770,7 +983,13 @@ def als_factors_on_spark(
     started = time.perf_counter()
     fitted = als.fit(ratings)
     table = fitted.userFactors.toArrow()
-    logger.info("MLlib ALS: %d members × %d interests, %d factors, %.1f s", n, matrix.shape[1], factors, time.perf_counter() - started)
+    logger.info(
+        "MLlib ALS: %d members × %d interests, %d factors, %.1f s",
+        n,
+        matrix.shape[1],
+        factors,
+        time.perf_counter() - started,
+    )
     vectors = np.zeros((n, factors), dtype=np.float32)
     rows = table.column("id").to_numpy()
     if len(rows):

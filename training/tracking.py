@@ -23,7 +23,12 @@ def git_commit() -> str:
     here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=True
+            ["git", "rev-parse", "HEAD"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -31,7 +36,9 @@ def git_commit() -> str:
 
 
 def mlflow_metric_name(name: str) -> str:
-    """DESIGN.md names are already MLflow-safe (letters, digits, ``_ - . /``); ``@`` is never used."""
+    """DESIGN.md names are already MLflow-safe (letters, digits, ``_ - . /``); ``@`` is never
+    used.
+    """
     if "@" in name:
         raise ValueError(f"metric name {name!r} must not contain '@'")
     return name
@@ -39,11 +46,17 @@ def mlflow_metric_name(name: str) -> str:
 
 @contextlib.contextmanager
 def tracked_run(
-    config: Config, *, run_name: str | None = None, tags: dict[str, str] | None = None, parent_run_id: str | None = None
+    config: Config,
+    *,
+    run_name: str | None = None,
+    tags: dict[str, str] | None = None,
+    parent_run_id: str | None = None,
 ) -> Iterator[Any]:
-    """Start an MLflow run with the resolved config as params; yields the ``mlflow`` module (or None when off).
+    """Start an MLflow run with the resolved config as params; yields the ``mlflow`` module (or
+    None when off).
 
-    The run ends FINISHED only when the block completes; an exception ends it FAILED and propagates.
+    The run ends FINISHED only when the block completes; an exception ends it FAILED and
+    propagates.
     A run started while another is active (a sweep's or a simulation's parent run), or given
     ``parent_run_id``, is started nested under it; keep both in the same experiment.
     """
@@ -77,14 +90,25 @@ def log_rerank_setting(mlflow: Any, model: Any) -> None:
     every bound on the validation connections, as the tag ``rerank.validation_bounds_met``."""
     if not getattr(model, "rerank", False):
         return
-    mlflow.log_params({f"rerank.tuned.{name}": ("" if value is None else value)
-                       for name, value in model.rerank_params_.items() if name != "score_scale"})
+    mlflow.log_params(
+        {
+            f"rerank.tuned.{name}": ("" if value is None else value)
+            for name, value in model.rerank_params_.items()
+            if name != "score_scale"
+        }
+    )
     report = getattr(model, "rerank_report_", {}) or {}
     if report.get("tuned"):
-        mlflow.set_tags({"rerank.validation_bounds_met": str(bool(report["all_bounds_met"])).lower()})
+        mlflow.set_tags(
+            {"rerank.validation_bounds_met": str(bool(report["all_bounds_met"])).lower()}
+        )
 
 
 def log_metrics(mlflow: Any, metrics: dict[str, float]) -> None:
     """Log the finite metrics (MLflow rejects NaN in some stores; a missing figure is left out)."""
-    finite = {mlflow_metric_name(k): float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
+    finite = {
+        mlflow_metric_name(k): float(v)
+        for k, v in metrics.items()
+        if v is not None and math.isfinite(float(v))
+    }
     mlflow.log_metrics(finite)
