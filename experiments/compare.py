@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from recsys import _metrics as m
+from recsys import atomic_write
 
 __all__ = [
     "InequalityTest",
@@ -607,8 +608,6 @@ def write_report(comparison: Comparison, output: str | Path) -> Path:
     """
     import shutil
 
-    from training.job import write_atomic_text
-
     output = Path(output)
     suffix = output.suffix.lower()
     if suffix not in (".md", ".html", ".htm"):
@@ -621,8 +620,8 @@ def write_report(comparison: Comparison, output: str | Path) -> Path:
             target = files / f"{label[0].lower()}_{path.name}"
             shutil.copyfile(path, target)
             plots[label] = target
-        write_atomic_text(output, render_markdown(comparison, plots, relative_to=output.parent))
+        atomic_write(output, render_markdown(comparison, plots, relative_to=output.parent))
     else:
-        write_atomic_text(output, render_html(comparison, {**plots, **run_plots}))
+        atomic_write(output, render_html(comparison, {**plots, **run_plots}))
         shutil.rmtree(files, ignore_errors=True)
     return output

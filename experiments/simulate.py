@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsys import IntroductionRecommender, Network
+from recsys import IntroductionRecommender, Network, atomic_write
 from recsys._simulation import (
     AcceptanceBehaviour,
     RoundOutcome,
@@ -144,7 +144,7 @@ def run_simulation(
 ) -> SimulationRun:
     """Fit once, simulate every policy for ``rounds`` rounds, track it all under one parent run."""
     from training.factory import build_recommender, recommender_params
-    from training.job import dataset_name, load_data, write_atomic_text
+    from training.job import dataset_name, load_data
     from training.tracking import log_metrics, tracked_run
 
     started = time.perf_counter()
@@ -204,8 +204,8 @@ def run_simulation(
         groups = pd.concat(
             [r.groups.assign(policy=p) for p, r in results.items()], ignore_index=True
         )
-        write_atomic_text(output / "simulation_history.csv", history.to_csv(index=False))
-        write_atomic_text(output / "simulation_groups.csv", groups.to_csv(index=False))
+        atomic_write(output / "simulation_history.csv", history.to_csv(index=False))
+        atomic_write(output / "simulation_groups.csv", groups.to_csv(index=False))
         plot = plot_simulation(
             history,
             path=output / "simulation.png",

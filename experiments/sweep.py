@@ -32,6 +32,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from recsys import atomic_write
 from training.config import Config, ConfigError, apply_overrides
 
 __all__ = [
@@ -200,7 +201,7 @@ def run_sweep(
     """Train every grid point as a child run of one parent run; log the results table and the
     trade-off plot.
     """
-    from training.job import dataset_name, train_job, write_atomic_text
+    from training.job import dataset_name, train_job
     from training.tracking import tracked_run
 
     output = Path(output_dir)
@@ -248,7 +249,7 @@ def run_sweep(
                     maximize_x=maximize,
                 )
         table = output / "sweep_results.csv"
-        write_atomic_text(table, results.to_csv(index=False))
+        atomic_write(table, results.to_csv(index=False))
         plot = plot_tradeoff(results, k=k, path=output / "tradeoff.png")
         if mlflow is not None:
             mlflow.log_artifact(str(table))

@@ -29,6 +29,8 @@ from recsys._data import (
     write_tables,
 )
 from recsys._evaluation import Slates, evaluate_slates, evaluation_members, rank_all
+from recsys._explain import explain_introductions, summarize_reasons
+from recsys._io import atomic_write, write_frame
 from recsys._model import IntroductionRecommender
 from recsys._persist import ModelFormatError, load_model, save_model, verify_model_dir
 from recsys._rerank import BridgeBonusReranker, plus_one_select, top_k
@@ -80,12 +82,14 @@ __all__ = [
     "Slates",
     "TooFewContactsError",
     "assign_pairs",
+    "atomic_write",
     "common_neighbour_broker_pairs",
     "acceptance_from_dict",
     "detect_communities",
     "evaluate_broker",
     "evaluate_slates",
     "evaluation_members",
+    "explain_introductions",
     "fill_pledges",
     "generate_tables",
     "heldout_matrix",
@@ -101,10 +105,12 @@ __all__ = [
     "read_table",
     "reciprocal",
     "save_model",
+    "summarize_reasons",
     "synthetic_network",
     "tfidf_interests",
     "top_k",
     "verify_model_dir",
     "write_synthetic",
+    "write_frame",
     "write_tables",
 ]

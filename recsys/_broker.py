@@ -39,6 +39,7 @@ from sklearn.exceptions import NotFittedError
 
 from recsys import _candidates
 from recsys._candidates import hop_weights
+from recsys._explain import summarize_reasons
 from recsys._scoring import FEATURE_NAMES, reciprocal, swap_direction
 
 __all__ = [
@@ -573,46 +574,9 @@ class BrokerRanker(BaseEstimator):
                 "bridges_communities": bool(communities[a] != communities[b]),
                 "small_networks": small,
             }
-            reasons["summary"] = summarize_broker_reasons(reasons)
+            reasons["summary"] = summarize_reasons(reasons)
             out.append(reasons)
         return out
-
-
-def summarize_broker_reasons(reasons: dict) -> str:
-    """One line a broker can say, e.g. ``"2 shared interests (jazz, chess); from different
-    communities; u7 has 2 connections"``.
-
-    Examples
-    --------
-    >>> summarize_broker_reasons({
-    ...     "shared_interests": ["jazz"], "n_shared_interests": 1, "n_other_mutual_contacts": 0,
-    ...     "bridges_communities": True,
-    ...     "small_networks": [{"member_id": "u7", "n_connections": 2}],
-    ... })
-    '1 shared interest (jazz); they know no one else in common; from different communities; u7 has
-    2 connections'
-    """
-    parts = []
-    n_shared = reasons["n_shared_interests"]
-    if n_shared:
-        parts.append(
-            f"{n_shared} shared interest{'s' if n_shared != 1 else ''} "
-            f"({', '.join(reasons['shared_interests'])})"
-        )
-    others = reasons["n_other_mutual_contacts"]
-    parts.append(
-        "they know no one else in common"
-        if others == 0
-        else f"{others} other mutual contact{'s' if others != 1 else ''}"
-    )
-    if reasons["bridges_communities"]:
-        parts.append("from different communities")
-    for side in reasons["small_networks"]:
-        parts.append(
-            f"{side['member_id']} has {side['n_connections']} "
-            f"connection{'s' if side['n_connections'] != 1 else ''}"
-        )
-    return "; ".join(parts)
 
 
 # ---------------------------------------------------------------------------------- functions

@@ -20,7 +20,6 @@ import gzip
 import io
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import scipy.sparse as sp
+
+from recsys._io import TABLE_FORMATS, write_frame
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ __all__ = [
 
 TABLES: tuple[str, ...] = ("members", "interests", "connections", "introductions")
 REQUIRED_TABLES: tuple[str, ...] = ("members", "interests", "connections")
-SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".parquet")
+SUFFIXES: tuple[str, ...] = tuple(TABLE_FORMATS.values())
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "members": ("member_id",),
     "interests": ("member_id", "interest"),
@@ -1211,35 +1212,10 @@ def write_tables(
         if not name or os.path.basename(name) != name or name.startswith("."):
             raise ValueError(f"table name must be a plain file name, got {name!r}")
         target = os.path.join(root, f"{name}.{fmt}")
-        handle, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=root)
-        os.close(handle)
-        try:
-            _write_one(frame, tmp, fmt)
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_frame(frame, target, fmt=fmt)
         for suffix in SUFFIXES:
             other = os.path.join(root, name + suffix)
             if suffix != f".{fmt}" and os.path.isfile(other):
                 os.unlink(other)
                 logger.info("removed %s (replaced by %s)", other, target)
         logger.debug("wrote %s (%d rows)", target, len(frame))
-
-
-def _write_one(frame: pd.DataFrame, path: str, fmt: str) -> None:
-    if fmt == "parquet":
-        frame.to_parquet(path, index=False)
-        return
-    try:
-        # pyarrow's CSV writer is ~10x faster than DataFrame.to_csv on tens of millions of rows.
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        frame.to_csv(path, index=False, compression="gzip" if fmt == "csv.gz" else None)
-        return
-    if fmt == "csv.gz":
-        with pa.CompressedOutputStream(path, "gzip") as stream:
-            pa_csv.write_csv(table, stream)
-    else:
-        pa_csv.write_csv(table, path)

@@ -20,6 +20,7 @@ from recsys._candidates import (
 from recsys._communities import TIER_NAMES, detect_communities, network_size_tier_codes
 from recsys._data import Network
 from recsys._evaluation import rank_all
+from recsys._explain import explain_introductions
 from recsys._rerank import (
     PREFERENCE_DEPTH,
     SlateReranker,
@@ -706,61 +707,24 @@ class IntroductionRecommender(BaseEstimator):
     def explain(
         self, member_row: int, other_rows, *, max_interests: int = 3, max_contacts: int = 3
     ) -> list[dict]:
-        """Reasons for introducing ``member_row`` to each of ``other_rows``.
-
-        Each reason dict holds ``shared_interests`` (the rarest few shared interests, by name),
-        ``n_shared_interests``, ``mutual_contacts`` (ids of the best-connected mutual contacts
-        who could make the introduction), ``n_mutual_contacts`` and ``bridges_communities``.
-        Nothing sensitive is read.
-        """
+        """Reasons for introducing ``member_row`` to each of ``other_rows``
+        (:func:`recsys.explain_introductions`): the rarest shared interests, the mutual contacts
+        who could make the introduction, whether it bridges communities, and a ``summary`` line.
+        Nothing sensitive is read."""
         net = self.network_
-        others = np.asarray(other_rows, dtype=np.int64)
-        # plain slices of the CSR arrays: scipy's row and element indexing cost ~0.3 ms per reason
-        interests, adjacency, weights = (
-            net.member_interests,
-            net.adjacency,
-            self.features_.interest_weights,
+        return explain_introductions(
+            int(member_row),
+            np.asarray(other_rows, dtype=np.int64),
+            adjacency=net.adjacency,
+            member_interests=net.member_interests,
+            interest_weights=self.features_.interest_weights,
+            degrees=self.features_.degrees,  # computed once per model, unlike Network.degrees
+            communities=self.communities_,
+            member_ids=net.member_ids,
+            interest_names=net.interest_names,
+            max_interests=max_interests,
+            max_contacts=max_contacts,
         )
-        row = lambda m, r: m.indices[m.indptr[r] : m.indptr[r + 1]]  # noqa: E731
-        degrees = self.features_.degrees  # computed once per model, unlike Network.degrees
-        mine_i = row(interests, member_row)
-        mine_c = row(adjacency, member_row)
-        reasons = []
-        for other in (
-            others
-        ):  # a slate is at most a few dozen members: this loop is per reason, not per member
-            shared = np.intersect1d(mine_i, row(interests, other), assume_unique=True)
-            # the most telling interests are the rarest: highest TF-IDF weight on the other side
-            if len(shared):
-                cols = row(weights, other)
-                vals = weights.data[weights.indptr[other] : weights.indptr[other + 1]]
-                order = np.argsort(cols, kind="stable")
-                pos = np.minimum(
-                    np.searchsorted(cols, shared, sorter=order), max(len(cols) - 1, 0)
-                )
-                w = (
-                    np.where(cols[order[pos]] == shared, vals[order[pos]], 0.0)
-                    if len(cols)
-                    else np.zeros(len(shared))
-                )
-                shared = shared[np.argsort(-w, kind="stable")]
-            mutual = np.intersect1d(mine_c, row(adjacency, other), assume_unique=True)
-            if len(mutual):
-                mutual = mutual[np.argsort(-degrees[mutual], kind="stable")]
-            reasons.append(
-                {
-                    "shared_interests": [
-                        str(x) for x in net.interest_names[shared[:max_interests]]
-                    ],
-                    "n_shared_interests": int(len(shared)),
-                    "mutual_contacts": [str(x) for x in net.member_ids[mutual[:max_contacts]]],
-                    "n_mutual_contacts": int(len(mutual)),
-                    "bridges_communities": bool(
-                        self.communities_[member_row] != self.communities_[other]
-                    ),
-                }
-            )
-        return reasons
 
 
 #: Capacity multiple of an untuned model that was given none.

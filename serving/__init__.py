@@ -12,7 +12,6 @@ from serving._recommender import (
     Slate,
     UnknownInterestsError,
     UnknownMemberError,
-    summarize_reasons,
 )
 
 __all__ = [
@@ -25,5 +24,4 @@ __all__ = [
     "Slate",
     "UnknownInterestsError",
     "UnknownMemberError",
-    "summarize_reasons",
 ]

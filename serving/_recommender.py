@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys import IntroductionRecommender, ModelFormatError, load_model
+from recsys import IntroductionRecommender, ModelFormatError, load_model, summarize_reasons
 from recsys._rerank import DecayingInboundCounter
 
 __all__ = [
@@ -51,7 +51,6 @@ __all__ = [
     "Slate",
     "UnknownInterestsError",
     "UnknownMemberError",
-    "summarize_reasons",
 ]
 
 logger = logging.getLogger(__name__)
@@ -177,36 +176,6 @@ class ModelNotLoadedError(RuntimeError):
 
 
 # ---------------------------------------------------------------------------------- reasons
-def summarize_reasons(
-    n_shared_interests: int, n_mutual_contacts: int, bridges_communities: bool
-) -> str:
-    """One human line, e.g. ``"3 shared interests, 2 mutual contacts could introduce you"``.
-
-    Examples
-    --------
-    >>> summarize_reasons(3, 2, False)
-    '3 shared interests, 2 mutual contacts could introduce you'
-    >>> summarize_reasons(1, 0, True)
-    '1 shared interest, from another community'
-    >>> summarize_reasons(0, 1, False)
-    '1 mutual contact could introduce you'
-    >>> summarize_reasons(0, 0, False)
-    'new to your network'
-    """
-    parts = []
-    if n_shared_interests:
-        parts.append(
-            f"{n_shared_interests} shared interest{'s' if n_shared_interests != 1 else ''}"
-        )
-    if n_mutual_contacts == 1:
-        parts.append("1 mutual contact could introduce you")
-    elif n_mutual_contacts:
-        parts.append(f"{n_mutual_contacts} mutual contacts could introduce you")
-    if bridges_communities:
-        parts.append("from another community")
-    return ", ".join(parts) or "new to your network"
-
-
 #: One explained introduction as plain values: (other id, score, shared interests, n shared,
 #: mutual contacts, n mutual, bridges, summary, the introduction as JSON text). The cache keeps
 #: these rather than dataclasses: tuples of strings and numbers are not tracked by the garbage
@@ -226,7 +195,7 @@ def _row(other_id: str, score: float, raw: dict[str, Any]) -> _Row:
         tuple(str(x) for x in raw["shared_interests"]),
         tuple(str(x) for x in raw["mutual_contacts"]),
     )
-    summary = summarize_reasons(n_shared, n_mutual, bridges)
+    summary = summarize_reasons(raw)
     intro = Introduction(
         other_id, score, Reasons(shared, n_shared, mutual, n_mutual, bridges, summary)
     )
@@ -1281,7 +1250,7 @@ class Recommender:
                 mutual_contacts=(),
                 n_mutual_contacts=0,
                 bridges_communities=False,
-                summary=summarize_reasons(int(len(shared)), 0, False),
+                summary=summarize_reasons({"n_shared_interests": int(len(shared))}),
             )
             intros.append(Introduction(str(net.member_ids[int(other)]), _score(score), reasons))
         return Slate(None, tuple(intros), snap.version)

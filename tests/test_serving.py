@@ -28,7 +28,6 @@ from serving import (
     Slate,
     UnknownInterestsError,
     UnknownMemberError,
-    summarize_reasons,
 )
 from serving.app import MAX_EXCLUDE, create_app
 
@@ -123,23 +122,9 @@ def test_rank_returns_the_models_slate_with_reasons(rec, reference):
         assert list(intro.reasons.shared_interests) == raw["shared_interests"]
         assert list(intro.reasons.mutual_contacts) == raw["mutual_contacts"]
         assert intro.reasons.bridges_communities == raw["bridges_communities"]
-        assert intro.reasons.summary == summarize_reasons(
-            raw["n_shared_interests"], raw["n_mutual_contacts"], raw["bridges_communities"]
-        )
+        assert intro.reasons.summary == raw["summary"] == recsys.summarize_reasons(raw)
     with pytest.raises(AttributeError):
         slate.introductions[0].score = 1.0  # frozen
-
-
-def test_summary_reads_as_one_line():
-    assert (
-        summarize_reasons(3, 2, False)
-        == "3 shared interests, 2 mutual contacts could introduce you"
-    )
-    assert (
-        summarize_reasons(1, 1, True)
-        == "1 shared interest, 1 mutual contact could introduce you, from another community"
-    )
-    assert summarize_reasons(0, 0, False) == "new to your network"
 
 
 def test_rank_json_is_the_slate_document(rec, reference):

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from recsys import IntroductionRecommender
+from recsys import IntroductionRecommender, write_frame
 
 __all__ = ["write_batch_ranking", "slates_frame", "write_slates_file"]
 
@@ -51,19 +49,7 @@ def write_batch_ranking(
 
 def write_slates_file(frame: pd.DataFrame, output: Path) -> int:
     """Write a :func:`slates_frame` table as CSV or Parquet (by ``output``'s extension),
-    atomically:
-    a temporary sibling renamed into place, so a failure leaves no half-written file. Returns the
-    number of rows. Both engines (local and Spark) write through here."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
-    os.close(fd)
-    try:
-        if output.name.endswith(".parquet"):
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, index=False)
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomically (:func:`recsys.atomic_write`), so a failure leaves no half-written file. Returns
+    the number of rows. Both engines (local and Spark) write through here."""
+    write_frame(frame, output)
     return len(frame)

@@ -336,7 +336,7 @@ def _rank(args) -> int:
             for i, intro in enumerate(intros, 1):
                 print(
                     f"{i:>3}. {intro['member_id']:<16} score {intro['score']:.3f}  "
-                    f"{describe_reasons(intro['reasons'])}"
+                    f"{intro['reasons']['summary']}"
                 )
             if not intros:
                 print("  (none: the member has no candidates to propose)")
@@ -422,18 +422,6 @@ def _broker(args) -> int:
     if not intros:
         print("  (none: every two of their contacts already know each other, or are at capacity)")
     return 0
-
-
-def describe_reasons(reasons: dict) -> str:
-    parts = []
-    if reasons.get("n_shared_interests"):
-        few = ", ".join(reasons["shared_interests"])
-        parts.append(f"{reasons['n_shared_interests']} shared interests ({few})")
-    if reasons.get("n_mutual_contacts"):
-        parts.append(f"{reasons['n_mutual_contacts']} mutual contacts could introduce you")
-    if reasons.get("bridges_communities"):
-        parts.append("bridges communities")
-    return "; ".join(parts) or "new to your network"
 
 
 def _serve(args) -> int:

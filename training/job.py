@@ -7,7 +7,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from recsys import (
     IntroductionRecommender,
     Network,
     Slates,
+    atomic_write,
     evaluate_slates,
     evaluation_members,
     generate_tables,
@@ -41,7 +41,6 @@ __all__ = [
     "load_data",
     "train_job",
     "evaluate_saved_model",
-    "write_atomic_text",
     "dataset_name",
 ]
 
@@ -86,18 +85,6 @@ def load_data(config: Config) -> Network:
             sensitive_attributes=sensitive_attributes(config),
         )
     return load_network(config.data.path, sensitive_attributes=sensitive_attributes(config))
-
-
-def write_atomic_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _progress_bar(total: int, desc: str):
@@ -222,17 +209,15 @@ def train_job(
             config=config.to_dict(),
             metadata={"dataset": tags["dataset"], "heldout_connections": int(len(heldout))},
         )
-        write_atomic_text(
+        atomic_write(
             output / "metrics.json", json.dumps(_json_metrics(metrics), indent=2, sort_keys=True)
         )
-        write_atomic_text(output / "config.yaml", config_to_yaml(config))
+        atomic_write(output / "config.yaml", config_to_yaml(config))
         group_dir = output / "groups"
         if group_dir.exists():
             shutil.rmtree(group_dir)
         for name, table in tables.items():
-            write_atomic_text(
-                group_dir / (name.replace("/", "__") + ".csv"), table.to_csv(index=False)
-            )
+            atomic_write(group_dir / (name.replace("/", "__") + ".csv"), table.to_csv(index=False))
         run_id = None
         if mlflow is not None:
             log_metrics(mlflow, metrics)

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from recsys import _metrics as m
-from recsys import heldout_matrix, holdout_split
+from recsys import atomic_write, heldout_matrix, holdout_split
 
 __all__ = [
     "ReportExtras",
@@ -419,7 +419,6 @@ def log_run_reports(
     Also writes them under ``output_dir`` (``groups/``, ``plots/``, ``per_member.parquet``) and
     merges the extra metrics into ``output_dir/metrics.json``.
     """
-    from training.job import write_atomic_text
     from training.tracking import log_metrics
 
     output_dir = Path(output_dir)
@@ -445,14 +444,12 @@ def log_run_reports(
         merged.update(
             {key: (v if math.isfinite(v) else None) for key, v in extras.metrics.items()}
         )
-        write_atomic_text(metrics_path, json.dumps(merged, indent=2, sort_keys=True))
+        atomic_write(metrics_path, json.dumps(merged, indent=2, sort_keys=True))
         mlflow.log_artifact(str(metrics_path))
 
     group_dir = output_dir / "groups"
     for name, table in extras.tables.items():
-        write_atomic_text(
-            group_dir / (name.replace("/", "__") + ".csv"), table.to_csv(index=False)
-        )
+        atomic_write(group_dir / (name.replace("/", "__") + ".csv"), table.to_csv(index=False))
     if group_dir.exists():
         mlflow.log_artifacts(str(group_dir), artifact_path="groups")
 
