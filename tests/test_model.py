@@ -81,6 +81,7 @@ def test_explain_gives_reasons(fitted):
             "mutual_contacts",
             "n_mutual_contacts",
             "bridges_communities",
+            "summary",
         }
         shared = np.intersect1d(
             train.member_interests[3].indices, train.member_interests[other].indices
