@@ -136,7 +136,7 @@ def priced_slates(prefs, scores, capacity, k, inside, max_inside, lam):
 
 def frontier_point(p, ids, valid, hits, n_relevant, n_members, k, lam, iterations):
     """Frank-Wolfe mix of slates for one λ: (recall, gini) of the mix."""
-    from recsys import _metrics as m
+    from recsys import metrics as m
 
     safe = np.maximum(ids, 0)
     x = _top_mask(valid, p, k)
@@ -191,8 +191,8 @@ def main(argv=None) -> dict:
 
     import rerank_bench as rb
 
-    from recsys import _metrics as m
     from recsys import heldout_matrix, top_k
+    from recsys import metrics as m
     from recsys._rerank import PREFERENCE_DEPTH
 
     started = time.perf_counter()

@@ -158,7 +158,7 @@ def figures(
     codes,
     min_group_size,
 ):
-    from recsys import _metrics as m
+    from recsys import metrics as m
 
     ids = policy_ids[:, :k]
     n = train.n_members
@@ -418,7 +418,7 @@ def main() -> None:
     results = {name: figures(s, **measure) for name, s in slates.items()}
     for name, more in extra.items():
         results[name].update(more)
-    from recsys import _metrics as m
+    from recsys import metrics as m
 
     for name in ("ours", "ours_plus_one_all"):
         results[name]["plus_one_balance_list_allows"] = m.plus_one_balance(

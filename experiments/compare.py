@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsys import _metrics as m
 from recsys import atomic_write
+from recsys import metrics as m
 
 __all__ = [
     "InequalityTest",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recsys import _metrics as m
+from recsys import metrics as m
 from recsys._candidates import AdamicAdarCandidates
 from recsys._data import Network
 from recsys._split import heldout_matrix

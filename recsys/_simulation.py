@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys import _metrics as m
+from recsys import metrics as m
 from recsys._communities import detect_communities
 from recsys._data import Network
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys import _metrics as m
+from recsys import metrics as m
 from recsys._rerank import (
     PREFERENCE_DEPTH,
     _fill_floor,

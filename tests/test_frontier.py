@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recsys._metrics import exposure_counts, gini
+from recsys.metrics import exposure_counts, gini
 
 _spec = importlib.util.spec_from_file_location(
     "frontier_bench", Path(__file__).resolve().parents[1] / "benchmarks" / "frontier_bench.py"

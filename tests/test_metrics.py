@@ -1,9 +1,11 @@
-"""Tests for recsys._metrics: hand-made slates with hand-computed answers, limits, properties."""
+"""Tests for recsys.metrics: hand-made slates with hand-computed answers, limits, properties."""
 
 from __future__ import annotations
 
 import doctest
+import importlib
 import math
+import pkgutil
 
 import numpy as np
 import pandas as pd
@@ -12,8 +14,9 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recsys import _metrics
-from recsys._metrics import (
+import recsys.metrics
+from recsys.metrics import (
+    _inequality,
     atkinson,
     atkinson_bootstrap,
     bridge_rate,
@@ -37,6 +40,10 @@ from recsys._metrics import (
 )
 
 LOG2_3 = math.log2(3)
+MODULES = [
+    importlib.import_module(f"recsys.metrics.{info.name}")
+    for info in pkgutil.iter_modules(recsys.metrics.__path__)
+]
 
 
 def _relevant(rows: list[list[int]], n: int) -> sp.csr_array:
@@ -58,9 +65,12 @@ def path_graph() -> sp.csr_matrix:
 
 
 def test_docstring_examples_run() -> None:
-    result = doctest.testmod(_metrics, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 20
-    assert result.failed == 0
+    attempted = 0
+    for module in MODULES:
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0, module.__name__
+        attempted += result.attempted
+    assert attempted > 20
 
 
 # ------------------------------------------------------------------------------------------
@@ -292,7 +302,7 @@ def test_atkinson_rows_matches_scalar_formula() -> None:
     x = rng.lognormal(size=(6, 50))
     x[0, :3] = 0.0
     for eps in (0.5, 1.0, 1.5):
-        got = _metrics._atkinson_rows(x, eps)
+        got = _inequality._atkinson_rows(x, eps)
         for row, value in zip(x, got):
             mu = row.mean()
             if eps == 1:
@@ -317,7 +327,7 @@ def test_atkinson_bootstrap_contains_estimate_and_is_deterministic() -> None:
 
 def test_atkinson_bootstrap_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     x = np.random.default_rng(2).exponential(size=200)
-    monkeypatch.setattr(_metrics, "_CHUNK_CELLS", 2_000)  # 10 resamples per chunk
+    monkeypatch.setattr(_inequality, "_CHUNK_CELLS", 2_000)  # 10 resamples per chunk
     est, low, high = atkinson_bootstrap(x, epsilon=1.0, n_boot=95, random_state=5)
     assert low <= est <= high
     assert atkinson_bootstrap(x, epsilon=1.0, n_boot=95, random_state=5) == (est, low, high)

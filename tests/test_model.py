@@ -55,7 +55,7 @@ def test_acceptance_model_learns_from_split_off_connections(fitted):
 
 def test_learned_pipeline_recovers_held_out_connections(fitted):
     from recsys import AdamicAdarCandidates, heldout_matrix
-    from recsys._metrics import recall_at_k
+    from recsys.metrics import recall_at_k
 
     model, train, heldout = fitted
     rows = np.unique(heldout.ravel())

@@ -237,7 +237,7 @@ def test_metrics_on_spark_equal_local_with_suppression_and_empty_slates(saved, s
 
 
 def test_histogram_inequality_matches_the_per_member_functions():
-    from recsys._metrics import atkinson, gini
+    from recsys.metrics import atkinson, gini
     from training.spark_engine import _atkinson_from_histogram, _gini_from_histogram
 
     rng = np.random.default_rng(0)

@@ -3,9 +3,9 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from recsys._metrics import exposure_ratio
 from recsys._rerank import assign_with_capacity, top_k
 from recsys._tuning import _exposure_ratio, _group_codes, _shortfall, slate_figures, tune_reranker
+from recsys.metrics import exposure_ratio
 
 
 def test_fast_exposure_ratio_equals_the_metric_frame_one():
@@ -191,10 +191,9 @@ def test_least_exposed_places_in_batch_and_in_serving(fitted, monkeypatch):
     monkeypatch.setitem(model.rerank_params_, "floor_slots", 4)  # two places in a slate of 10
     floored, _ = model.rank_batch(rows, k=10)
     exposure = lambda ids: np.bincount(ids[ids >= 0], minlength=train.n_members)  # noqa: E731
-    from recsys._metrics import gini
-
     # the first eight places are the capacity assignment's for slates of eight
     from recsys._rerank import assign_with_capacity, plus_one_quota
+    from recsys.metrics import gini
 
     ids, sc, out = model.preference_lists(rows, k=10)
     cap = model.slate_capacity(train, n_slates=len(rows), k=10)

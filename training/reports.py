@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsys import _metrics as m
 from recsys import atomic_write, heldout_matrix, holdout_split
+from recsys import metrics as m
 
 __all__ = [
     "ReportExtras",

@@ -48,7 +48,7 @@ import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
 from recsys import IntroductionRecommender, load_model
-from recsys._metrics import exposure_table_from_sums
+from recsys.metrics import exposure_table_from_sums
 
 if TYPE_CHECKING:  # pyspark is an optional extra
     from pyspark.sql import DataFrame, SparkSession
