@@ -109,9 +109,46 @@ def exposure_table_from_sums(
     total: float,
     min_group_size: int,
 ) -> pd.DataFrame:
-    """The table of :func:`group_exposure_table` from per-group sums already aggregated elsewhere
-    (e.g. on Spark): ``groups`` labels (sorted), their ``members`` counts and ``exposure`` sums,
-    the number of members ``n_members`` and the total exposure ``total``."""
+    """The table of :func:`group_exposure_table` from per-group sums already aggregated elsewhere.
+
+    For figures summed where the members are (e.g. by a Spark aggregation): given the sums of a
+    member-level ``exposure`` and ``groups``, the table equals
+    ``group_exposure_table(exposure, groups, min_group_size=min_group_size)``, suppression
+    included.
+
+    Parameters
+    ----------
+    groups : (G,) array of str
+        Group labels, sorted.
+    members : (G,) int array
+        Members in each group.
+    exposure : (G,) float array
+        Exposure summed over each group's members.
+    n_members : int
+        Number of members, the sum of ``members``.
+    total : float
+        Exposure summed over all members.
+    min_group_size : int
+        Smallest group whose figures are reported.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`group_exposure_table`, one row per group in the given order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> table = exposure_table_from_sums(
+    ...     np.array(["a", "b", "c"]), np.array([3, 2, 1]), np.array([3.0, 6.0, 9.0]),
+    ...     n_members=6, total=18.0, min_group_size=2,
+    ... )
+    >>> table[["group", "members", "ratio", "suppressed"]]
+      group  members     ratio  suppressed
+    0     a        3  0.333333       False
+    1     b        2  1.000000       False
+    2     c     <NA>       NaN        True
+    """
     members = np.asarray(members, dtype=np.int64)
     suppressed = members < min_group_size
     with np.errstate(invalid="ignore", divide="ignore"):
