@@ -100,6 +100,20 @@ def _as_values(values: ArrayLike) -> np.ndarray:
     return x
 
 
+def _as_weights(weights: ArrayLike, *, n: int) -> np.ndarray:
+    """Frequency weights of ``n`` outcomes: 1-D float64, finite, non-negative, not all zero."""
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"weights must have the shape of values, ({n},), got {w.shape}")
+    if not np.all(np.isfinite(w)):
+        raise ValueError("weights must be finite (no NaN or inf)")
+    if w.min() < 0:
+        raise ValueError("weights must be non-negative")
+    if w.sum() == 0:
+        raise ValueError("weights are all zero: inequality of no outcomes is undefined")
+    return w
+
+
 def _as_labels(groups: ArrayLike, *, name: str = "groups", n: int | None = None) -> np.ndarray:
     """Group labels as a 1-D array of str; missing labels are an error, never dropped."""
     raw = np.asarray(groups, dtype=object)

@@ -9,10 +9,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import logsumexp
 
-from recsys.metrics._checks import _CHUNK_CELLS, _as_values
+from recsys.metrics._checks import _CHUNK_CELLS, _as_values, _as_weights
 
 
-def gini(values: ArrayLike) -> float:
+def gini(values: ArrayLike, *, weights: ArrayLike | None = None) -> float:
     r"""Gini coefficient of non-negative outcomes (population form, no small-sample correction).
 
     With :math:`x_{(1)} \le \dots \le x_{(n)}` sorted ascending,
@@ -25,13 +25,29 @@ def gini(values: ArrayLike) -> float:
     :math:`(n - 1)/n` (one member holds everything); it is not rescaled by ``n/(n-1)``. All
     zeros count as equal: ``G = 0``.
 
+    With frequency weights (:math:`w_i` members hold :math:`x_i`, e.g. the counts of a
+    histogram) the sorted form runs over the values, not the members: with :math:`W = \sum_i w_i`
+    members in all and :math:`s_i = \sum_{j < i} w_{(j)}` of them below :math:`x_{(i)}`, the
+    :math:`w_{(i)}` members holding it fill ranks :math:`s_i + 1, \dots, s_i + w_{(i)}`, whose
+    coefficients :math:`2r - W - 1` sum to :math:`w_{(i)} (2 s_i + w_{(i)} - W)`, so
+
+    .. math:: G = \frac{\sum_i w_{(i)} (2 s_i + w_{(i)} - W)\, x_{(i)}}{W \sum_i w_i x_i}
+
+    which for integer weights is the Gini of each :math:`x_i` repeated :math:`w_i` times,
+    computed without expanding (a Spark job aggregates exposure to a histogram of a few
+    hundred rows however many members there are). The formula is unchanged by scaling every
+    weight, so non-integer weights read as shares of the population.
+
     Parameters
     ----------
     values : (n,) array of non-negative numbers, ``n >= 1``
+    weights : (n,) array of non-negative numbers, or None
+        Frequency weights: how many members hold each value. Zero weights leave their value
+        out; all zero is an error. ``None`` (the default) is one member a value.
 
     Returns
     -------
-    float in ``[0, (n - 1)/n]``
+    float in ``[0, (n - 1)/n]`` (with weights, ``n`` is the sum of the weights)
 
     Examples
     --------
@@ -39,15 +55,35 @@ def gini(values: ArrayLike) -> float:
     0.0
     >>> gini([0, 0, 0, 8])
     0.75
+    >>> gini([0, 8], weights=[3, 1])  # three members hold 0, one holds 8: as above
+    0.75
     """
-    x = np.sort(_as_values(values))
+    x = _as_values(values)
+    if weights is not None:
+        return _weighted_gini(x, _as_weights(weights, n=x.shape[0]))
+    x = np.sort(x)
     total = x.sum()
     if total == 0:
         return 0.0
     n = x.shape[0]
-    weights = 2.0 * np.arange(1, n + 1, dtype=np.float64) - n - 1
+    rank_weights = 2.0 * np.arange(1, n + 1, dtype=np.float64) - n - 1
     # Rescale before the weighted sum so very large outcomes do not overflow.
-    g = float(weights @ (x / x.max()) / (n * (total / x.max())))
+    g = float(rank_weights @ (x / x.max()) / (n * (total / x.max())))
+    return min(max(g, 0.0), 1.0)
+
+
+def _weighted_gini(x: np.ndarray, w: np.ndarray) -> float:
+    """:func:`gini` of outcomes ``x`` (n,) held by ``w`` (n,) members each (checked inputs)."""
+    keep = w > 0
+    order = np.argsort(x[keep], kind="stable")
+    x, w = x[keep][order], w[keep][order]
+    top = x[-1]
+    if top == 0:
+        return 0.0
+    y = x / top  # rescaled, as in the unweighted form, so large outcomes do not overflow
+    n = w.sum()
+    below = np.concatenate([[0.0], np.cumsum(w)[:-1]])
+    g = float((w * (2.0 * below + w - n)) @ y / (n * (w @ y)))
     return min(max(g, 0.0), 1.0)
 
 
@@ -88,7 +124,9 @@ def _check_epsilon(epsilon: float) -> float:
     return epsilon
 
 
-def atkinson(values: ArrayLike, *, epsilon: float = 0.5) -> float:
+def atkinson(
+    values: ArrayLike, *, epsilon: float = 0.5, weights: ArrayLike | None = None
+) -> float:
     r"""Atkinson inequality index of non-negative outcomes.
 
     .. math:: A_\varepsilon = 1 - \frac{1}{\bar{x}}
@@ -108,10 +146,19 @@ def atkinson(values: ArrayLike, *, epsilon: float = 0.5) -> float:
     :math:`1 - n^{-\varepsilon/(1-\varepsilon)}` for :math:`\varepsilon < 1`; for
     :math:`\varepsilon \ge 1` any zero outcome makes the index 1.
 
+    With frequency weights (:math:`w_i` members hold :math:`x_i`) the means are weighted by the
+    shares :math:`p_i = w_i / \sum_j w_j`: :math:`\bar{x} = \sum_i p_i x_i` and
+    :math:`\big(\sum_i p_i x_i^{1-\varepsilon}\big)^{1/(1-\varepsilon)}` (geometric mean
+    :math:`\prod_i x_i^{p_i}` at :math:`\varepsilon = 1`), which for integer weights is the
+    index of each :math:`x_i` repeated :math:`w_i` times, computed without expanding.
+
     Parameters
     ----------
     values : (n,) array of non-negative numbers, ``n >= 1``
     epsilon : float, ``>= 0``
+    weights : (n,) array of non-negative numbers, or None
+        Frequency weights: how many members hold each value. Zero weights leave their value
+        out; all zero is an error. ``None`` (the default) is one member a value.
 
     Returns
     -------
@@ -125,10 +172,42 @@ def atkinson(values: ArrayLike, *, epsilon: float = 0.5) -> float:
     0.75
     >>> atkinson([0, 1, 3], epsilon=1.0)
     1.0
+    >>> round(atkinson([0, 4], epsilon=0.5, weights=[3, 1]), 6)  # as [0, 0, 0, 4]
+    0.75
+    >>> round(atkinson([1, 4], epsilon=2.0, weights=[2, 2]), 6)  # as [1, 1, 4, 4]: 1 - 1.6/2.5
+    0.36
     """
     epsilon = _check_epsilon(epsilon)
     x = _as_values(values)
+    if weights is not None:
+        return _weighted_atkinson(x, _as_weights(weights, n=x.shape[0]), epsilon)
     return float(_atkinson_rows(x[None, :], epsilon)[0])
+
+
+def _weighted_atkinson(x: np.ndarray, w: np.ndarray, epsilon: float) -> float:
+    """:func:`atkinson` of outcomes ``x`` (n,) held by ``w`` (n,) members each (checked inputs).
+
+    The arithmetic of :func:`_atkinson_rows` for one row, with the shares ``w / w.sum()`` in
+    place of ``1 / n``.
+    """
+    keep = w > 0
+    x, w = x[keep], w[keep]
+    top = x.max()
+    if epsilon == 0 or top == 0:  # all zeros are equal outcomes: index 0
+        return 0.0
+    y = x / top  # in [0, 1]: the index is scale-invariant
+    share = w / w.sum()
+    if epsilon >= 1 and (y == 0).any():
+        return 1.0  # the equally distributed equivalent of a zero outcome is 0
+    log_mean = np.log(share @ y)
+    with np.errstate(divide="ignore"):
+        log_y = np.log(y)
+    if epsilon == 1:
+        log_ede = share @ log_y
+    else:
+        # log-sum-exp of (1 - eps) log y with the shares as factors; log 0 = -inf contributes 0.
+        log_ede = logsumexp((1 - epsilon) * log_y, b=share) / (1 - epsilon)
+    return float(np.clip(1.0 - np.exp(log_ede - log_mean), 0.0, 1.0))
 
 
 def atkinson_bootstrap(

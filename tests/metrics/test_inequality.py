@@ -137,3 +137,121 @@ def test_inequality_permutation_and_scale_invariant(
     assert atkinson(shuffled, epsilon=eps) == pytest.approx(atkinson(x, epsilon=eps), abs=1e-9)
     assert gini(scale * x) == pytest.approx(gini(x), abs=1e-9)
     assert atkinson(scale * x, epsilon=eps) == pytest.approx(atkinson(x, epsilon=eps), abs=1e-9)
+
+
+# ------------------------------------------------------------------------------------------
+# frequency weights: a histogram of outcomes gives the index of the expanded outcomes
+# ------------------------------------------------------------------------------------------
+
+EPSILONS = [0.0, 0.25, 0.5, 1.0, 2.0]
+
+# (value, count) pairs: integer outcomes like exposure counts, or any non-negative float.
+histogram_rows = st.tuples(
+    st.one_of(
+        st.integers(0, 50).map(float),
+        st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_subnormal=False),
+    ),
+    st.integers(1, 30),
+)
+
+LIMIT_CASES = {
+    "all equal": ([5.0], [7]),
+    "all equal, split": ([3.0, 3.0], [2, 5]),
+    "zeros": ([0.0], [4]),
+    "zeros, split": ([0.0, 0.0, 0.0], [1, 2, 3]),
+    "single value": ([9.0], [1]),
+    "single member of each": ([1.0, 4.0], [1, 1]),
+    "one holds everything": ([0.0, 8.0], [3, 1]),
+}
+
+
+def _histogram(rows: list[tuple[float, int]]) -> tuple[np.ndarray, np.ndarray]:
+    return np.array([v for v, _ in rows]), np.array([c for _, c in rows], dtype=np.int64)
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=st.lists(histogram_rows, min_size=1, max_size=30), data=st.data())
+def test_weighted_equals_unweighted_on_expanded_values(
+    rows: list[tuple[float, int]], data: st.DataObject
+) -> None:
+    values, counts = _histogram(rows)
+    # a zero count leaves its value out, as if it were not in the histogram
+    zeroed = data.draw(st.lists(st.integers(0, len(rows) - 1), max_size=len(rows) - 1))
+    counts[np.array(zeroed, dtype=np.intp)] = 0
+    expanded = np.repeat(values, counts)
+    assert gini(values, weights=counts) == pytest.approx(gini(expanded), abs=1e-12)
+    for eps in EPSILONS:
+        assert atkinson(values, epsilon=eps, weights=counts) == pytest.approx(
+            atkinson(expanded, epsilon=eps), abs=1e-12
+        )
+    # scaling every weight changes nothing: non-integer weights read as population shares
+    shares = counts / counts.sum()
+    assert gini(values, weights=shares) == pytest.approx(gini(expanded), abs=1e-12)
+    assert atkinson(values, weights=shares) == pytest.approx(atkinson(expanded), abs=1e-12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=st.lists(histogram_rows, min_size=1, max_size=30))
+def test_weighted_equals_the_spark_histogram_functions(rows: list[tuple[float, int]]) -> None:
+    # Counts of at least 1, as Spark's groupBy().count() makes them.
+    from training.spark_engine import _atkinson_from_histogram, _gini_from_histogram
+
+    values, counts = _histogram(rows)
+    assert gini(values, weights=counts) == pytest.approx(
+        _gini_from_histogram(values, counts), abs=1e-12
+    )
+    for eps in EPSILONS:
+        # The histogram function raises y ** (1 - eps) directly, which overflows to inf (index 1)
+        # for an outcome ~1e-300 of the largest; the weighted atkinson works in logs and agrees.
+        with np.errstate(over="ignore"):
+            expected = _atkinson_from_histogram(values, counts, epsilon=eps)
+        assert atkinson(values, epsilon=eps, weights=counts) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("case", list(LIMIT_CASES))
+def test_weighted_limit_cases(case: str) -> None:
+    from training.spark_engine import _atkinson_from_histogram, _gini_from_histogram
+
+    values, counts = (np.array(a) for a in LIMIT_CASES[case])
+    expanded = np.repeat(values, counts)
+    got = gini(values, weights=counts)
+    assert got == pytest.approx(gini(expanded), abs=1e-12)
+    assert got == pytest.approx(_gini_from_histogram(values, counts), abs=1e-12)
+    for eps in EPSILONS:
+        got = atkinson(values, epsilon=eps, weights=counts)
+        assert got == pytest.approx(atkinson(expanded, epsilon=eps), abs=1e-12)
+        assert got == pytest.approx(
+            _atkinson_from_histogram(values, counts, epsilon=eps), abs=1e-12
+        )
+    if np.unique(expanded).size == 1:  # equal outcomes, zeros included: exactly 0
+        assert gini(values, weights=counts) == 0.0
+        assert atkinson(values, weights=counts) == pytest.approx(0.0, abs=1e-15)
+
+
+def test_weighted_known_values() -> None:
+    assert gini([0, 8], weights=[3, 1]) == 0.75
+    assert gini([1, 4], weights=[1, 1]) == pytest.approx(0.3)
+    assert atkinson([1, 4], epsilon=1.0, weights=[2, 2]) == pytest.approx(0.2)
+    # a zero outcome held by anyone makes the index 1 at eps >= 1; held by no one, it is left out
+    assert atkinson([0, 1, 3], epsilon=1.0, weights=[1, 1, 1]) == 1.0
+    assert atkinson([0, 1, 3], epsilon=1.0, weights=[0, 2, 2]) == pytest.approx(
+        atkinson([1, 3], epsilon=1.0)
+    )
+    assert gini([5, 0], weights=[2, 0]) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("weights", "match"),
+    [
+        ([0, 0], "all zero"),
+        ([1, -1], "non-negative"),
+        ([1, np.nan], "finite"),
+        ([1, 2, 3], "shape"),
+        ([[1, 2]], "shape"),
+    ],
+)
+def test_weights_errors(weights: list, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        gini([1.0, 2.0], weights=weights)
+    with pytest.raises(ValueError, match=match):
+        atkinson([1.0, 2.0], weights=weights)
