@@ -134,7 +134,7 @@ def attribute_codes(
 
 def minority_value(labels: np.ndarray, shares: np.ndarray) -> int:
     """Code of the least frequent disclosed value ("undisclosed" is not a value to protect)."""
-    from recsys._data import UNDISCLOSED
+    from recsys.data import UNDISCLOSED
 
     disclosed = [g for g in range(len(labels)) if labels[g] != UNDISCLOSED]
     return min(disclosed, key=lambda g: (shares[g], str(labels[g])))

@@ -20,14 +20,6 @@ from recsys._candidates import (
     tfidf_interests,
 )
 from recsys._communities import detect_communities, network_size_tier_codes
-from recsys._data import (
-    DataValidationError,
-    Network,
-    load_network,
-    network_from_frames,
-    read_table,
-    write_tables,
-)
 from recsys._evaluation import Slates, evaluate_slates, evaluation_members, rank_all
 from recsys._explain import explain_introductions, summarize_reasons
 from recsys._io import atomic_write, write_frame
@@ -44,6 +36,14 @@ from recsys._scoring import (
 )
 from recsys._split import heldout_matrix, holdout_split
 from recsys._synthetic import generate_tables, write_synthetic
+from recsys.data import (
+    DataValidationError,
+    Network,
+    load_network,
+    network_from_frames,
+    read_table,
+    write_tables,
+)
 
 
 def synthetic_network(n_members: int, *, seed: int = 0, **kwargs) -> Network:

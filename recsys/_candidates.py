@@ -19,7 +19,7 @@ from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.preprocessing import normalize
 
 from recsys import _kernels
-from recsys._data import Network
+from recsys.data import Network
 
 __all__ = [
     "AdamicAdarCandidates",

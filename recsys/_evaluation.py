@@ -11,8 +11,8 @@ import pandas as pd
 
 from recsys import metrics as m
 from recsys._candidates import AdamicAdarCandidates
-from recsys._data import Network
 from recsys._split import heldout_matrix
+from recsys.data import Network
 
 __all__ = ["Slates", "rank_all", "evaluate_slates", "evaluation_members", "pool_recall"]
 

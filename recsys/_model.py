@@ -18,7 +18,6 @@ from recsys._candidates import (
     tfidf_interests,
 )
 from recsys._communities import TIER_NAMES, detect_communities, network_size_tier_codes
-from recsys._data import Network
 from recsys._evaluation import rank_all
 from recsys._explain import explain_introductions
 from recsys._rerank import (
@@ -40,6 +39,7 @@ from recsys._scoring import (
 )
 from recsys._split import heldout_matrix, holdout_split
 from recsys._tuning import DEFAULT_GRID, DEFAULT_TARGETS, tune_reranker
+from recsys.data import Network
 
 __all__ = ["IntroductionRecommender"]
 

@@ -23,9 +23,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys._candidates import tfidf_interests
-from recsys._data import Network
 from recsys._model import IntroductionRecommender
 from recsys._scoring import acceptance_from_dict
+from recsys.data import Network
 
 __all__ = ["save_model", "load_model", "ModelFormatError", "FORMAT_VERSION", "verify_model_dir"]
 

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 
 from recsys import metrics as m
 from recsys._communities import detect_communities
-from recsys._data import Network
+from recsys.data import Network
 
 __all__ = [
     "AcceptanceBehaviour",

@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import scipy.sparse as sp
 
-from recsys._data import Network
+from recsys.data import Network
 
 __all__ = ["holdout_split", "heldout_matrix"]
 

@@ -1,4 +1,4 @@
-"""Tests for recsys._data: loading, validating and indexing the input layout."""
+"""Tests for recsys.data: loading, validating and indexing the input layout."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys._data import (
+from recsys.data import (
     DataValidationError,
     Network,
     load_network,

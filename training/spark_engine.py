@@ -721,7 +721,7 @@ def member_attributes_on_spark(
     """
     from pyspark.sql import functions as F
 
-    from recsys._data import NA_TOKENS, UNDISCLOSED
+    from recsys.data import NA_TOKENS, UNDISCLOSED
 
     attributes = list(attributes)
     if isinstance(source, pd.DataFrame):
