@@ -2,11 +2,11 @@
 (``serving.app``).
 """
 
-from serving._recommender import (
+from serving._recommender import Recommender
+from serving._types import (
     Introduction,
     ModelNotLoadedError,
     Reasons,
-    Recommender,
     ReloadError,
     ReloadResult,
     Slate,

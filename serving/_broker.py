@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from recsys import BrokerRanker, TooFewContactsError
+from serving._types import UnknownMemberError
 
 __all__ = [
     "BrokerReasons",
@@ -143,8 +144,6 @@ def introductions_to_make(model, member_id: str, k: int, *, version: str = "") -
     recsys.TooFewContactsError
         The member has fewer than two contacts (the message names the member).
     """
-    from serving._recommender import UnknownMemberError
-
     net = model.network_
     row = int(net.rows_of([str(member_id)])[0])
     if row < 0:

@@ -30,7 +30,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,139 +39,22 @@ import scipy.sparse as sp
 
 from recsys import IntroductionRecommender, ModelFormatError, load_model, summarize_reasons
 from recsys._rerank import DecayingInboundCounter
+from serving._broker import BrokerSlate, introductions_to_make
+from serving._types import (
+    Introduction,
+    ModelNotLoadedError,
+    Reasons,
+    ReloadError,
+    ReloadResult,
+    Slate,
+    UnknownInterestsError,
+    UnknownMemberError,
+    describe,
+)
 
-__all__ = [
-    "Introduction",
-    "ModelNotLoadedError",
-    "Reasons",
-    "ReloadError",
-    "ReloadResult",
-    "Recommender",
-    "Slate",
-    "UnknownInterestsError",
-    "UnknownMemberError",
-]
+__all__ = ["Recommender"]
 
 logger = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------------------------- results
-@dataclass(frozen=True)
-class Reasons:
-    """Why two members should meet.
-
-    Attributes
-    ----------
-    shared_interests : tuple of str
-        The most telling shared interests (the rarest first), at most three.
-    n_shared_interests : int
-        How many interests the two share in all.
-    mutual_contacts : tuple of str
-        Member ids of mutual contacts who could make the introduction (best connected first), at
-        most three.
-    n_mutual_contacts : int
-        How many mutual contacts the two have in all.
-    bridges_communities : bool
-        The two sit in different communities of the network (always ``False`` for cold start,
-        where the member has no community yet).
-    summary : str
-        One line for people, e.g. ``"3 shared interests, 2 mutual contacts could introduce you"``.
-    """
-
-    shared_interests: tuple[str, ...]
-    n_shared_interests: int
-    mutual_contacts: tuple[str, ...]
-    n_mutual_contacts: int
-    bridges_communities: bool
-    summary: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "shared_interests": list(self.shared_interests),
-            "n_shared_interests": self.n_shared_interests,
-            "mutual_contacts": list(self.mutual_contacts),
-            "n_mutual_contacts": self.n_mutual_contacts,
-            "bridges_communities": self.bridges_communities,
-            "summary": self.summary,
-        }
-
-
-@dataclass(frozen=True)
-class Introduction:
-    """One proposed introduction: the other member, the score (higher is better) and the
-    reasons.
-    """
-
-    member_id: str
-    score: float
-    reasons: Reasons
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "member_id": self.member_id,
-            "score": self.score,
-            "reasons": self.reasons.to_dict(),
-        }
-
-
-@dataclass(frozen=True)
-class Slate:
-    """The introductions for one member, best first, and the model version that ranked them.
-
-    ``member_id`` is ``None`` for a cold-start slate (a member described only by interests).
-    """
-
-    member_id: str | None
-    introductions: tuple[Introduction, ...]
-    model_version: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "member_id": self.member_id,
-            "introductions": [i.to_dict() for i in self.introductions],
-            "model_version": self.model_version,
-        }
-
-
-@dataclass(frozen=True)
-class ReloadResult:
-    """What a reload did: ``swapped`` is true when a new version now serves."""
-
-    swapped: bool
-    model_version: str | None
-    previous_version: str | None
-
-
-@dataclass(frozen=True)
-class ReloadError:
-    """The last failed attempt to load a model version (the previous one, if any, keeps
-    serving).
-    """
-
-    message: str
-    source: str
-    at: float  # seconds since the epoch
-
-
-class UnknownMemberError(LookupError):
-    """The member id is not among the model's members (HTTP 404)."""
-
-    def __init__(self, member_id: str, n_members: int):
-        self.member_id = member_id
-        super().__init__(
-            f"unknown member {member_id!r}: not among the model's {n_members:,} members"
-        )
-
-    def __str__(self) -> str:  # LookupError would quote the whole message
-        return self.args[0]
-
-
-class UnknownInterestsError(ValueError):
-    """None of the interests given for a cold-start slate is known to the model (HTTP 422)."""
-
-
-class ModelNotLoadedError(RuntimeError):
-    """No model has loaded yet (HTTP 503)."""
 
 
 # ---------------------------------------------------------------------------------- reasons
@@ -773,9 +655,7 @@ class Recommender:
             try:
                 fingerprint = self._source.fingerprint()
             except Exception as err:  # e.g. the registry is unreachable: keep serving
-                self._record_failure(
-                    None, f"cannot look up {self._source.label}: {_describe(err)}"
-                )
+                self._record_failure(None, f"cannot look up {self._source.label}: {describe(err)}")
                 if raise_errors:
                     raise
                 return unchanged
@@ -792,7 +672,7 @@ class Recommender:
                         fingerprint, workdir, unchanged_from=None if force else previous
                     )
                 except Exception as err:
-                    self._record_failure(fingerprint, _describe(err))
+                    self._record_failure(fingerprint, describe(err))
                     if raise_errors:
                         raise
                     return unchanged
@@ -922,7 +802,7 @@ class Recommender:
                 Exception
             ) as err:  # e.g. no process can be started here: warm in-process instead
                 logger.warning(
-                    "warming in a child process failed (%s); warming in-process", _describe(err)
+                    "warming in a child process failed (%s); warming in-process", describe(err)
                 )
             else:
                 if (
@@ -1061,9 +941,9 @@ class Recommender:
         except (
             Exception
         ) as err:  # the table is an optimisation: requests are still ranked as they come
-            progress["state"] = f"failed: {_describe(err)}"
+            progress["state"] = f"failed: {describe(err)}"
             logger.error(
-                "precomputing the slates of version %s failed: %s", snap.version, _describe(err)
+                "precomputing the slates of version %s failed: %s", snap.version, describe(err)
             )
         finally:
             if workdir is not None:
@@ -1255,7 +1135,7 @@ class Recommender:
             intros.append(Introduction(str(net.member_ids[int(other)]), _score(score), reasons))
         return Slate(None, tuple(intros), snap.version)
 
-    def rank_introductions_to_make(self, member_id: str, k: int = 10):
+    def rank_introductions_to_make(self, member_id: str, k: int = 10) -> BrokerSlate:
         """Introductions this member could make between their own contacts, best first, with
         reasons.
 
@@ -1271,8 +1151,6 @@ class Recommender:
         ModelNotLoadedError
             No model has loaded yet.
         """
-        from serving._broker import introductions_to_make
-
         _check_k(k)
         snap = self._current()
         return introductions_to_make(snap.model, str(member_id), k, version=snap.version)
@@ -1433,13 +1311,6 @@ def _check_k(k: int) -> None:
 
 def _score(value: float) -> float:
     return round(float(value), 6)
-
-
-def _describe(err: BaseException) -> str:
-    text = str(err).strip() or type(err).__name__
-    if isinstance(err, ModelFormatError):
-        return text
-    return f"{type(err).__name__}: {text}"
 
 
 def _iso(seconds: float) -> str:

@@ -35,12 +35,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving._broker import add_broker_routes
-from serving._recommender import (
-    ModelNotLoadedError,
-    Recommender,
-    UnknownInterestsError,
-    UnknownMemberError,
-)
+from serving._recommender import Recommender
+from serving._types import ModelNotLoadedError, UnknownInterestsError, UnknownMemberError
 
 __all__ = ["create_app", "serve", "MAX_K", "MAX_BATCH", "MAX_EXCLUDE", "MAX_INTERESTS"]
 
