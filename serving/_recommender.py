@@ -28,7 +28,6 @@ import shutil
 import tempfile
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +39,7 @@ import scipy.sparse as sp
 from recsys import IntroductionRecommender, ModelFormatError, load_model, summarize_reasons
 from recsys._rerank import DecayingInboundCounter
 from serving._broker import BrokerSlate, introductions_to_make
+from serving._cache import Row, SlateCache, explain_rows, rounded_score, to_introduction
 from serving._types import (
     Introduction,
     ModelNotLoadedError,
@@ -57,152 +57,7 @@ __all__ = ["Recommender"]
 logger = logging.getLogger(__name__)
 
 
-# ---------------------------------------------------------------------------------- reasons
-#: One explained introduction as plain values: (other id, score, shared interests, n shared,
-#: mutual contacts, n mutual, bridges, summary, the introduction as JSON text). The cache keeps
-#: these rather than dataclasses: tuples of strings and numbers are not tracked by the garbage
-#: collector, so a cache of many thousand slates adds nothing to its full collections (which
-#: otherwise take 100+ ms here); the JSON text lets the HTTP layer answer a cached slate by
-#: joining strings.
-_Row = tuple[str, float, tuple[str, ...], int, tuple[str, ...], int, bool, str, str]
-
-
-def _row(other_id: str, score: float, raw: dict[str, Any]) -> _Row:
-    n_shared, n_mutual, bridges = (
-        int(raw["n_shared_interests"]),
-        int(raw["n_mutual_contacts"]),
-        bool(raw["bridges_communities"]),
-    )
-    shared, mutual = (
-        tuple(str(x) for x in raw["shared_interests"]),
-        tuple(str(x) for x in raw["mutual_contacts"]),
-    )
-    summary = summarize_reasons(raw)
-    intro = Introduction(
-        other_id, score, Reasons(shared, n_shared, mutual, n_mutual, bridges, summary)
-    )
-    return (
-        other_id,
-        score,
-        shared,
-        n_shared,
-        mutual,
-        n_mutual,
-        bridges,
-        summary,
-        json.dumps(intro.to_dict(), separators=(",", ":")),
-    )
-
-
-def _introduction(row: _Row) -> Introduction:
-    other, score, shared, n_shared, mutual, n_mutual, bridges, summary, _ = row
-    return Introduction(
-        other, score, Reasons(shared, n_shared, mutual, n_mutual, bridges, summary)
-    )
-
-
-def _explain_rows(
-    model: IntroductionRecommender, row: int, others: np.ndarray, scores: np.ndarray
-) -> tuple[_Row, ...]:
-    """The slate's rows with the library's reasons (``model.explain``)."""
-    if len(others) == 0:
-        return ()
-    names = model.network_.member_ids
-    return tuple(
-        _row(str(names[int(o)]), _score(s), r)
-        for o, s, r in zip(others, scores, model.explain(row, others))
-    )
-
-
 # ---------------------------------------------------------------------------------- snapshot
-class _SlateCache:
-    """A thread-safe LRU of explained slates, ``(member_id, n) → tuple of rows`` (see ``_Row``).
-
-    It belongs to one model snapshot and is dropped with it, so a reload can never serve a slate
-    of the previous version. Hand-written rather than ``functools.lru_cache`` because a reload
-    reads the hottest keys to warm the next snapshot's cache.
-    """
-
-    def __init__(self, maxsize: int):
-        self.maxsize = max(int(maxsize), 0)
-        self._data: OrderedDict[tuple[str, int], tuple[_Row, ...]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key: tuple[str, int]) -> tuple[_Row, ...] | None:
-        if not self.maxsize:
-            return None
-        with self._lock:
-            value = self._data.get(key)
-            if value is None:
-                self.misses += 1
-            else:
-                self._data.move_to_end(key)
-                self.hits += 1
-            return value
-
-    def peek(self, key: tuple[str, int]) -> tuple[_Row, ...] | None:
-        """Like :meth:`get`, but a miss is not counted (the ranking that follows counts it)."""
-        if not self.maxsize:
-            return None
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-                self.hits += 1
-            return value
-
-    def put(self, key: tuple[str, int], value: tuple[_Row, ...]) -> None:
-        if not self.maxsize:
-            return
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.maxsize:
-                self._data.popitem(last=False)
-
-    def put_new(self, key: tuple[str, int], value: tuple[_Row, ...]) -> bool:
-        """Put ``value`` unless ``key`` is there already (it stays as it is); True when put."""
-        if not self.maxsize:
-            return False
-        with self._lock:
-            if key in self._data:
-                return False
-            self._data[key] = value
-            while len(self._data) > self.maxsize:
-                self._data.popitem(last=False)
-            return True
-
-    def drain(self, chunk: int = 500) -> None:
-        """Empty the cache a few hundred slates at a time, letting other threads run in between.
-
-        A dropped version's cache can hold millions of small objects; freeing them in one go
-        held the interpreter for 0.7 s in the middle of serving.
-        """
-        while True:
-            with self._lock:
-                if not self._data:
-                    return
-                gone = [self._data.popitem(last=False) for _ in range(min(chunk, len(self._data)))]
-            del gone
-            time.sleep(0)
-
-    def hottest(self, n: int) -> list[tuple[str, int]]:
-        """The ``n`` most recently used keys, most recent first."""
-        with self._lock:
-            keys = list(self._data)
-        return keys[::-1][:n]
-
-    def stats(self) -> dict[str, int]:
-        return {
-            "size": len(self._data),
-            "max_size": self.maxsize,
-            "hits": self.hits,
-            "misses": self.misses,
-        }
-
-
 class _InboundLimit:
     """Recipient capacity while serving: an inbound counter that decays over time.
 
@@ -330,7 +185,7 @@ class _Snapshot:
         )
         self.loaded_at = time.time()
         self.registry_version = registry_version
-        self.slates = _SlateCache(cache_size)
+        self.slates = SlateCache(cache_size)
         self.inbound = inbound
         self.precompute: dict[str, Any] | None = (
             None  # progress of the background slate table, when one is built
@@ -952,14 +807,14 @@ class Recommender:
     # ------------------------------------------------------------------ ranking
     def _explained(
         self, snap: _Snapshot, member_ids: Sequence[str], n: int
-    ) -> list[tuple[_Row, ...] | None]:
+    ) -> list[tuple[Row, ...] | None]:
         """Explained top-``n`` slates of ``member_ids`` from the snapshot's cache, ranking the
         misses in one call.
 
         ``None`` for members the model does not know.
         """
         net = snap.model.network_
-        out: list[tuple[_Row, ...] | None] = [snap.slates.get((m, n)) for m in member_ids]
+        out: list[tuple[Row, ...] | None] = [snap.slates.get((m, n)) for m in member_ids]
         missing = [i for i, v in enumerate(out) if v is None]
         if not missing:
             return out
@@ -980,7 +835,7 @@ class Recommender:
         if snap.inbound is not None:
             snap.inbound.record(ids[keep], now)
         explained = [
-            _explain_rows(snap.model, row, ids[j][keep[j]], scores[j][keep[j]])
+            explain_rows(snap.model, row, ids[j][keep[j]], scores[j][keep[j]])
             for j, row in enumerate(unique_rows)
         ]
         for (i, _), j in zip(todo, slot):
@@ -1007,7 +862,7 @@ class Recommender:
             No model has loaded yet.
         """
         snap, rows = self._slate_rows(member_id, k, exclude, cached_only=False)
-        return Slate(str(member_id), tuple(_introduction(r) for r in rows), snap.version)
+        return Slate(str(member_id), tuple(to_introduction(r) for r in rows), snap.version)
 
     def rank_json(
         self,
@@ -1078,7 +933,7 @@ class Recommender:
                 raise UnknownMemberError(ids_in[int(np.flatnonzero(rows < 0)[0])], snap.n_members)
         found = self._explained(snap, ids_in, k) if ids_in else []
         return [
-            Slate(m, tuple(_introduction(r) for r in rows), snap.version)
+            Slate(m, tuple(to_introduction(r) for r in rows), snap.version)
             for m, rows in zip(ids_in, found)
             if rows is not None
         ]
@@ -1132,7 +987,9 @@ class Recommender:
                 bridges_communities=False,
                 summary=summarize_reasons({"n_shared_interests": int(len(shared))}),
             )
-            intros.append(Introduction(str(net.member_ids[int(other)]), _score(score), reasons))
+            intros.append(
+                Introduction(str(net.member_ids[int(other)]), rounded_score(score), reasons)
+            )
         return Slate(None, tuple(intros), snap.version)
 
     def rank_introductions_to_make(self, member_id: str, k: int = 10) -> BrokerSlate:
@@ -1236,9 +1093,7 @@ def _rank_explained(
             )
             for j, (member_id, row) in enumerate(known):
                 keep = (ids[j] >= 0) & np.isfinite(scores[j])
-                out.append(
-                    (member_id, n, _explain_rows(model, row, ids[j][keep], scores[j][keep]))
-                )
+                out.append((member_id, n, explain_rows(model, row, ids[j][keep], scores[j][keep])))
     return out
 
 
@@ -1261,7 +1116,7 @@ def _table_rank(model_dir: str, manifest_sha256: str, limit: int, k: int) -> int
     return len(rows)
 
 
-def _table_explain(start: int, stop: int) -> list[tuple[str, tuple[_Row, ...], np.ndarray]]:
+def _table_explain(start: int, stop: int) -> list[tuple[str, tuple[Row, ...], np.ndarray]]:
     """In the precompute child: ``(member_id, explained rows, member rows in the slate)`` for
     slates ``start:stop``.
     """
@@ -1274,7 +1129,7 @@ def _table_explain(start: int, stop: int) -> list[tuple[str, tuple[_Row, ...], n
         out.append(
             (
                 str(names[rows[j]]),
-                _explain_rows(model, int(rows[j]), others, scores[j][keep]),
+                explain_rows(model, int(rows[j]), others, scores[j][keep]),
                 others,
             )
         )
@@ -1307,10 +1162,6 @@ def _pending_status(pending: _Snapshot | None) -> dict[str, Any] | None:
 def _check_k(k: int) -> None:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a whole number of at least 1, got {k!r}")
-
-
-def _score(value: float) -> float:
-    return round(float(value), 6)
 
 
 def _iso(seconds: float) -> str:
