@@ -459,62 +459,6 @@ def _fill_floor(
     return ids, out
 
 
-class DecayingInboundCounter:
-    """How often each member was shown lately: counts that halve every ``half_life`` seconds.
-
-    The serving path skips candidates whose decayed count has reached their capacity, so a
-    popular member is not proposed to everyone at once; the counts recover on their own.
-    Not thread-safe by itself: the service holds a lock around :meth:`record` and :meth:`over`.
-    """
-
-    def __init__(self, capacity: np.ndarray, *, half_life: float = 86_400.0):
-        self.capacity = np.asarray(capacity, dtype=np.float64)
-        self.half_life = half_life
-        self.counts = np.zeros(len(self.capacity), dtype=np.float64)
-        self.stamp = np.zeros(len(self.capacity), dtype=np.float64)
-
-    def _decayed(self, rows: np.ndarray, now: float) -> np.ndarray:
-        return self.counts[rows] * np.exp2(-(now - self.stamp[rows]) / self.half_life)
-
-    def record(self, rows: np.ndarray, now: float) -> None:
-        """Count one showing per entry of ``rows`` (a member listed twice was shown twice)."""
-        rows, times = np.unique(np.asarray(rows, dtype=np.int64), return_counts=True)
-        self.counts[rows] = self._decayed(rows, now) + times
-        self.stamp[rows] = now
-
-    def over(
-        self, rows: np.ndarray, now: float, *, planned: np.ndarray | None = None
-    ) -> np.ndarray:
-        """(len(rows),) bool: the member has reached capacity (one more showing would take the
-        count above it).
-
-        ``planned`` (per member, optional) adds showings already promised elsewhere, e.g. a
-        precomputed table's. Compared as ``count > capacity - 1`` rather than ``count >=
-        capacity``:
-        counts decay from the moment they are recorded, so a member just filled would otherwise
-        read as a hair below.
-        """
-        rows = np.asarray(rows, dtype=np.int64)
-        count = self._decayed(rows, now)
-        if planned is not None:
-            count = count + planned[rows]
-        return count > self.capacity[rows] - 1
-
-    def over_all(self, now: float, *, planned: np.ndarray | None = None) -> np.ndarray:
-        """(n,) bool: every member who has reached capacity."""
-        return self.full(self.counts_all(now, planned=planned))
-
-    def counts_all(self, now: float, *, planned: np.ndarray | None = None) -> np.ndarray:
-        """(n,) float64: every member's decayed count (plus ``planned`` showings)."""
-        count = self._decayed(np.arange(len(self.capacity)), now)
-        return count if planned is None else count + planned
-
-    def full(self, counts: np.ndarray) -> np.ndarray:
-        """(n,) bool: who has reached capacity, given every member's counts (:meth:`counts_all`),
-        by the rule of :meth:`over`."""
-        return counts > self.capacity - 1
-
-
 def plus_one_quota(
     ids: np.ndarray, outside: np.ndarray, required: np.ndarray, k: int
 ) -> np.ndarray:

@@ -33,13 +33,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from recsys import IntroductionRecommender, ModelFormatError, load_model, summarize_reasons
-from recsys._rerank import DecayingInboundCounter
 from serving._broker import BrokerSlate, introductions_to_make
 from serving._cache import Row, SlateCache, explain_rows, rounded_score, to_introduction
+from serving._capacity import InboundLimit
 from serving._types import (
     Introduction,
     ModelNotLoadedError,
@@ -58,92 +57,6 @@ logger = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------- snapshot
-class _InboundLimit:
-    """Recipient capacity while serving: an inbound counter that decays over time.
-
-    Every slate ranked afresh records its members in a :class:`recsys.DecayingInboundCounter`
-    whose counts halve every ``half_life`` seconds; the slates of this version's precomputed
-    table count as ``planned`` showings (they do not decay, and a new version, which brings its
-    own table, does not inherit them, while it does inherit the live counts). A member whose
-    count has reached their capacity is taken out of the pools of the slates ranked after that,
-    until the count decays below it. Capacity is the model's batch
-    capacity for one slate per member (:meth:`recsys.IntroductionRecommender.slate_capacity`
-    with ``k`` = 20), per half-life: a member's ``capacity`` column where the data has one, else
-    ``capacity_multiple`` times the average. A cached slate shown again is not counted again.
-    The same counts are the exposure the model's least-exposed places read (``floor_slots``: the
-    last places of a fresh slate go to the member's next candidates shown least lately).
-    """
-
-    # : seconds between full recomputations of who is at capacity; members reaching it are added at
-    # once
-    REFRESH_SECONDS = 1.0
-
-    def __init__(self, model: IntroductionRecommender, half_life: float):
-        net = model.network_
-        self.member_ids = net.member_ids
-        self.counter = DecayingInboundCounter(
-            model.slate_capacity(net, n_slates=net.n_members, k=20), half_life=half_life
-        )
-        self.planned = np.zeros(net.n_members, dtype=np.float64)
-        self._lock = threading.Lock()
-        self._mask = np.zeros(net.n_members, dtype=bool)
-        self._exposure = np.zeros(net.n_members, dtype=np.float64)
-        self._mask_at = -np.inf
-
-    def unavailable(self, now: float) -> np.ndarray:
-        """(n_members,) bool: who is at capacity now (read-only; shared with other requests)."""
-        return self.state(now)[0]
-
-    def state(self, now: float) -> tuple[np.ndarray, np.ndarray]:
-        """Who is at capacity and everyone's recent showings (decayed counts plus planned ones),
-        both refreshed every :attr:`REFRESH_SECONDS` (read-only; shared with other requests)."""
-        with self._lock:
-            if now - self._mask_at >= self.REFRESH_SECONDS:
-                # new arrays: readers keep theirs
-                self._exposure = self.counter.counts_all(now, planned=self.planned)
-                self._mask = self.counter.full(self._exposure)
-                self._mask_at = now
-            return self._mask, self._exposure
-
-    def record(self, rows: np.ndarray, now: float, *, planned: bool = False) -> None:
-        """Count one showing per entry of ``rows``: live (decaying) or ``planned`` (the precomputed
-        table's).
-        """
-        rows = np.asarray(rows, dtype=np.int64)
-        if len(rows) == 0:
-            return
-        with self._lock:
-            if planned:
-                np.add.at(self.planned, rows, 1.0)
-            else:
-                self.counter.record(rows, now)
-            full = rows[self.counter.over(rows, now, planned=self.planned)]
-            if len(full) and not self._mask[full].all():
-                mask = self._mask.copy()
-                mask[full] = True
-                self._mask = mask
-
-    def carry_over(self, previous: _InboundLimit) -> None:
-        """Start from ``previous``'s counts, matched by member id (a new version keeps who was
-        shown lately).
-        """
-        rows = pd.Index(self.member_ids).get_indexer(previous.member_ids)
-        known = rows >= 0
-        with previous._lock:
-            counts, stamps = previous.counter.counts[known], previous.counter.stamp[known]
-        with self._lock:
-            self.counter.counts[rows[known]] = counts
-            self.counter.stamp[rows[known]] = stamps
-            self._mask_at = -np.inf
-
-    def stats(self) -> dict[str, Any]:
-        mask = self.unavailable(time.time())
-        return {
-            "half_life_seconds": self.counter.half_life,
-            "members_at_capacity": int(mask.sum()),
-        }
-
-
 class _Snapshot:
     """One loaded model version. The model and version never change; it is replaced whole on
     reload.
@@ -174,7 +87,7 @@ class _Snapshot:
         fingerprint: Any,
         registry_version: str | None,
         cache_size: int,
-        inbound: _InboundLimit | None,
+        inbound: InboundLimit | None,
     ):
         self.model = model
         self.version = version
@@ -381,7 +294,7 @@ class Recommender:
     capacity_half_life : float or None
         Recipient capacity in serving: members shown in their capacity of slates lately (counts
         halve every this many seconds) are left out of the slates ranked next (see
-        ``_InboundLimit``). ``None`` switches it off; models without re-ranking have none.
+        ``InboundLimit``). ``None`` switches it off; models without re-ranking have none.
 
     Examples
     --------
@@ -616,7 +529,7 @@ class Recommender:
             np.zeros(1, dtype=np.int64), k=1
         )  # a trial ranking: fail here, not on a request
         inbound = (
-            _InboundLimit(model, self.capacity_half_life)
+            InboundLimit(model, self.capacity_half_life)
             if self.capacity_half_life and model.rerank
             else None
         )

@@ -409,18 +409,3 @@ def test_pledged_preferences_hold_enough_outside_candidates():
     slate, sc = rr.rerank(np.array([0]), ids, scores, 2, outside=outside)
     assert slate.tolist() == [[1, 5]]
     assert (np.diff(sc[0]) <= 0).all()
-
-
-def test_inbound_counter_counts_each_showing_and_halves_every_half_life():
-    from recsys._rerank import DecayingInboundCounter
-
-    counter = DecayingInboundCounter(np.array([2, 2, 5]), half_life=10.0)
-    counter.record(np.array([0, 0, 1]), now=100.0)  # member 0 shown twice, member 1 once
-    assert counter.over(np.array([0, 1, 2]), now=100.0).tolist() == [True, False, False]
-    assert counter.over_all(100.0).tolist() == [True, False, False]
-    # one half-life later member 0's count is 1: below capacity again
-    assert counter.over_all(110.0).tolist() == [False, False, False]
-    counter.record(np.array([1]), now=110.0)  # 0.5 decayed + 1
-    np.testing.assert_allclose(counter.counts[:2], [2.0, 1.5])
-    assert counter.over(np.array([1]), now=110.0)[0]  # one more showing would take 1.5 above 2
-    assert not counter.over(np.array([1]), now=120.0)[0]  # 0.75: room for one

@@ -29,6 +29,7 @@ from serving import (
     UnknownInterestsError,
     UnknownMemberError,
 )
+from serving._capacity import DecayingInboundCounter, InboundLimit
 from serving.app import MAX_EXCLUDE, create_app
 
 SECRET = "SECRET_GROUP"
@@ -718,11 +719,22 @@ def test_precompute_must_be_a_count_or_all(models):
         Recommender(models["a"], precompute="most")
 
 
-def test_a_new_version_inherits_live_counts_but_not_the_old_table(capacity_one):
-    from serving._recommender import _InboundLimit
+def test_inbound_counter_counts_each_showing_and_halves_every_half_life():
+    counter = DecayingInboundCounter(np.array([2, 2, 5]), half_life=10.0)
+    counter.record(np.array([0, 0, 1]), now=100.0)  # member 0 shown twice, member 1 once
+    assert counter.over(np.array([0, 1, 2]), now=100.0).tolist() == [True, False, False]
+    assert counter.over_all(100.0).tolist() == [True, False, False]
+    # one half-life later member 0's count is 1: below capacity again
+    assert counter.over_all(110.0).tolist() == [False, False, False]
+    counter.record(np.array([1]), now=110.0)  # 0.5 decayed + 1
+    np.testing.assert_allclose(counter.counts[:2], [2.0, 1.5])
+    assert counter.over(np.array([1]), now=110.0)[0]  # one more showing would take 1.5 above 2
+    assert not counter.over(np.array([1]), now=120.0)[0]  # 0.75: room for one
 
+
+def test_a_new_version_inherits_live_counts_but_not_the_old_table(capacity_one):
     model = recsys.load_model(capacity_one)
-    old, new = _InboundLimit(model, 86_400.0), _InboundLimit(model, 86_400.0)
+    old, new = InboundLimit(model, 86_400.0), InboundLimit(model, 86_400.0)
     now = time.time()
     old.record(np.array([1, 2, 2]), now)  # shown live
     old.record(np.array([3, 4]), now, planned=True)  # in the old version's table
