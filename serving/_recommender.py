@@ -35,8 +35,9 @@ import scipy.sparse as sp
 
 from recsys import IntroductionRecommender, ModelFormatError, load_model, summarize_reasons
 from serving._broker import BrokerSlate, introductions_to_make
-from serving._cache import Row, SlateCache, explain_rows, rounded_score, to_introduction
+from serving._cache import Row, explain_rows, rounded_score, to_introduction
 from serving._capacity import InboundLimit
+from serving._snapshot import Snapshot
 from serving._sources import open_source, sha256_file
 from serving._types import (
     Introduction,
@@ -53,75 +54,6 @@ from serving._types import (
 __all__ = ["Recommender"]
 
 logger = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------------------------- snapshot
-class _Snapshot:
-    """One loaded model version. The model and version never change; it is replaced whole on
-    reload.
-    """
-
-    __slots__ = (
-        "model",
-        "version",
-        "manifest_sha256",
-        "source",
-        "fingerprint",
-        "loaded_at",
-        "registry_version",
-        "slates",
-        "inbound",
-        "precompute",
-        "table_size",
-        "_interests",
-    )
-
-    def __init__(
-        self,
-        *,
-        model: IntroductionRecommender,
-        version: str,
-        manifest_sha256: str,
-        source: str,
-        fingerprint: Any,
-        registry_version: str | None,
-        cache_size: int,
-        inbound: InboundLimit | None,
-    ):
-        self.model = model
-        self.version = version
-        self.manifest_sha256 = manifest_sha256
-        self.source = source
-        self.fingerprint = (
-            fingerprint  # the source state it came from; updated when only the stat changed
-        )
-        self.loaded_at = time.time()
-        self.registry_version = registry_version
-        self.slates = SlateCache(cache_size)
-        self.inbound = inbound
-        self.precompute: dict[str, Any] | None = (
-            None  # progress of the background slate table, when one is built
-        )
-        self.table_size = 0  # slates the precomputed table holds when built
-        self._interests: tuple[dict[str, int], np.ndarray] | None = None
-
-    @property
-    def n_members(self) -> int:
-        return self.model.network_.n_members
-
-    def interest_columns(self) -> tuple[dict[str, int], np.ndarray]:
-        """Interest name → column, and each interest's member count (built once, on first cold
-        start).
-        """
-        built = self._interests
-        if built is None:  # a race only builds it twice
-            net = self.model.network_
-            lookup = {str(name): i for i, name in enumerate(net.interest_names)}
-            built = self._interests = (
-                lookup,
-                np.bincount(net.member_interests.indices, minlength=net.n_interests),
-            )
-        return built
 
 
 # ---------------------------------------------------------------------------------- recommender
@@ -213,8 +145,8 @@ class Recommender:
         self.precompute_k = int(precompute_k)
         self.capacity_half_life = capacity_half_life
         self._source = open_source(source)
-        self._snapshot: _Snapshot | None = None
-        self._pending: _Snapshot | None = (
+        self._snapshot: Snapshot | None = None
+        self._pending: Snapshot | None = (
             None  # a version being prepared (its table built) before its swap
         )
         self._reload_lock = threading.Lock()
@@ -268,7 +200,7 @@ class Recommender:
             else {"message": err.message, "at": _iso(err.at)},
         }
 
-    def _current(self) -> _Snapshot:
+    def _current(self) -> Snapshot:
         snap = self._snapshot  # one read: the whole call uses this snapshot
         if snap is None:
             err = self._last_error
@@ -370,8 +302,8 @@ class Recommender:
         )
 
     def _load_snapshot(
-        self, fingerprint: Any, workdir: Path, *, unchanged_from: _Snapshot | None
-    ) -> tuple[_Snapshot, Path]:
+        self, fingerprint: Any, workdir: Path, *, unchanged_from: Snapshot | None
+    ) -> tuple[Snapshot, Path]:
         """Fetch (into ``workdir`` if it must be downloaded), verify and load the source's current
         version.
 
@@ -404,7 +336,7 @@ class Recommender:
             else None
         )
         n_table = self._table_size(model.network_.n_members)
-        snap = _Snapshot(
+        snap = Snapshot(
             model=model,
             version=registry_version or manifest_sha[:12],
             manifest_sha256=manifest_sha,
@@ -417,7 +349,7 @@ class Recommender:
         snap.table_size = n_table
         return snap, model_dir
 
-    def _warm(self, snap: _Snapshot, model_dir: Path, keys: list[tuple[str, int]]) -> None:
+    def _warm(self, snap: Snapshot, model_dir: Path, keys: list[tuple[str, int]]) -> None:
         """Fill the new snapshot's cache with its slates for ``keys`` before it serves.
 
         Many keys are ranked in a child process (from the same verified files, so the same
@@ -461,7 +393,7 @@ class Recommender:
             for n, members in by_length.items():
                 for start in range(0, len(members), 8):
                     t = time.perf_counter()
-                    self._explained(snap, members[start : start + 8], n)
+                    snap.explained(members[start : start + 8], n)
                     time.sleep(
                         time.perf_counter() - t
                     )  # rest as long as it worked: requests keep the interpreter
@@ -495,7 +427,7 @@ class Recommender:
             return fits
         return wanted
 
-    def _start_precompute(self, snap: _Snapshot, model_dir: Path, workdir: Path) -> bool:
+    def _start_precompute(self, snap: Snapshot, model_dir: Path, workdir: Path) -> bool:
         """Start building ``snap``'s slate table in the background; True when the thread now owns
         ``workdir``.
         """
@@ -513,7 +445,7 @@ class Recommender:
 
     def _precompute_table(
         self,
-        snap: _Snapshot,
+        snap: Snapshot,
         model_dir: Path,
         *,
         workdir: Path | None = None,
@@ -588,44 +520,6 @@ class Recommender:
                 shutil.rmtree(workdir, ignore_errors=True)
 
     # ------------------------------------------------------------------ ranking
-    def _explained(
-        self, snap: _Snapshot, member_ids: Sequence[str], n: int
-    ) -> list[tuple[Row, ...] | None]:
-        """Explained top-``n`` slates of ``member_ids`` from the snapshot's cache, ranking the
-        misses in one call.
-
-        ``None`` for members the model does not know.
-        """
-        net = snap.model.network_
-        out: list[tuple[Row, ...] | None] = [snap.slates.get((m, n)) for m in member_ids]
-        missing = [i for i, v in enumerate(out) if v is None]
-        if not missing:
-            return out
-        rows = net.rows_of([member_ids[i] for i in missing])
-        todo = [(i, int(r)) for i, r in zip(missing, rows) if r >= 0]
-        if not todo:
-            return out
-        now = time.time()
-        unavailable, exposure = (
-            snap.inbound.state(now) if snap.inbound is not None else (None, None)
-        )
-        # a member asked for twice gets one slate (the least-exposed places count each showing)
-        unique_rows, slot = np.unique(
-            np.array([r for _, r in todo], dtype=np.int64), return_inverse=True
-        )
-        ids, scores = snap.model.rank(unique_rows, k=n, unavailable=unavailable, exposure=exposure)
-        keep = (ids >= 0) & np.isfinite(scores)
-        if snap.inbound is not None:
-            snap.inbound.record(ids[keep], now)
-        explained = [
-            explain_rows(snap.model, row, ids[j][keep[j]], scores[j][keep[j]])
-            for j, row in enumerate(unique_rows)
-        ]
-        for (i, _), j in zip(todo, slot):
-            snap.slates.put((member_ids[i], n), explained[j])
-            out[i] = explained[j]
-        return out
-
     def rank(self, member_id: str, k: int = 20, *, exclude: Iterable[str] = ()) -> Slate:
         """The slate of at most ``k`` introductions for one member, best first.
 
@@ -687,7 +581,7 @@ class Recommender:
             if rows is None:
                 return None
         else:
-            (rows,) = self._explained(snap, [member_id], n)
+            (rows,) = snap.explained([member_id], n)
         if rows is None:
             raise UnknownMemberError(member_id, net.n_members)
         if skip:
@@ -714,7 +608,7 @@ class Recommender:
             rows = snap.model.network_.rows_of(ids_in)
             if (rows < 0).any():
                 raise UnknownMemberError(ids_in[int(np.flatnonzero(rows < 0)[0])], snap.n_members)
-        found = self._explained(snap, ids_in, k) if ids_in else []
+        found = snap.explained(ids_in, k) if ids_in else []
         return [
             Slate(m, tuple(to_introduction(r) for r in rows), snap.version)
             for m, rows in zip(ids_in, found)
@@ -933,7 +827,7 @@ def _memory_bytes() -> int:
         return 0
 
 
-def _pending_status(pending: _Snapshot | None) -> dict[str, Any] | None:
+def _pending_status(pending: Snapshot | None) -> dict[str, Any] | None:
     if pending is None:
         return None
     return {
