@@ -28,6 +28,7 @@ from serving import (
     Slate,
     UnknownInterestsError,
     UnknownMemberError,
+    _precompute,
 )
 from serving._capacity import DecayingInboundCounter, InboundLimit
 from serving.app import MAX_EXCLUDE, create_app
@@ -823,17 +824,14 @@ def test_opt_in_needs_a_sensitive_attribute(secret_network):
         ).fit(secret_network)
 
 
-def test_a_table_larger_than_half_the_memory_is_cut_to_fit(models, monkeypatch, caplog):
-    import serving._recommender as r
-
+def test_a_table_larger_than_half_the_memory_is_cut_to_fit(monkeypatch, caplog):
     monkeypatch.setattr(
-        r, "_memory_bytes", lambda: 2 * 100 * r.TABLE_BYTES_PER_SLATE
+        _precompute, "_memory_bytes", lambda: 2 * 100 * _precompute.TABLE_BYTES_PER_SLATE
     )  # room for 100 slates
-    rec = Recommender(models["a"], precompute="all")
     with caplog.at_level(logging.WARNING, logger="serving"):
-        assert rec._table_size(500) == 100
+        assert _precompute.table_size(500, "all", 20) == 100
     assert "precomputing the 100 best-connected members' slates instead" in caplog.text
-    assert Recommender(models["a"], precompute=50)._table_size(500) == 50
+    assert _precompute.table_size(500, 50, 20) == 50
 
 
 @pytest.fixture(scope="module")
