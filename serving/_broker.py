@@ -2,10 +2,8 @@
 
 :func:`introductions_to_make` turns :class:`recsys.BrokerRanker`'s arrays into typed results with
 reasons (used by :meth:`serving.Recommender.rank_introductions_to_make` and ``recsys broker``);
-:func:`add_broker_routes` adds ``GET /v1/members/{member_id}/introductions-to-make`` to the
-service. Same rules as the other endpoints: 404 for an unknown member, 422 for a bad ``k`` and
-for a member with fewer than two contacts, JSON errors ``{"error", "message", "details"}``.
-Nothing here reads a sensitive attribute (a served model holds none).
+the HTTP endpoint is in ``serving._broker_routes``. Nothing here reads a sensitive attribute (a
+served model holds none).
 """
 
 import threading
@@ -14,9 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
 
-from recsys import BrokerRanker, TooFewContactsError
+from recsys import BrokerRanker
 from serving._types import UnknownMemberError
 
 __all__ = [
@@ -24,8 +21,6 @@ __all__ = [
     "BrokerSlate",
     "IntroductionToMake",
     "SmallNetwork",
-    "TooFewContactsError",
-    "add_broker_routes",
     "introductions_to_make",
 ]
 
@@ -173,88 +168,3 @@ def introductions_to_make(model, member_id: str, k: int, *, version: str = "") -
         for (a, b), s, r in zip(chosen, chosen_scores, explained)
     )
     return BrokerSlate(str(member_id), intros, version)
-
-
-# ---------------------------------------------------------------------------------- HTTP
-class SmallNetworkOut(BaseModel):
-    member_id: str
-    n_connections: int = Field(ge=0)
-
-
-class BrokerReasonsOut(BaseModel):
-    shared_interests: list[str] = Field(
-        description="The rarest few interests the two share (at most 3)"
-    )
-    n_shared_interests: int = Field(ge=0)
-    n_other_mutual_contacts: int = Field(
-        ge=0, description="Mutual contacts of the two besides the broker"
-    )
-    bridges_communities: bool = Field(
-        description="The two sit in different communities of the network"
-    )
-    small_networks: list[SmallNetworkOut] = Field(
-        description="Sides with fewer than 5 connections"
-    )
-    summary: str = Field(
-        description='One line, e.g. "2 shared interests (jazz, chess); u7 has 2 connections"'
-    )
-
-
-class IntroductionToMakeOut(BaseModel):
-    member_a: str
-    member_b: str
-    score: float = Field(description="Higher is better; comparable within one list")
-    reasons: BrokerReasonsOut
-
-
-class BrokerSlateOut(BaseModel):
-    member_id: str = Field(description="The broker: the member who would make the introductions")
-    introductions_to_make: list[IntroductionToMakeOut]
-    model_version: str
-
-
-def add_broker_routes(
-    app, recommender, *, error_model: type[BaseModel], max_k: int, max_id_length: int
-) -> None:
-    """Add ``GET /v1/members/{member_id}/introductions-to-make?k=N`` to ``app`` (a FastAPI app
-    serving ``recommender``).
-
-    (This module has no ``from __future__ import annotations``: FastAPI reads the route's
-    parameter annotations, which use this function's arguments, at definition time.)
-    """
-    from typing import Annotated
-
-    from fastapi import Path, Query
-    from fastapi.responses import JSONResponse
-
-    @app.get(
-        "/v1/members/{member_id}/introductions-to-make",
-        response_model=BrokerSlateOut,
-        responses={code: {"model": error_model} for code in (404, 422, 503)},
-        summary=(
-            "Introductions a member could make between their own contacts, "
-            "with reasons for both sides"
-        ),
-        tags=["introductions"],
-    )
-    def member_introductions_to_make(
-        member_id: Annotated[
-            str, Path(max_length=max_id_length, description="The broker's member id")
-        ],
-        k: Annotated[
-            int, Query(ge=1, le=max_k, description="How many introductions to list")
-        ] = 10,
-    ) -> Any:
-        try:
-            slate = recommender.rank_introductions_to_make(member_id, k)
-        except TooFewContactsError as err:
-            message = f"{err}"
-            return JSONResponse(
-                {
-                    "error": "invalid_request",
-                    "message": message,
-                    "details": [{"location": "path.member_id", "problem": message}],
-                },
-                status_code=422,
-            )
-        return JSONResponse(slate.to_dict())

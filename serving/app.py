@@ -6,6 +6,8 @@ Endpoints
 ``POST /v1/introductions:batch``       ``{"member_ids": [...], "k": N}``: many slates at once
 ``POST /v1/introductions:cold-start``  ``{"interests": [...], "k": N}``: a slate for someone the
 model has not seen
+``GET  /v1/members/{member_id}/introductions-to-make?k=N``  pairs of the member's contacts to
+introduce to each other (``serving._broker_routes``)
 ``GET  /healthz``                      the process is alive
 ``GET  /readyz``                       200 with the model version once a model serves, else 503;
 shows the last reload error
@@ -13,8 +15,9 @@ shows the last reload error
 ``PLUSONE_ADMIN_TOKEN``; absent → 404)
 ``GET  /openapi.json``, ``/docs``      the OpenAPI document
 
-Every error is JSON ``{"error": CODE, "message": TEXT, "details": [...]}``. Nothing in a response,
-log line or error message carries a sensitive attribute: the model holds none.
+Every error is JSON ``{"error": CODE, "message": TEXT, "details": [...]}``
+(``serving._http_errors``); the bodies are the pydantic models of ``serving._schemas``. Nothing
+in a response, log line or error message carries a sensitive attribute: the model holds none.
 """
 
 from __future__ import annotations
@@ -27,183 +30,35 @@ import sys
 import threading
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, Path, Query, Request
+from fastapi import FastAPI, Header, Path, Query
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serving._broker import add_broker_routes
+from serving._broker_routes import add_broker_routes
+from serving._http_errors import InvalidRequest, install_error_handlers
 from serving._recommender import Recommender
-from serving._types import ModelNotLoadedError, UnknownInterestsError, UnknownMemberError
+from serving._schemas import (
+    MAX_BATCH,
+    MAX_EXCLUDE,
+    MAX_ID_LENGTH,
+    MAX_INTERESTS,
+    MAX_K,
+    BatchIn,
+    BatchOut,
+    ColdStartIn,
+    HealthOut,
+    ReadyOut,
+    ReloadOut,
+    SlateOut,
+    error_responses,
+)
 
 __all__ = ["create_app", "serve", "MAX_K", "MAX_BATCH", "MAX_EXCLUDE", "MAX_INTERESTS"]
 
 logger = logging.getLogger(__name__)
 
-MAX_K = 100
-MAX_BATCH = 200
-MAX_EXCLUDE = 200
-MAX_INTERESTS = 200
-MAX_ID_LENGTH = 256
 ADMIN_TOKEN_ENV = "PLUSONE_ADMIN_TOKEN"
-
-
-# ---------------------------------------------------------------------------------- schema
-class ReasonsOut(BaseModel):
-    shared_interests: list[str] = Field(
-        description="The most telling shared interests, rarest first (at most 3)"
-    )
-    n_shared_interests: int = Field(ge=0)
-    mutual_contacts: list[str] = Field(
-        description="Member ids of mutual contacts who could make the introduction (at most 3)"
-    )
-    n_mutual_contacts: int = Field(ge=0)
-    bridges_communities: bool = Field(
-        description="The two members sit in different communities of the network"
-    )
-    summary: str = Field(
-        description=(
-            'One line for people, e.g. "3 shared interests, 2 mutual contacts could introduce you"'
-        )
-    )
-
-
-class IntroductionOut(BaseModel):
-    member_id: str = Field(description="The member proposed for an introduction")
-    score: float = Field(description="Higher is better; comparable within one slate")
-    reasons: ReasonsOut
-
-
-class SlateOut(BaseModel):
-    member_id: str | None = Field(description="Whose slate this is (null for a cold-start slate)")
-    introductions: list[IntroductionOut]
-    model_version: str
-
-
-class BatchSlateOut(BaseModel):
-    member_id: str
-    introductions: list[IntroductionOut]
-
-
-class BatchOut(BaseModel):
-    slates: list[BatchSlateOut] = Field(description="One slate per known member, in request order")
-    unknown_member_ids: list[str] = Field(
-        description="Requested members the model does not know (no slate)"
-    )
-    model_version: str
-
-
-def _whole_number(value: Any) -> int:
-    """JSON numbers that are whole (``13`` or ``13.0``, as JSON Schema's integer allows); never
-    text or booleans.
-    """
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or (isinstance(value, float) and not value.is_integer())
-    ):
-        raise ValueError("must be a whole number")
-    return int(value)
-
-
-SlateSize = Annotated[
-    int, Field(ge=1, le=MAX_K, description="Slate size"), BeforeValidator(_whole_number)
-]
-
-
-class BatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    member_ids: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]] = Field(
-        min_length=1, max_length=MAX_BATCH
-    )
-    k: SlateSize = 20
-
-
-class ColdStartIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    interests: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]] = Field(
-        min_length=1, max_length=MAX_INTERESTS
-    )
-    k: SlateSize = 20
-
-
-class ErrorOut(BaseModel):
-    error: str = Field(
-        description=(
-            "not_found, invalid_request, not_ready, forbidden, unauthorized, reload_failed, ..."
-        )
-    )
-    message: str
-    details: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class HealthOut(BaseModel):
-    status: str
-
-
-class ReloadErrorOut(BaseModel):
-    message: str
-    at: str
-
-
-class CacheOut(BaseModel):
-    size: int
-    max_size: int
-    hits: int
-    misses: int
-
-
-class PrecomputeOut(BaseModel):
-    state: str = Field(description="ranking, explaining, done, stopped: ..., or failed: ...")
-    slates: int = Field(description="Slates taken into the cache so far")
-    of: int = Field(description="Slates the table will hold")
-    k: int = Field(description="Their length")
-    seconds: float
-
-
-class InboundOut(BaseModel):
-    half_life_seconds: float
-    members_at_capacity: int = Field(
-        description="Members left out of new slates until their recent introductions decay"
-    )
-
-
-class NextVersionOut(BaseModel):
-    model_version: str
-    precompute: PrecomputeOut | None
-
-
-class ReadyOut(BaseModel):
-    status: str = Field(
-        description="ready, warming (the precomputed table is being built) or not_ready"
-    )
-    source: str
-    model_version: str | None
-    registry_version: str | None
-    manifest_sha256: str | None
-    n_members: int | None
-    loaded_at: str | None
-    cache: CacheOut | None = Field(description="The slate cache of the version serving now")
-    precompute: PrecomputeOut | None = Field(
-        None, description="The precomputed slate table of that version, when one is built"
-    )
-    inbound: InboundOut | None = Field(None, description="Recipient capacity in serving, when on")
-    next_version: NextVersionOut | None = Field(
-        None, description="A new version being prepared (its table built) before it serves"
-    )
-    last_reload_error: ReloadErrorOut | None
-
-
-class ReloadOut(BaseModel):
-    reloaded: bool
-    model_version: str | None
-    previous_version: str | None
-
-
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorOut} for code in codes}
 
 
 # ---------------------------------------------------------------------------------- app
@@ -256,12 +111,12 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.recommender = recommender
-    _install_error_handlers(app)
+    install_error_handlers(app)
 
     @app.get(
         "/v1/members/{member_id}/introductions",
         response_model=SlateOut,
-        responses=_errors(404, 422, 503),
+        responses=error_responses(404, 422, 503),
         summary="A member's slate of introductions, with reasons",
         tags=["introductions"],
     )
@@ -278,7 +133,7 @@ def create_app(
     ) -> Any:
         skip = [x for x in (exclude or "").split(",") if x]
         if len(skip) > MAX_EXCLUDE:
-            raise _Invalid(
+            raise InvalidRequest(
                 f"exclude lists {len(skip)} members; at most {MAX_EXCLUDE} are allowed",
                 "query.exclude",
             )
@@ -292,7 +147,7 @@ def create_app(
     @app.post(
         "/v1/introductions:batch",
         response_model=BatchOut,
-        responses=_errors(422, 503),
+        responses=error_responses(422, 503),
         summary="Slates for many members; members the model does not know are listed, not ranked",
         tags=["introductions"],
     )
@@ -318,16 +173,14 @@ def create_app(
     @app.post(
         "/v1/introductions:cold-start",
         response_model=SlateOut,
-        responses=_errors(422, 503),
+        responses=error_responses(422, 503),
         summary="A slate for someone the model has not seen, from their interests",
         tags=["introductions"],
     )
     def cold_start(body: ColdStartIn) -> Any:
         return JSONResponse(recommender.rank_cold_start(body.interests, body.k).to_dict())
 
-    add_broker_routes(
-        app, recommender, error_model=ErrorOut, max_k=MAX_K, max_id_length=MAX_ID_LENGTH
-    )
+    add_broker_routes(app, recommender)
 
     @app.get(
         "/healthz", response_model=HealthOut, summary="The process is alive", tags=["operations"]
@@ -367,7 +220,7 @@ def create_app(
         @app.post(
             "/admin/reload",
             response_model=ReloadOut,
-            responses=_errors(401, 403, 409),
+            responses=error_responses(401, 403, 409),
             summary="Look for a new model version now (Authorization: Bearer PLUSONE_ADMIN_TOKEN)",
             tags=["operations"],
         )
@@ -409,99 +262,6 @@ def create_app(
             }
 
     return app
-
-
-# ---------------------------------------------------------------------------------- errors
-class _Invalid(Exception):
-    def __init__(self, message: str, location: str):
-        super().__init__(message)
-        self.location = location
-
-
-_STATUS_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-}
-
-
-def _error(
-    status: int, code: str, message: str, details: list | None = None, headers: dict | None = None
-) -> JSONResponse:
-    return JSONResponse(
-        {"error": code, "message": message, "details": details or []},
-        status_code=status,
-        headers=headers,
-    )
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(UnknownMemberError)
-    async def _unknown_member(request: Request, exc: UnknownMemberError):
-        return _error(404, "not_found", str(exc))
-
-    @app.exception_handler(ModelNotLoadedError)
-    async def _not_loaded(request: Request, exc: ModelNotLoadedError):
-        return _error(503, "not_ready", str(exc), headers={"Retry-After": "5"})
-
-    @app.exception_handler(UnknownInterestsError)
-    async def _unknown_interests(request: Request, exc: UnknownInterestsError):
-        return _error(
-            422, "invalid_request", str(exc), [{"location": "body.interests", "problem": str(exc)}]
-        )
-
-    @app.exception_handler(_Invalid)
-    async def _invalid(request: Request, exc: _Invalid):
-        return _error(
-            422, "invalid_request", str(exc), [{"location": exc.location, "problem": str(exc)}]
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError):
-        # name the field and the problem; never echo the input back (it may be long or odd)
-        details = [
-            {
-                "location": ".".join(str(p) for p in err.get("loc", ())),
-                "problem": str(err.get("msg", "invalid")),
-            }
-            for err in exc.errors()
-        ]
-        summary = (
-            "; ".join(f"{d['location']}: {d['problem']}" for d in details[:3]) or "invalid request"
-        )
-        return _error(422, "invalid_request", f"invalid request: {summary}", details)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException):
-        if (
-            exc.status_code == 400
-            # FastAPI's "error parsing the body": a malformed body, like every other bad input, is
-            # 422
-        ):
-            return _error(
-                422,
-                "invalid_request",
-                "invalid request: the body is not valid JSON",
-                [{"location": "body", "problem": "not valid JSON"}],
-            )
-        code = _STATUS_CODES.get(exc.status_code, "error")
-        message = exc.detail if isinstance(exc.detail, str) else code
-        if exc.status_code == 404 and message == "Not Found":
-            message = f"no such endpoint: {request.method} {request.url.path}"
-        elif exc.status_code == 405:
-            message = f"{request.method} is not allowed on {request.url.path}"
-        return _error(exc.status_code, code, message, headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception):
-        # no message from inside the model: only the kind of failure, logged with the route
-        logger.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _error(
-            500, "internal_error", f"internal error ({type(exc).__name__}); it was logged"
-        )
 
 
 # ---------------------------------------------------------------------------------- reload
