@@ -529,8 +529,8 @@ class Recommender:
         """Introductions this member could make between their own contacts, best first, with
         reasons.
 
-        A thin wrapper over :func:`serving._broker.introductions_to_make` on the current snapshot;
-        returns a :class:`serving._broker.BrokerSlate`.
+        A thin wrapper over :func:`serving.introductions_to_make` on the current snapshot;
+        returns a :class:`serving.BrokerSlate`.
 
         Raises
         ------
