@@ -91,8 +91,8 @@ class InboundLimit:
     last places of a fresh slate go to the member's next candidates shown least lately).
     """
 
-    # : seconds between full recomputations of who is at capacity; members reaching it are added at
-    # once
+    #: Seconds between full recomputations of who is at capacity; members reaching it are added
+    #: at once.
     REFRESH_SECONDS = 1.0
 
     def __init__(self, model: IntroductionRecommender, half_life: float):

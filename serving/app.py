@@ -23,6 +23,7 @@ in a response, log line or error message carries a sensitive attribute: the mode
 from __future__ import annotations
 
 import contextlib
+import gc
 import hmac
 import logging
 import os
@@ -307,8 +308,8 @@ PRECOMPUTE_ENV = "PLUSONE_PRECOMPUTE"
 ACCESS_LOG_ENV = "PLUSONE_ACCESS_LOG"
 
 
-# : Worker processes start with no logging set up: this gives them (and the single process) one
-# format on stderr.
+#: Worker processes start with no logging set up: this gives them (and the single process) one
+#: format on stderr.
 _LOG_CONFIG = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -342,8 +343,6 @@ def _settle_for_serving() -> None:
     model) moves out of the garbage collector's full passes, which would otherwise walk it all
     every few thousand requests.
     """
-    import gc
-
     global _FREEZE_AFTER_SWAP
     sys.setswitchinterval(0.001)
     gc.collect()
@@ -358,8 +357,6 @@ _FREEZE_AFTER_SWAP = False
 
 def _after_swap() -> None:
     if _FREEZE_AFTER_SWAP:
-        import gc
-
         gc.freeze()
 
 
