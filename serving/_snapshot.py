@@ -1,8 +1,9 @@
 """One loaded model version as it serves: the model, its slate cache and its capacity counts.
 
 A :class:`Snapshot` never changes its model or version; a reload replaces it whole, so a request
-that started on one snapshot finishes on it. :meth:`Snapshot.explained` is the one ranking path
-of every request: cached slates first, the misses ranked in one call and explained.
+that started on one snapshot finishes on it. :meth:`Snapshot.explained` is how every member's slate
+is made (requests, batches, the in-process warm-up): cached slates first, the misses ranked in
+one call and explained.
 """
 
 from __future__ import annotations
