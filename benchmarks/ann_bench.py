@@ -32,28 +32,11 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from pathlib import Path
+    from recsys import ALSCandidates, load_model
 
-    import pandas as pd
-
-    from recsys import ALSCandidates, Network, verify_model_dir
-    from recsys._persist import _load_csr
-
-    # only the factors and the graph are needed: read them straight from the (verified) model
-    root = Path(args.model)
-    verify_model_dir(root)
-    factors = np.load(root / "member_factors.npy", allow_pickle=False)
-    adjacency = _load_csr(root / "adjacency.npz")
-    n = adjacency.shape[0]
-    net = Network(
-        member_ids=np.arange(n).astype(str).astype(object),
-        adjacency=adjacency,
-        member_interests=(mi := _load_csr(root / "member_interests.npz")),
-        interest_names=np.arange(mi.shape[1]).astype(str).astype(object),
-        attributes=pd.DataFrame(index=pd.RangeIndex(n)),
-        sensitive=pd.DataFrame(index=pd.RangeIndex(n)),
-        connections=np.empty((0, 2), np.int32),
-    )
+    # the factors and the graph of the saved model (checksums verified, no pickles)
+    model = load_model(args.model)
+    factors, net = model.member_factors_, model.network_
     rng = np.random.default_rng(0)
     has = np.flatnonzero(np.linalg.norm(factors, axis=1) > 0)
     rows = rng.choice(has, size=min(args.queries, len(has)), replace=False)

@@ -46,134 +46,10 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
-import scipy.stats
-from numba import njit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-
-
-def _top_mask(valid: np.ndarray, adjusted: np.ndarray, k: int) -> np.ndarray:
-    """(R, P) 0/1: each row's k best of ``adjusted`` among its valid entries."""
-    a = np.where(valid, adjusted, -np.inf)
-    kk = min(k, a.shape[1])
-    top = np.argpartition(-a, kk - 1, axis=1)[:, :kk]
-    out = np.zeros(a.shape)
-    np.put_along_axis(out, top, 1.0, axis=1)
-    out[~valid] = 0.0
-    return out
-
-
-@njit(cache=True)
-def _fenwick_add(tree, i, d):
-    i += 1
-    while i < len(tree):
-        tree[i] += d
-        i += i & (-i)
-
-
-@njit(cache=True)
-def _fenwick_below(tree, i):
-    total = 0
-    while i > 0:
-        total += tree[i]
-        i -= i & (-i)
-    return total
-
-
-@njit(cache=True)
-def priced_slates(prefs, scores, capacity, k, inside, max_inside, lam):
-    """(R, k) slates by exposure-priced rounds: in round t every row in turn takes its best
-    untaken preference by ``score − lam · (2 · #members shown less + #shown as often − n) / n``
-    (the Gini's gradient in that member's exposure, up to scale), below ``capacity`` and within
-    the row's ``max_inside`` quota of ``inside`` candidates. Counts of members per exposure
-    value sit in a Fenwick tree, so a price costs O(log max capacity)."""
-    n_rows, width = prefs.shape
-    n = len(capacity)
-    top = 1
-    for c in range(n):
-        top = max(top, min(capacity[c], n_rows) + 1)
-    exposure = np.zeros(n, dtype=np.int64)
-    at = np.zeros(top + 1, dtype=np.int64)
-    at[0] = n
-    tree = np.zeros(top + 2, dtype=np.int64)
-    _fenwick_add(tree, 0, n)
-    out = np.full((n_rows, k), -1, dtype=np.int32)
-    taken = np.zeros((n_rows, width), dtype=np.bool_)
-    n_inside = np.zeros(n_rows, dtype=np.int64)
-    for t in range(k):
-        for r in range(n_rows):
-            best, best_value = -1, -np.inf
-            for j in range(width):
-                c = prefs[r, j]
-                if c < 0:
-                    break
-                v = exposure[c]
-                if (
-                    taken[r, j]
-                    or v >= capacity[c]
-                    or (inside[r, j] and n_inside[r] >= max_inside[r])
-                ):
-                    continue
-                value = scores[r, j] - lam * (2.0 * _fenwick_below(tree, v) + at[v] - n) / n
-                if value > best_value:
-                    best, best_value = j, value
-            if best < 0:
-                continue
-            c = prefs[r, best]
-            taken[r, best] = True
-            out[r, t] = c
-            n_inside[r] += inside[r, best]
-            v = exposure[c]
-            at[v] -= 1
-            at[v + 1] += 1
-            _fenwick_add(tree, v, -1)
-            _fenwick_add(tree, v + 1, 1)
-            exposure[c] = v + 1
-    return out
-
-
-def frontier_point(p, ids, valid, hits, n_relevant, n_members, k, lam, iterations):
-    """Frank-Wolfe mix of slates for one λ: (recall, gini) of the mix."""
-    from recsys import metrics as m
-
-    safe = np.maximum(ids, 0)
-    x = _top_mask(valid, p, k)
-    for t in range(iterations):
-        exposure = np.bincount(ids[valid], weights=x[valid], minlength=n_members)
-        price = (2.0 * scipy.stats.rankdata(exposure) - n_members - 1.0) / n_members
-        step = _top_mask(valid, p - lam * price[safe], k)
-        gamma = 2.0 / (t + 3.0)
-        x = (1.0 - gamma) * x + gamma * step
-    exposure = np.bincount(ids[valid], weights=x[valid], minlength=n_members)
-    recall = float(np.mean((x * hits).sum(axis=1) / n_relevant))
-    return recall, m.gini(exposure)
-
-
-def _bisect(point, gini_cap, lam_hi, steps):
-    """The smallest λ (to ``steps`` halvings) whose ``point(λ) = (result, gini)`` meets
-    ``gini_cap``:
-    returns (result, gini, λ). The bracket doubles from ``lam_hi`` until the bound is met."""
-    lo, hi = 0.0, lam_hi
-    result, gini = point(hi)
-    while gini > gini_cap and hi < 1e3:
-        lo, hi = hi, hi * 2
-        result, gini = point(hi)
-    best = (result, gini, hi)
-    for _ in range(steps):
-        mid = (lo + hi) / 2
-        result, gini = point(mid)
-        if gini <= gini_cap:
-            hi, best = mid, (result, gini, mid)
-        else:
-            lo = mid
-    return best
-
-
-def frontier_at(p, gini_cap, lam_hi, steps, **kw):
-    """Bisect λ for the largest recall whose mix meets ``gini_cap``; returns (recall, gini, λ)."""
-    return _bisect(lambda lam: frontier_point(p, lam=lam, **kw), gini_cap, lam_hi, steps)
 
 
 def main(argv=None) -> dict:
@@ -191,9 +67,16 @@ def main(argv=None) -> dict:
 
     import rerank_bench as rb
 
-    from recsys import heldout_matrix, top_k
+    from recsys import (
+        PREFERENCE_DEPTH,
+        bisect_price,
+        frontier_at,
+        heldout_matrix,
+        plus_one_quota,
+        priced_slates,
+        top_k,
+    )
     from recsys import metrics as m
-    from recsys._rerank import PREFERENCE_DEPTH
 
     started = time.perf_counter()
     model, train, heldout, _ = rb.load(args.model, args.data)
@@ -263,12 +146,9 @@ def main(argv=None) -> dict:
         }
 
     # the model's own tuned policy on the same pools: its lists, then its global assignment
-    from recsys._rerank import _gather_mask, plus_one_quota
-
-    prefs, pref_scores, _ = model.reranker_.preferences(
+    prefs, pref_scores, outside_prefs = model.reranker_.preferences(
         rows, ids, scores, PREFERENCE_DEPTH * k, outside=outside
     )
-    outside_prefs = _gather_mask(ids, outside, prefs)
     ours, _ = model.assign(rows, prefs, pref_scores, outside_prefs, k)
     results["ours"] = {
         "recall_ratio": recall_of(ours) / base["recall"],
@@ -289,7 +169,7 @@ def main(argv=None) -> dict:
         slates = priced_slates(prefs, finite_scores, capacity, k, ~outside_prefs, quota, lam)
         return slates, m.gini(m.exposure_counts(slates, n_members=n))
 
-    best, _, lam = _bisect(
+    best, _, lam = bisect_price(
         priced, cap, float(np.quantile(scores[valid], 0.99)), args.bisections + 4
     )
     results["priced_rounds"] = {

@@ -264,9 +264,14 @@ def main() -> None:
     parser.add_argument("--markdown", default=None, help="also write the Markdown table here")
     args = parser.parse_args()
 
-    from recsys import BridgeBonusReranker, heldout_matrix, top_k
+    from recsys import (
+        BridgeBonusReranker,
+        gather_mask,
+        heldout_matrix,
+        prefix_bounds_select,
+        top_k,
+    )
     from recsys._fair_ranking import adjusted_alpha, fair_select, mtable
-    from recsys._rerank import _gather_mask, prefix_bounds_select
 
     k = args.k
     clock = time.perf_counter()
@@ -283,7 +288,7 @@ def main() -> None:
     if args.timing_only:
         codes, labels, shares = attribute_codes(train.sensitive, train.sensitive.columns[0])
         pc = minority_value(labels, shares)
-        reranker_all = _with_plus_one_all(model)
+        reranker_all = model.with_setting(plus_one="all").reranker_
         timing = time_rerank(
             model,
             model.reranker_,
@@ -380,16 +385,15 @@ def main() -> None:
         lambda: model.reranker_.rerank(rows, ids, scores, k, outside=outside)[0],
     )
     run("ours", lambda: model.rank_batch(rows, k)[0])
-    default_plus_one, default_reranker = model.plus_one, model.reranker_
-    reranker_all = _with_plus_one_all(model)
-    model.plus_one, model.reranker_ = "all", reranker_all
-    run("ours_plus_one_all", lambda: model.rank_batch(rows, k)[0])
+    default_reranker = model.reranker_
+    model_all = model.with_setting(plus_one="all")  # the same tuned setting, +1 for everyone
+    reranker_all = model_all.reranker_
+    run("ours_plus_one_all", lambda: model_all.rank_batch(rows, k)[0])
     # rank_batch keeps the +1 balance within each member's preference list of 2k: where that
     # list holds too few outside candidates the balance cannot be met, even if the pool could
     pref, _, _ = reranker_all.preferences(rows, ids, scores, 2 * k)
-    pref_out = _gather_mask(ids, outside, pref) & (pref >= 0)
+    pref_out = gather_mask(ids, outside, pref) & (pref >= 0)
     list_ok = pref_out.sum(axis=1) >= (np.minimum((pref >= 0).sum(axis=1), k) + 1) // 2
-    model.plus_one, model.reranker_ = default_plus_one, default_reranker
 
     # every slate member must come from the shared pool (rank_batch rebuilt it)
     for name in ("ours", "ours_plus_one_all"):
@@ -563,16 +567,6 @@ def main() -> None:
         Path(args.markdown).write_text(table + "\n")
 
 
-def _with_plus_one_all(model):
-    """The model's own re-ranker (same tuned weights) built with ``plus_one="all"``."""
-    saved = model.plus_one
-    model.plus_one = "all"
-    try:
-        return model._make_reranker(model.network_, model.communities_, **model.rerank_params_)
-    finally:
-        model.plus_one = saved
-
-
 def _hits(slate_ids: np.ndarray, relevant, scored: np.ndarray) -> np.ndarray:
     """Keys ``row * n + candidate`` of held-out pairs in the slates of the scored members."""
     n = relevant.shape[1]
@@ -620,27 +614,26 @@ def time_rerank(
     model, reranker, reranker_all, args, fair_table, p, codes, protected_code, shares
 ) -> dict:
     """Re-ranking alone on pools of ``--time-pool``: single-member calls and one batch."""
-    from recsys import top_k
-    from recsys._fair_ranking import fair_select
-    from recsys._rerank import (
-        _gather_mask,
-        assign_with_capacity,
-        plus_one_quota,
+    from recsys import (
+        IntroductionRecommender,
+        PreferenceLists,
+        assign_slates,
+        gather_mask,
         prefix_bounds_select,
+        top_k,
     )
+    from recsys._fair_ranking import fair_select
 
     k = args.k
     n = model.network_.n_members
     rng = np.random.default_rng(args.seed + 1)
     rows = np.sort(rng.choice(n, size=min(args.time_batch, n), replace=False)).astype(np.int64)
-    saved = (model.pool_size, model.n_als)
     # the sources give at most n_adamic_adar + n_interests + n_als; ALS always fills its share,
     # so asking it for the whole pool makes every pool full
-    model.pool_size, model.n_als = args.time_pool, args.time_pool
-    try:
-        ids, scores, outside = build_pools(model, rows)
-    finally:
-        model.pool_size, model.n_als = saved
+    bigger = {**model.get_params(), "pool_size": args.time_pool, "n_als": args.time_pool}
+    ids, scores, outside = build_pools(
+        IntroductionRecommender.from_state(model.state_, **bigger), rows
+    )
     valid = ids >= 0
     cand_codes = codes[np.where(valid, ids, 0)]
     prot = (cand_codes == protected_code) & valid
@@ -649,9 +642,8 @@ def time_rerank(
     def batch_path(rr):
         # what rank_batch does after scoring: preference lists of 2k, then the global assignment
         pid, psc, _ = rr.preferences(rows, ids, scores, 2 * k)
-        out = _gather_mask(ids, outside, pid)
-        max_inside = plus_one_quota(pid, out, rr.required_rows(rows), k)
-        return assign_with_capacity(pid, psc, capacity, k, inside=~out, max_inside=max_inside)
+        lists = PreferenceLists(pid, psc, gather_mask(ids, outside, pid))
+        return assign_slates(lists, k=k, capacity=capacity, required=rr.required_rows(rows))
 
     policies = {
         "top_k": (lambda sl: top_k(ids[sl], scores[sl], k), True),

@@ -3,6 +3,20 @@
 It reads no argv, environment or config files and never talks to MLflow; ``training`` does that.
 """
 
+from recsys._acceptance import (
+    AcceptanceModel,
+    ConstrainedAcceptanceModel,
+    acceptance_from_dict,
+    reciprocal,
+)
+from recsys._assignment import (
+    PREFERENCE_DEPTH,
+    PreferenceLists,
+    assign_slates,
+    assignment_head,
+    plus_one_quota,
+    slate_capacity,
+)
 from recsys._broker import (
     BrokerRanker,
     TooFewContactsError,
@@ -22,19 +36,23 @@ from recsys._candidates import (
 from recsys._communities import detect_communities, network_size_tier_codes
 from recsys._evaluation import Slates, evaluate_slates, evaluation_members, rank_all
 from recsys._explain import explain_introductions, summarize_reasons
+from recsys._features import FEATURE_NAMES, features_from_overlaps
+from recsys._frontier import bisect_price, frontier_at, priced_slates
 from recsys._io import atomic_write, write_frame
+from recsys._migrations import FORMAT_VERSION
 from recsys._model import IntroductionRecommender
 from recsys._persist import ModelFormatError, load_model, save_model, verify_model_dir
-from recsys._rerank import BridgeBonusReranker, plus_one_select, top_k
-from recsys._scoring import (
-    FEATURE_NAMES,
-    AcceptanceModel,
-    ConstrainedAcceptanceModel,
-    PairFeatures,
-    acceptance_from_dict,
-    reciprocal,
+from recsys._rerank import (
+    BridgeBonusReranker,
+    SlateReranker,
+    gather_mask,
+    plus_one_select,
+    prefix_bounds_select,
+    top_k,
 )
+from recsys._scoring import PairFeatures
 from recsys._split import heldout_matrix, holdout_split
+from recsys._state import FittedState, RerankSetting
 from recsys._synthetic import generate_tables, write_synthetic
 from recsys.data import (
     DataValidationError,
@@ -68,29 +86,41 @@ def synthetic_network(n_members: int, *, seed: int = 0, **kwargs) -> Network:
 __all__ = [
     "ALSCandidates",
     "AcceptanceModel",
-    "ConstrainedAcceptanceModel",
     "AdamicAdarCandidates",
     "BridgeBonusReranker",
     "BrokerRanker",
+    "ConstrainedAcceptanceModel",
     "DataValidationError",
     "FEATURE_NAMES",
+    "FORMAT_VERSION",
+    "FittedState",
     "InterestOverlapCandidates",
     "IntroductionRecommender",
     "ModelFormatError",
     "Network",
+    "PREFERENCE_DEPTH",
     "PairFeatures",
+    "PreferenceLists",
+    "RerankSetting",
+    "SlateReranker",
     "Slates",
     "TooFewContactsError",
-    "assign_pairs",
-    "atomic_write",
-    "common_neighbour_broker_pairs",
     "acceptance_from_dict",
+    "assign_pairs",
+    "assign_slates",
+    "assignment_head",
+    "atomic_write",
+    "bisect_price",
+    "common_neighbour_broker_pairs",
     "detect_communities",
     "evaluate_broker",
     "evaluate_slates",
     "evaluation_members",
     "explain_introductions",
+    "features_from_overlaps",
     "fill_pledges",
+    "frontier_at",
+    "gather_mask",
     "generate_tables",
     "heldout_matrix",
     "holdout_split",
@@ -99,18 +129,22 @@ __all__ = [
     "merge_pools",
     "network_from_frames",
     "network_size_tier_codes",
+    "plus_one_quota",
     "plus_one_select",
+    "prefix_bounds_select",
+    "priced_slates",
     "rank_all",
     "rank_introductions_to_make",
     "read_table",
     "reciprocal",
     "save_model",
+    "slate_capacity",
     "summarize_reasons",
     "synthetic_network",
     "tfidf_interests",
     "top_k",
     "verify_model_dir",
-    "write_synthetic",
     "write_frame",
+    "write_synthetic",
     "write_tables",
 ]

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.preprocessing import normalize
+from sklearn.utils.validation import check_is_fitted
 
 from recsys import _kernels
 from recsys.data import Network
@@ -133,6 +134,7 @@ class AdamicAdarCandidates(_Source):
         return self
 
     def candidates(self, member_rows, n: int) -> tuple[np.ndarray, np.ndarray]:
+        check_is_fitted(self)
         rows = _as_rows(member_rows)
         a = self.adjacency_
         return _kernels.graph_topn(
@@ -210,6 +212,7 @@ class InterestOverlapCandidates(_Source):
         return self
 
     def candidates(self, member_rows, n: int) -> tuple[np.ndarray, np.ndarray]:
+        check_is_fitted(self)
         rows = _as_rows(member_rows)
         return _kernels.interest_topn(
             rows, self.weighted_, self.interest_members_, self.adjacency_, self.eligible_, n
@@ -221,6 +224,7 @@ class InterestOverlapCandidates(_Source):
         """Cold start: candidates for members described only by interest rows (R, m), raw
         weights.
         """
+        check_is_fitted(self)
         if interest_weights.shape[1] != self.weighted_.shape[1]:
             raise ValueError("interest_weights must have one column per known interest")
         query = normalize(
@@ -305,7 +309,20 @@ class ALSCandidates(_Source):
             kind = "ivf" if len(self.member_factors_) > AUTO_ANN_MEMBERS else "exact"
         if kind == "exact":
             return
-        import faiss
+        try:  # faiss is the optional `ann` extra: a library user who only trains may not have it
+            import faiss
+        except ImportError:
+            if self.index == "auto" and index_bytes is None:
+                logger.warning(
+                    "faiss is not installed (pip install 'plusone[ann]'): searching %d members "
+                    "exactly, which is slower above %d",
+                    len(self.member_factors_),
+                    AUTO_ANN_MEMBERS,
+                )
+                return
+            raise ImportError(
+                f"the {kind} member index needs faiss: pip install 'plusone[ann]'"
+            ) from None
 
         dim = self.member_factors_.shape[1]
         if index_bytes is not None:
@@ -323,14 +340,12 @@ class ALSCandidates(_Source):
                 faiss.IndexFlatIP(dim), dim, n_lists, faiss.METRIC_INNER_PRODUCT
             )
             threads = faiss.omp_get_max_threads()
-            faiss.omp_set_num_threads(
-                1
-            )  # deterministic k-means: the same seed gives the same cells
+            # deterministic k-means: the same seed gives the same cells
+            faiss.omp_set_num_threads(1)
             try:
                 self.index_.cp.seed = int(self.random_state or 0)
-                self.index_.cp.max_points_per_centroid = (
-                    64  # k-means on a sample: seconds, not minutes
-                )
+                # k-means on a sample: seconds, not minutes
+                self.index_.cp.max_points_per_centroid = 64
                 self.index_.train(self.member_factors_)
                 self.index_.add(self.member_factors_)
             finally:
@@ -348,6 +363,7 @@ class ALSCandidates(_Source):
         return faiss.serialize_index(self.index_)
 
     def candidates(self, member_rows, n: int) -> tuple[np.ndarray, np.ndarray]:
+        check_is_fitted(self)
         rows = _as_rows(member_rows)
         # ask for more than n: the member, their connections and opted-out members are dropped
         # after.

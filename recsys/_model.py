@@ -1,44 +1,40 @@
-"""The introduction recommender: candidate pool → reciprocal acceptance score → re-ranked slate."""
+"""The introduction recommender: candidate pool → reciprocal acceptance score → re-ranked
+slate."""
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Literal
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
-from recsys._candidates import (
-    AdamicAdarCandidates,
-    ALSCandidates,
-    InterestOverlapCandidates,
-    fit_als_factors,
-    merge_pools,
-    tfidf_interests,
-)
-from recsys._communities import TIER_NAMES, detect_communities, network_size_tier_codes
+from recsys._assignment import PREFERENCE_DEPTH, PreferenceLists, assign_slates, slate_capacity
+from recsys._communities import detect_communities
 from recsys._evaluation import rank_all
 from recsys._explain import explain_introductions
-from recsys._rerank import (
-    PREFERENCE_DEPTH,
-    SlateReranker,
-    _fill_floor,
-    _gather_mask,
-    _monotone,
-    assign_with_capacity,
-    plus_one_quota,
-    top_k,
+from recsys._fitting import (
+    bound_group_codes,
+    build_features,
+    build_runtime,
+    build_sources,
+    fit_acceptance,
+    fit_member_factors,
+    initial_setting,
+    introduction_pairs,
+    merged_pool,
+    training_pairs,
+    tune_setting,
+    without,
 )
-from recsys._scoring import (
-    FEATURE_NAMES,
-    AcceptanceModel,
-    ConstrainedAcceptanceModel,
-    PairFeatures,
-    pool_scores_from_features,
-)
-from recsys._split import heldout_matrix, holdout_split
-from recsys._tuning import DEFAULT_GRID, DEFAULT_TARGETS, tune_reranker
+from recsys._rerank import top_k
+from recsys._scoring import pool_scores_from_features
+from recsys._split import holdout_split
+from recsys._state import FittedState
 from recsys.data import Network
 
 __all__ = ["IntroductionRecommender"]
@@ -52,7 +48,11 @@ class IntroductionRecommender(BaseEstimator):
     ``fit(network)`` learns from the training network: communities (Leiden), ALS member
     embeddings over interests, the candidate sources, and an acceptance model trained on
     connections split off *inside* the training network (never the evaluation hold-out).
-    ``rank(member_rows, k)`` returns slates for a batch of members.
+    ``rank(member_rows, k)`` returns slates for a batch of members. Everything ``fit`` learns
+    is one frozen :class:`recsys.FittedState` (``state_``, what a saved model holds); changing a
+    hyper-parameter after ``fit`` changes nothing until the next ``fit``. Re-ranking is chosen
+    per call (``rank(..., rerank=False)``), and :meth:`with_setting` gives a copy that ranks
+    with another re-ranker setting.
 
     Parameters
     ----------
@@ -81,7 +81,11 @@ class IntroductionRecommender(BaseEstimator):
     max_training_members : int
         At most this many members' pools train the acceptance model.
     rerank : bool
-        ``False`` ranks by the acceptance score alone (the unconstrained baseline).
+        ``False``: rank by the acceptance score alone by default (the unconstrained baseline),
+        and do not tune the re-ranker.
+    slate_size : int
+        The slate length the re-ranker is tuned for (``evaluation.k``), and ``rank``'s default
+        ``k``.
     bridge_weight, degree_penalty, plus_one : see :class:`BridgeBonusReranker`; with
         ``tune_rerank`` the two weights are starting points that ``fit`` tunes on validation data.
     bound_tolerance : float or None
@@ -98,9 +102,9 @@ class IntroductionRecommender(BaseEstimator):
         (R slates, n members), or their own ``capacity`` column where set. ``None`` (the default)
         tunes it with the weights (``tune_rerank``), else it is 5.
     floor_slots : int or None
-        Places at the end of a slate of 20 (scaled to other k) given to the least exposed of the
-        member's candidates (:func:`assign_with_capacity`). ``None`` tunes it, else it is fixed
-        (untuned: 0).
+        Places at the end of a slate of ``slate_size`` (scaled to other k) given to the least
+        exposed of the member's candidates (:func:`recsys.assign_slates`). ``None`` tunes it,
+        else it is fixed (untuned: 0).
     floor_depth : int or None
         How deep in the member's preference list those places look, times k (2 to
         ``PREFERENCE_DEPTH``). ``None`` tunes it (untuned: 2).
@@ -148,6 +152,7 @@ class IntroductionRecommender(BaseEstimator):
         validation_fraction: float = 0.2,
         max_training_members: int = 20000,
         rerank: bool = True,
+        slate_size: int = 20,
         bridge_weight: float = 0.5,
         degree_penalty: float = 0.05,
         plus_one: Literal["off", "pledged", "all"] = "pledged",
@@ -178,6 +183,7 @@ class IntroductionRecommender(BaseEstimator):
         self.validation_fraction = validation_fraction
         self.max_training_members = max_training_members
         self.rerank = rerank
+        self.slate_size = slate_size
         self.bridge_weight = bridge_weight
         self.degree_penalty = degree_penalty
         self.plus_one = plus_one
@@ -193,17 +199,94 @@ class IntroductionRecommender(BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     def fit(
-        self, network: Network, *, progress=None, member_factors: np.ndarray | None = None
+        self,
+        network: Network,
+        *,
+        progress: Callable[[str], None] | None = None,
+        member_factors: np.ndarray | None = None,
     ) -> IntroductionRecommender:
-        """Learn everything from ``network`` (the training graph). ``progress(step)`` is called per
-        stage.
+        """Learn everything from ``network`` (the training graph); ``progress(step)`` is called
+        per stage.
 
-        ``member_factors`` (n_members, als_factors) replaces implicit's ALS with embeddings fitted
-        elsewhere (MLlib ALS on Spark: ``candidates.als.engine: spark``).
+        ``member_factors`` (n_members, als_factors) replaces implicit's ALS with embeddings
+        fitted elsewhere (MLlib ALS on Spark: ``candidates.als.engine: spark``).
         """
         step = progress or (lambda name: None)
+        self._check_params()
+        params = self.get_params()
+        bound_groups = (
+            bound_group_codes(network, self.bound_attribute) if self.bound_attribute else None
+        )
+        step("embeddings")
+        factors = fit_member_factors(params, network, member_factors)
+
+        step("acceptance model")
+        # the acceptance model and the re-ranker learn on connections split off inside the
+        # training graph: never the evaluation hold-out
+        inner_train, inner_val = holdout_split(
+            network, fraction=self.validation_fraction, seed=self.random_state + 1
+        )
+        inner_communities = detect_communities(
+            inner_train.adjacency, random_state=self.random_state
+        )
+        inner_sources = build_sources(params, inner_train, factors, None)
+        inner_features = build_features(inner_train, factors, inner_communities)
+        features, labels, pools = training_pairs(
+            inner_train,
+            inner_val,
+            pool=lambda rows: merged_pool(
+                inner_sources, self._source_sizes(), rows, self.pool_size
+            ),
+            features=inner_features,
+            max_members=self.max_training_members,
+            rng=np.random.default_rng(self.random_state),
+        )
+        extra = introduction_pairs(network, inner_features)
+        if extra is not None:
+            features, labels = np.vstack([features, extra[0]]), np.concatenate([labels, extra[1]])
+        acceptance = fit_acceptance(self.fairness, features, labels)
+        scores, outside = pool_scores_from_features(
+            pools["ids"], pools["features"], acceptance, how=self.reciprocal
+        )
+        setting = initial_setting(params, scores)
+        report: dict = {"tuned": False}
+        if self.rerank and self.tune_rerank:
+            step("tuning the re-ranker")
+            setting, report = tune_setting(
+                params,
+                setting,
+                network=inner_train,
+                heldout=inner_val,
+                communities=inner_communities,
+                pools=pools,
+                scores=scores,
+                outside=outside,
+                bound_groups=bound_groups,
+            )
+
+        step("communities and sources")
+        # the interest embeddings are the same for both graphs: reuse the inner search index
+        als = inner_sources.get("als")
+        state = FittedState(
+            network=network,
+            communities=detect_communities(network.adjacency, random_state=self.random_state),
+            member_factors=factors,
+            als_index=als.index_bytes() if als is not None else None,
+            acceptance=acceptance,
+            rerank=setting,
+            rerank_report=report,
+            bound_groups=bound_groups,
+            training_pairs=int(len(labels)),
+            training_positives=int(labels.sum()),
+        )
+        self._use_state(state)
+        return self
+
+    def _check_params(self) -> None:
         if self.pool_size < 1:
             raise ValueError("pool_size must be at least 1")
+        if self.slate_size < 1:
+            raise ValueError(f"slate_size must be at least 1, got {self.slate_size}")
         if self.floor_depth is not None and not 2 <= self.floor_depth <= PREFERENCE_DEPTH:
             raise ValueError(
                 f"floor_depth must be between 2 and {PREFERENCE_DEPTH} (times k), got "
@@ -211,243 +294,6 @@ class IntroductionRecommender(BaseEstimator):
             )
         if self.n_adamic_adar + self.n_interests + self.n_als == 0:
             raise ValueError("at least one candidate source needs n > 0")
-        self.bound_groups_ = (
-            _bound_groups(network, self.bound_attribute) if self.bound_attribute else None
-        )
-        step("embeddings")
-        if member_factors is not None:
-            factors = np.ascontiguousarray(member_factors, dtype=np.float32)
-            if factors.shape != (network.n_members, self.als_factors):
-                raise ValueError(
-                    f"member_factors has shape {factors.shape}; this network and model need "
-                    f"({network.n_members}, {self.als_factors})"
-                )
-        else:
-            factors = fit_als_factors(
-                network.member_interests,
-                factors=self.als_factors,
-                iterations=self.als_iterations,
-                regularization=self.als_regularization,
-                alpha=self.als_alpha,
-                random_state=self.random_state if self.als_seed is None else self.als_seed,
-            )
-        interest_weights = tfidf_interests(network.member_interests)
-
-        step("acceptance model")
-        inner_train, inner_val = holdout_split(
-            network, fraction=self.validation_fraction, seed=self.random_state + 1
-        )
-        inner = self._build_ranking_state(inner_train, factors, interest_weights)
-        features, labels, pools = self._training_pairs(inner, inner_train, inner_val)
-        extra = _introduction_pairs(network, inner["features"])
-        if extra is not None:
-            features, labels = np.vstack([features, extra[0]]), np.concatenate([labels, extra[1]])
-        if self.fairness == "none":
-            self.acceptance_ = AcceptanceModel().fit(features, labels)
-        else:
-            pair_type = np.where(
-                features[:, FEATURE_NAMES.index("same_community")] > 0, "same", "cross"
-            )
-            self.acceptance_ = ConstrainedAcceptanceModel(constraint=self.fairness).fit(
-                features, labels, sensitive_features=pair_type
-            )
-        self.n_training_pairs_ = int(len(labels))
-        self.n_training_positives_ = int(labels.sum())
-        scores, outside = self._pool_scores(pools)
-        self.rerank_params_ = {
-            "bridge_weight": self.bridge_weight,
-            "degree_penalty": self.degree_penalty,
-            "bound_tolerance": self._opt_in_tolerance()
-            if self.bound_attribute
-            else self.bound_tolerance,
-            "capacity_multiple": DEFAULT_CAPACITY_MULTIPLE
-            if self.capacity_multiple is None
-            else self.capacity_multiple,
-            "floor_slots": self.floor_slots or 0,
-            "floor_depth": self.floor_depth or 2,
-            "bonus": "linear",
-            "score_scale": _score_scale(scores, k=20),
-        }
-        self.rerank_report_ = {"tuned": False}
-        if self.rerank and self.tune_rerank:
-            step("tuning the re-ranker")
-            tuned, self.rerank_report_ = self._tune(
-                inner, inner_train, inner_val, pools, scores, outside
-            )
-            self.rerank_params_.update(tuned)
-
-        step("communities and sources")
-        # the interest embeddings are the same for both graphs: reuse the inner search index
-        als = inner["sources"].get("als")
-        state = self._build_ranking_state(
-            network,
-            factors,
-            interest_weights,
-            index_bytes=als.index_bytes() if als is not None else None,
-        )
-        self._set_state(network, state)
-        return self
-
-    def _pool_scores(self, pools: dict) -> tuple[np.ndarray, np.ndarray]:
-        """Reciprocal scores (-inf padded) and the outside mask of the validation pools."""
-        return pool_scores_from_features(
-            pools["ids"], pools["features"], self.acceptance_, how=self.reciprocal
-        )
-
-    def _tune(
-        self,
-        inner: dict,
-        inner_train: Network,
-        inner_val: np.ndarray,
-        pools: dict,
-        scores: np.ndarray,
-        outside: np.ndarray,
-    ):
-        rows, ids = pools["rows"], pools["ids"]
-        relevant = heldout_matrix(inner_val, inner_train.n_members)[rows]
-        fixed = {"bonus": "linear", "score_scale": self.rerank_params_["score_scale"]}
-
-        def make(params: dict) -> SlateReranker:
-            return self._make_reranker(inner_train, inner["communities"], **fixed, **params)
-
-        return tune_reranker(
-            make,
-            member_rows=rows,
-            pool_ids=ids,
-            scores=scores,
-            outside=outside,
-            relevant=relevant,
-            communities=inner["communities"],
-            sensitive=inner_train.sensitive,
-            capacity=lambda multiple: self.slate_capacity(
-                inner_train, n_slates=len(rows), k=20, multiple=multiple
-            ),
-            k=20,
-            targets={**DEFAULT_TARGETS, **(self.rerank_targets or {})},
-            grid=self._tuning_grid(),
-        )
-
-    def _opt_in_tolerance(self) -> float:
-        return 0.1 if self.bound_tolerance is None else self.bound_tolerance
-
-    def _tuning_grid(self) -> dict:
-        grid = dict(DEFAULT_GRID)
-        if self.capacity_multiple is not None:
-            grid["capacity_multiple"] = (self.capacity_multiple,)
-        if self.floor_slots is not None:
-            grid["floor_slots"] = (self.floor_slots,)
-        if self.floor_depth is not None:
-            grid["floor_depth"] = (self.floor_depth,)
-        if (
-            self.bound_attribute
-        ):  # bounds on a consented attribute were asked for: never tuned away
-            grid["bound_tolerance"] = (self._opt_in_tolerance(),)
-        return grid
-
-    def _build_ranking_state(
-        self,
-        network: Network,
-        factors: np.ndarray,
-        interest_weights,
-        *,
-        communities: np.ndarray | None = None,
-        index_bytes: np.ndarray | None = None,
-    ) -> dict:
-        """Candidate sources and pair features over ``network`` (fitted, or restored from
-        arrays).
-        """
-        if communities is None:
-            communities = detect_communities(network.adjacency, random_state=self.random_state)
-        sources = {}
-        if self.n_adamic_adar:
-            sources["adamic_adar"] = AdamicAdarCandidates(
-                three_hop_weight=self.three_hop_weight, three_hop_middles=self.three_hop_middles
-            ).fit(network)
-        if self.n_interests:
-            sources["interests"] = InterestOverlapCandidates(max_df=self.interest_max_df).fit(
-                network
-            )
-        if self.n_als:
-            sources["als"] = ALSCandidates(
-                index=self.als_index, random_state=self.random_state
-            ).set_factors(network, factors, index_bytes)
-        features = PairFeatures(
-            adjacency=network.adjacency,
-            member_interests=network.member_interests,
-            interest_weights=interest_weights,
-            member_factors=factors,
-            communities=communities,
-        )
-        return {"communities": communities, "sources": sources, "features": features}
-
-    def _set_state(self, network: Network, state: dict) -> None:
-        self.network_ = network
-        self.communities_ = state["communities"]
-        self.sources_ = state["sources"]
-        self.features_ = state["features"]
-        self.member_factors_ = state["features"].member_factors
-        self.reranker_ = self._make_reranker(network, self.communities_, **self.rerank_params_)
-
-    def _make_reranker(
-        self,
-        network: Network,
-        communities: np.ndarray,
-        *,
-        bridge_weight: float,
-        degree_penalty: float,
-        bound_tolerance: float | None,
-        bonus: str = "log",  # models saved before the linear bonus carry no "bonus" key
-        score_scale: float = 1.0,
-        capacity_multiple: float | None = None,  # the assignment's, not the re-ranker's
-        floor_slots: int = 0,  # likewise
-        floor_depth: int = 2,  # likewise
-    ) -> SlateReranker:
-        """The slate re-ranker: exposure bounds on network-size tiers (or, opted in, on the bound
-        attribute's groups), target = population shares."""
-        degrees = network.degrees
-        groups = getattr(self, "bound_groups_", None)
-        if groups is None:
-            groups = network_size_tier_codes(degrees)
-            shares = np.bincount(groups, minlength=len(TIER_NAMES)) / max(len(groups), 1)
-        else:
-            shares = np.bincount(groups) / max(len(groups), 1)
-        return SlateReranker(
-            bridge_weight=bridge_weight,
-            degree_penalty=degree_penalty,
-            bound_tolerance=bound_tolerance,
-            plus_one=self.plus_one,
-            bonus=bonus,
-            score_scale=score_scale,
-        ).fit(
-            communities=communities,
-            degrees=degrees,
-            member_spans_one_community=_spans_one_community(network.adjacency, communities),
-            pledged=network.bool_attribute("plus_one", default=False),
-            group_codes=groups,
-            group_shares=shares,
-        )
-
-    def slate_capacity(
-        self, network: Network, *, n_slates: int, k: int, multiple: float | None = None
-    ) -> np.ndarray:
-        """Slates each member may appear in, for a batch of ``n_slates`` slates of ``k``: their own
-        ``capacity`` column where set, else ``multiple`` (default: the tuned ``capacity_multiple``,
-        else the parameter) times the average."""
-        if multiple is None:
-            multiple = (
-                getattr(self, "rerank_params_", {}).get("capacity_multiple")
-                or self.capacity_multiple
-                or DEFAULT_CAPACITY_MULTIPLE
-            )
-        mean_exposure = k * n_slates / max(network.n_members, 1)
-        cap = np.full(
-            network.n_members, max(1, int(np.ceil(multiple * mean_exposure))), dtype=np.int64
-        )
-        own = network.numeric_attribute("capacity")
-        if own is not None:
-            has = np.isfinite(own)
-            cap[has] = np.maximum(own[has], 0).astype(np.int64)
-        return cap
 
     def _source_sizes(self) -> dict[str, int]:
         return {
@@ -456,82 +302,101 @@ class IntroductionRecommender(BaseEstimator):
             "als": self.n_als,
         }
 
-    def _training_pairs(
-        self, inner: dict, inner_train: Network, inner_val: np.ndarray, *, batch_size: int = 2000
-    ):
-        """Pools of members with split-off connections: pooled split-off pairs are positives."""
-        rng = np.random.default_rng(self.random_state)
-        members = np.unique(inner_val.ravel())
-        if len(members) > self.max_training_members:
-            members = np.sort(rng.choice(members, self.max_training_members, replace=False))
-        members = members.astype(np.int64)
-        ids_parts, feature_parts = [], []
-        for start in range(0, len(members), batch_size):  # batches bound the three-hop matrices
-            batch = members[start : start + batch_size]
-            batch_ids, _ = self._pool(inner, batch)
-            rb, jb = np.nonzero(batch_ids >= 0)
-            feature_parts.append(inner["features"].transform(batch[rb], batch_ids[rb, jb]))
-            ids_parts.append(batch_ids)
-        ids = np.vstack(ids_parts)
-        features = np.vstack(
-            feature_parts
-        )  # row-major over the batches: the order of np.nonzero(ids)
-        r, j = np.nonzero(ids >= 0)
-        u = members[r]
-        v = ids[r, j].astype(np.int64)
-        n = inner_train.n_members
-        val_keys = np.concatenate(
-            [
-                inner_val[:, 0].astype(np.int64) * n + inner_val[:, 1],
-                inner_val[:, 1].astype(np.int64) * n + inner_val[:, 0],
-            ]
-        )
-        labels = np.isin(u * n + v, val_keys).astype(np.int8)
-        # keep every positive and a seeded sample of negatives (at most 30 per positive)
-        neg = np.flatnonzero(labels == 0)
-        max_neg = max(30 * int(labels.sum()), 1000)
-        if len(neg) > max_neg:
-            neg = rng.choice(neg, max_neg, replace=False)
-        keep = np.sort(np.concatenate([np.flatnonzero(labels == 1), neg]))
-        logger.info("acceptance model: %d pairs, %d positives", len(keep), int(labels[keep].sum()))
-        pools = {"rows": members, "ids": ids, "features": features}
-        return features[keep], labels[keep], pools
+    # ------------------------------------------------------------------ the fitted state
+    def _use_state(self, state: FittedState) -> None:
+        """Take ``state`` as the fitted state and build what ranking reads from it."""
+        runtime = build_runtime(self.get_params(), state)
+        self.state_ = state
+        self.runtime_ = runtime
+
+    @classmethod
+    def from_state(
+        cls, state: FittedState, *, manifest: dict | None = None, **params: Any
+    ) -> IntroductionRecommender:
+        """A fitted model from a :class:`recsys.FittedState` and hyper-parameters (what
+        :func:`recsys.load_model` does with a saved model; ``manifest`` is kept as
+        ``manifest_``)."""
+        model = cls(**params)
+        model._use_state(state)
+        if manifest is not None:
+            model.manifest_ = manifest
+        return model
+
+    def with_setting(
+        self, *, rerank: bool | None = None, plus_one: str | None = None, **changes: Any
+    ) -> IntroductionRecommender:
+        """A copy of this fitted model that ranks with another re-ranker setting: ``rerank`` and
+        ``plus_one`` as the hyper-parameters of that name, ``changes`` as fields of
+        :class:`recsys.RerankSetting` (``floor_slots=4``, ``capacity_multiple=2.0``, ...). The
+        arrays are shared, nothing is refitted, and this model is unchanged."""
+        params = dict(self._ready().params)  # as fitted, whatever set_params did since
+        if rerank is not None:
+            params["rerank"] = rerank
+        if plus_one is not None:
+            params["plus_one"] = plus_one
+        state = self.state_.replace(rerank=self.state_.rerank.replace(**changes))
+        return type(self).from_state(state, manifest=getattr(self, "manifest_", None), **params)
+
+    def refit_graph(self, network: Network) -> IntroductionRecommender:
+        """A copy refreshed on a grown ``network`` of the same members: communities detected
+        again, graph sources and pair features rebuilt; the interest embeddings, the acceptance
+        model and the re-ranker setting are kept (what a feedback-loop simulation does between
+        rounds)."""
+        check_is_fitted(self)
+        if network.n_members != self.state_.network.n_members:
+            raise ValueError(
+                f"refit_graph keeps the members: the model has {self.state_.network.n_members}, "
+                f"the network {network.n_members}"
+            )
+        communities = detect_communities(network.adjacency, random_state=self.random_state)
+        state = self.state_.replace(network=network, communities=communities, als_index=None)
+        return type(self).from_state(state, **self._ready().params)
+
+    # read-only views of the fitted state and what ranking builds from it
+    sources_ = property(lambda self: self._ready().sources, doc="The candidate sources.")
+    features_ = property(lambda self: self._ready().features, doc="Pair features (PairFeatures).")
+    reranker_ = property(lambda self: self._ready().reranker, doc="The slate re-ranker.")
+    network_ = property(lambda self: self._fitted().network, doc="The training graph.")
+    communities_ = property(lambda self: self._fitted().communities)
+    member_factors_ = property(lambda self: self._fitted().member_factors)
+    acceptance_ = property(lambda self: self._fitted().acceptance)
+    bound_groups_ = property(lambda self: self._fitted().bound_groups)
+    rerank_report_ = property(lambda self: self._fitted().rerank_report)
+    n_training_pairs_ = property(lambda self: self._fitted().training_pairs)
+    n_training_positives_ = property(lambda self: self._fitted().training_positives)
+
+    @property
+    def rerank_params_(self) -> Mapping[str, Any]:
+        """The re-ranker setting the model ranks with, read-only (:class:`RerankSetting`)."""
+        return MappingProxyType(self._fitted().rerank.to_dict())
+
+    def _fitted(self) -> FittedState:
+        check_is_fitted(self)
+        return self.state_
+
+    def _ready(self):
+        check_is_fitted(self)
+        return self.runtime_
 
     # ------------------------------------------------------------------ rank
-    def _pool(self, state: dict, member_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Merged pool: ids and source bits."""
-        sizes = self._source_sizes()
-        found = {
-            name: src.candidates(member_rows, sizes[name])
-            for name, src in state["sources"].items()
-        }
-        return merge_pools(found, pool_size=self.pool_size)
-
     def pool(self, member_rows) -> tuple[np.ndarray, np.ndarray]:
-        """Merged candidate pool: ``ids`` (R, pool_size) int32 and ``source_bits`` (R, pool_size)
-        uint8.
-        """
+        """Merged candidate pool: ``ids`` (R, pool_size) int32 and ``source_bits`` (R,
+        pool_size) uint8."""
         rows = self._check_rows(member_rows)
-        return self._pool(self._state(), rows)
-
-    def _state(self) -> dict:
-        return {
-            "sources": self.sources_,
-            "features": self.features_,
-            "communities": self.communities_,
-        }
+        run = self._ready()
+        return merged_pool(run.sources, run.source_sizes, rows, run.pool_size)
 
     def score_pool(self, member_rows, pool_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Reciprocal acceptance score (R, P) float32 (-inf at padding) and the outside mask (R, P)
-        bool.
-        """
+        """Reciprocal acceptance score (R, P) float32 (-inf at padding) and the outside mask (R,
+        P) bool."""
         rows = self._check_rows(member_rows)
-        return self.features_.score_pools(rows, pool_ids, self.acceptance_, how=self.reciprocal)
+        run = self._ready()
+        return run.features.score_pools(rows, pool_ids, self.acceptance_, how=run.reciprocal)
 
     def rank(
         self,
         member_rows,
-        k: int = 20,
+        k: int | None = None,
         *,
         rerank: bool | None = None,
         unavailable: np.ndarray | None = None,
@@ -542,10 +407,10 @@ class IntroductionRecommender(BaseEstimator):
         Parameters
         ----------
         member_rows : int or array-like of int, shape (R,)
-        k : int
-            Slate size.
+        k : int, optional
+            Slate size (default: ``slate_size``).
         rerank : bool, optional
-            Override the ``rerank`` parameter for this call.
+            Re-rank this call's slates (default: the ``rerank`` parameter).
         unavailable : ndarray (n_members,) bool, optional
             Members taken out of every pool before scoring and re-ranking (serving passes those
             whose recent inbound introductions reached their capacity).
@@ -560,22 +425,13 @@ class IntroductionRecommender(BaseEstimator):
         ids : ndarray (R, k) int32, padded with -1
         scores : ndarray (R, k) float32, padded with -inf, sorted best first
         """
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
+        k = self._check_k(k)
         rows = self._check_rows(member_rows)
-        pool_ids, _ = self._pool(self._state(), rows)
+        pool_ids, _ = self.pool(rows)
         if unavailable is not None:
-            unavailable = np.asarray(unavailable)
-            if unavailable.dtype != bool or unavailable.shape != (self.network_.n_members,):
-                raise ValueError(
-                    "unavailable must be a boolean array of one entry per member "
-                    f"({self.network_.n_members}), "
-                    f"got {unavailable.dtype} of shape {unavailable.shape}"
-                )
-            pool_ids = _without(pool_ids, unavailable)
+            pool_ids = without(pool_ids, self._member_mask(unavailable, "unavailable"))
         scores, outside = self.score_pool(rows, pool_ids)
-        use_rerank = self.rerank if rerank is None else rerank
-        if not use_rerank:
+        if not (self._ready().rerank if rerank is None else rerank):
             return top_k(pool_ids, scores, k)
         floor = self._floor_slots(k) if exposure is not None else 0
         if not floor:
@@ -583,60 +439,66 @@ class IntroductionRecommender(BaseEstimator):
         exposure = np.asarray(exposure, dtype=np.float64)
         if exposure.shape != (self.network_.n_members,):
             raise ValueError(
-                f"exposure must have one entry per member ({self.network_.n_members}), got "
-                f"shape {exposure.shape}"
+                f"exposure must have one entry per member ({self.network_.n_members}), got shape "
+                f"{exposure.shape}"
             )
-        head_ids, head_scores = self.reranker_.rerank(
-            rows, pool_ids, scores, k - floor, outside=outside
-        )
         depth = self._floor_depth(k)
-        prefs, pref_scores, _ = self.reranker_.preferences(
-            rows, pool_ids, scores, depth, outside=outside
-        )
-        pref_outside = _gather_mask(pool_ids, outside, prefs)
-        max_inside = plus_one_quota(prefs, pref_outside, self.reranker_.required_rows(rows), k)
-        ids, got = _fill_floor(
+        head = self.reranker_.rerank(rows, pool_ids, scores, k - floor, outside=outside)
+        prefs = self.reranker_.preferences(rows, pool_ids, scores, depth, outside=outside)
+        required = self.reranker_.required_rows(rows)
+        return assign_slates(
             prefs,
-            pref_scores,
-            np.inf,
-            head_ids,
-            head_scores,
-            k,
-            inside=~pref_outside,
-            max_inside=max_inside,
-            depth=depth,
+            k=k,
+            capacity=np.inf,
+            required=required,
+            floor_slots=floor,
+            floor_depth=depth,
             exposure=exposure,
+            head=head,
         )
-        return ids, _monotone(got)
 
     def rank_batch(
-        self, member_rows, k: int = 20, *, batch_size: int = 4000, progress=None
+        self,
+        member_rows,
+        k: int | None = None,
+        *,
+        rerank: bool | None = None,
+        batch_size: int = 4000,
+        progress: Callable[[int], None] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Slates for many members at once, with recipient capacity held across all of them.
 
         Each member's pool is re-ranked into a preference list of ``PREFERENCE_DEPTH × k``; then
-        one global
-        assignment (:func:`assign_with_capacity`) fills the slates so that no member appears in
-        more slates than their capacity, and members who keep the +1 balance take no more
-        introductions within two hops than beyond. Without re-ranking this is :meth:`rank`.
+        one global assignment (:func:`recsys.assign_slates`) fills the slates so that no member
+        appears in more slates than their capacity, and members who keep the +1 balance take no
+        more introductions within two hops than beyond. Without re-ranking this is
+        :meth:`rank`.
         """
+        k = self._check_k(k)
         rows = self._check_rows(member_rows)
-        if not self.rerank:
-            slates = rank_all(self.rank, rows, k=k, batch_size=batch_size, progress=progress)
+        if not (self._ready().rerank if rerank is None else rerank):
+            plain = functools.partial(self.rank, rerank=False)
+            slates = rank_all(plain, rows, k=k, batch_size=batch_size, progress=progress)
             return slates.ids, slates.scores
-        ids, sc, out = self.preference_lists(rows, k, batch_size=batch_size, progress=progress)
-        return self.assign(rows, ids, sc, out, k)
+        prefs = self.preference_lists(rows, k, batch_size=batch_size, progress=progress)
+        return self.assign(rows, *prefs, k)
 
     def preference_lists(
-        self, member_rows, k: int = 20, *, batch_size: int = 4000, progress=None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self,
+        member_rows,
+        k: int | None = None,
+        *,
+        batch_size: int = 4000,
+        progress: Callable[[int], None] | None = None,
+    ) -> PreferenceLists:
         """The first half of :meth:`rank_batch`: each member's re-ranked preference list.
 
-        Returns ``(ids, scores, outside)`` of shape ``(len(member_rows), PREFERENCE_DEPTH × k)``:
-        candidate rows (-1 padded), their scores, and whether each lies beyond two hops. Lists
-        depend only on the member, so they can be computed in any partition of the members
-        (the Spark engine does) and joined before :meth:`assign`.
+        Returns :class:`recsys.PreferenceLists` ``(ids, scores, outside)`` of shape
+        ``(len(member_rows), PREFERENCE_DEPTH × k)``. Lists depend only on the member, so they
+        can be computed in any partition of the members (the Spark engine does) and joined
+        before :meth:`assign`.
         """
+        k = self._check_k(k)
         rows = self._check_rows(member_rows)
         # deep enough that members whose first choices are full still fill their slates
         length = PREFERENCE_DEPTH * k
@@ -645,63 +507,83 @@ class IntroductionRecommender(BaseEstimator):
         out = np.zeros((len(rows), length), dtype=bool)
         for s in range(0, len(rows), batch_size):
             batch = rows[s : s + batch_size]
-            pool_ids, _ = self._pool(self._state(), batch)
+            pool_ids, _ = self.pool(batch)
             scores, outside = self.score_pool(batch, pool_ids)
-            got, got_scores, _ = self.reranker_.preferences(
+            part = slice(s, s + len(batch))
+            ids[part], sc[part], out[part] = self.reranker_.preferences(
                 batch, pool_ids, scores, length, outside=outside
             )
-            ids[s : s + len(batch)], sc[s : s + len(batch)] = got, got_scores
-            out[s : s + len(batch)] = _gather_mask(pool_ids, outside, got)
             if progress is not None:
                 progress(len(batch))
-        return ids, sc, out
+        return PreferenceLists(ids, sc, out)
 
     def assign(
-        self, member_rows, ids: np.ndarray, scores: np.ndarray, outside: np.ndarray, k: int = 20
+        self,
+        member_rows,
+        ids: np.ndarray,
+        scores: np.ndarray,
+        outside: np.ndarray,
+        k: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The second half of :meth:`rank_batch`: one global assignment of the preference lists.
-
-        No member appears in more slates than their capacity (:func:`assign_with_capacity`),
-        and members who keep the +1 balance take no more introductions within two hops than
-        beyond. ``member_rows`` must be the whole set being ranked: capacity is shared by all.
+        """The second half of :meth:`rank_batch`: one global assignment of the preference lists
+        (:func:`recsys.assign_slates`) with the model's capacity, +1 balance and least-exposed
+        places. ``member_rows`` must be the whole set being ranked: capacity is shared by all.
         """
+        k = self._check_k(k)
         rows = self._check_rows(member_rows)
-        max_inside = plus_one_quota(ids, outside, self.reranker_.required_rows(rows), k)
-        capacity = self.slate_capacity(self.network_, n_slates=len(rows), k=k)
-        got, got_scores = assign_with_capacity(
-            ids,
-            scores,
-            capacity,
-            k,
-            inside=~outside,
-            max_inside=max_inside,
+        return assign_slates(
+            PreferenceLists(ids, scores, outside),
+            k=k,
+            capacity=self.slate_capacity(self.network_, n_slates=len(rows), k=k),
+            required=self.reranker_.required_rows(rows),
             floor_slots=self._floor_slots(k),
             floor_depth=self._floor_depth(k),
         )
-        return got, _monotone(got_scores)
+
+    def slate_capacity(
+        self, network: Network, *, n_slates: int, k: int, multiple: float | None = None
+    ) -> np.ndarray:
+        """Slates each member may appear in, for a batch of ``n_slates`` slates of ``k``
+        (:func:`recsys.slate_capacity`); ``multiple`` defaults to the fitted setting's."""
+        if multiple is None:
+            multiple = self._fitted().rerank.capacity_multiple
+        return slate_capacity(network, n_slates=n_slates, k=k, multiple=multiple)
 
     def _floor_slots(self, k: int) -> int:
-        """Places at the end of a slate of ``k`` given to the least exposed: the tuned (or set)
-        number
-        for slates of 20, scaled to ``k``; none for models saved before there were any."""
-        slots = self.rerank_params_.get("floor_slots", 0) if self.rerank else 0
-        return min(k - 1, int(round(slots * k / 20))) if slots else 0
+        """Places at the end of a slate of ``k`` given to the least exposed: the setting's
+        number for slates of ``slate_size``, scaled to ``k``."""
+        slots = self._fitted().rerank.floor_slots
+        return min(k - 1, int(round(slots * k / self._ready().slate_size))) if slots else 0
 
     def _floor_depth(self, k: int) -> int:
-        """How far down the preference list of a slate of ``k`` the least-exposed places look: the
-        tuned (or set) multiple of ``k``; twice ``k`` for models saved before it was tuned."""
-        return int(self.rerank_params_.get("floor_depth", 2)) * k
+        """How far down the preference list of a slate of ``k`` the least-exposed places look."""
+        return int(self._fitted().rerank.floor_depth) * k
+
+    def _check_k(self, k: int | None) -> int:
+        k = self._ready().slate_size if k is None else k
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be at least 1, got {k!r}")
+        return int(k)
 
     def _check_rows(self, member_rows) -> np.ndarray:
+        n = self._fitted().network.n_members
         rows = np.atleast_1d(np.asarray(member_rows))
-        if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
+        if rows.ndim != 1 or (len(rows) and not np.issubdtype(rows.dtype, np.integer)):
             raise TypeError("member_rows must be an integer row index or a 1-d array of them")
-        bad = (rows < 0) | (rows >= self.network_.n_members)
+        bad = (rows < 0) | (rows >= n)
         if bad.any():
-            raise IndexError(
-                f"member row {int(rows[bad][0])} is outside 0..{self.network_.n_members - 1}"
-            )
+            raise IndexError(f"member row {int(rows[bad][0])} is outside 0..{n - 1}")
         return rows.astype(np.int64)
+
+    def _member_mask(self, mask: np.ndarray, name: str) -> np.ndarray:
+        mask = np.asarray(mask)
+        n = self.network_.n_members
+        if mask.dtype != bool or mask.shape != (n,):
+            raise ValueError(
+                f"{name} must be a boolean array of one entry per member ({n}), "
+                f"got {mask.dtype} of shape {mask.shape}"
+            )
+        return mask
 
     # ------------------------------------------------------------------ explain
     def explain(
@@ -725,89 +607,3 @@ class IntroductionRecommender(BaseEstimator):
             max_interests=max_interests,
             max_contacts=max_contacts,
         )
-
-
-#: Capacity multiple of an untuned model that was given none.
-DEFAULT_CAPACITY_MULTIPLE = 5.0
-
-
-def _bound_groups(network: Network, attribute: str) -> np.ndarray:
-    """Each member's group of a consented attribute as a bare code (undisclosed: a group of its
-    own).
-    """
-    if attribute not in network.sensitive.columns:
-        have = ", ".join(network.sensitive.columns) or "none"
-        raise ValueError(
-            f"bound_attribute {attribute!r} is not one of the data's sensitive attributes ({have})"
-        )
-    values = (
-        network.sensitive[attribute]
-        .astype(object)
-        .where(network.sensitive[attribute].notna(), None)
-    )
-    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
-    return np.where(codes < 0, len(uniques), codes).astype(np.int16)
-
-
-def _score_scale(scores: np.ndarray, *, k: int) -> float:
-    """Median over members of the ``k``-th best pool score (the best they have, where fewer): the
-    unit of the linear re-ranking weights."""
-    if scores.size == 0:
-        return 1.0
-    kth = -np.partition(-scores, min(k, scores.shape[1]) - 1, axis=1)[
-        :, min(k, scores.shape[1]) - 1
-    ]
-    kth = np.where(np.isfinite(kth), kth, np.max(scores, axis=1))
-    kth = kth[np.isfinite(kth) & (kth > 0)]
-    return float(np.median(kth)) if len(kth) else 1.0
-
-
-def _without(pool_ids: np.ndarray, unavailable: np.ndarray) -> np.ndarray:
-    """``pool_ids`` with the ``unavailable`` members dropped, the rest kept in order and -1 padded
-    at the end.
-    """
-    drop = (pool_ids < 0) | unavailable[np.maximum(pool_ids, 0)]
-    if not drop.any():
-        return pool_ids
-    order = np.argsort(drop, axis=1, kind="stable")
-    return np.where(
-        np.take_along_axis(drop, order, axis=1), -1, np.take_along_axis(pool_ids, order, axis=1)
-    ).astype(pool_ids.dtype)
-
-
-def _spans_one_community(adjacency, communities: np.ndarray) -> np.ndarray:
-    """(n,) bool: every connection of the member is in one community (or the member has none)."""
-    coo = adjacency.tocoo()
-    c = communities[coo.col]
-    n = adjacency.shape[0]
-    lo = np.full(n, np.iinfo(np.int32).max, dtype=np.int64)
-    hi = np.full(n, -1, dtype=np.int64)
-    np.minimum.at(lo, coo.row, c)
-    np.maximum.at(hi, coo.row, c)
-    return (hi <= lo) | (hi < 0)
-
-
-def _introduction_pairs(
-    network: Network, features: PairFeatures
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Past introductions as extra training pairs: accepted ones positive, declined ones negative.
-
-    An accepted introduction counts only when its pair is a connection of the training network:
-    one that is not may be in the evaluation hold-out, which nothing fitted may see.
-    """
-    intro = network.introductions
-    if intro is None or len(intro) == 0:
-        return None
-    a = intro["member_a"].to_numpy(dtype=np.int64)
-    b = intro["member_b"].to_numpy(dtype=np.int64)
-    accepted = intro["accepted"].to_numpy(dtype=np.int8)
-    connected = np.asarray(network.adjacency[a, b]).ravel() > 0
-    use = (accepted == 0) | connected
-    if not use.any():
-        return None
-    logger.info(
-        "acceptance model: %d past introductions (%d accepted)",
-        int(use.sum()),
-        int(accepted[use].sum()),
-    )
-    return features.transform(a[use], b[use]), accepted[use].astype(np.int8)

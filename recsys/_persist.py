@@ -21,10 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from sklearn.utils.validation import check_is_fitted
 
-from recsys._candidates import tfidf_interests
+from recsys._acceptance import acceptance_from_dict
+from recsys._migrations import FORMAT_VERSION, migrate
 from recsys._model import IntroductionRecommender
-from recsys._scoring import acceptance_from_dict
+from recsys._state import FittedState, RerankSetting
 from recsys.data import Network
 
 __all__ = ["save_model", "load_model", "ModelFormatError", "FORMAT_VERSION", "verify_model_dir"]
@@ -32,7 +34,6 @@ __all__ = ["save_model", "load_model", "ModelFormatError", "FORMAT_VERSION", "ve
 logger = logging.getLogger(__name__)
 
 FORMAT_NAME = "plusone-model"
-FORMAT_VERSION = 1
 #: Member columns a saved model keeps: what ranking needs, never a sensitive attribute.
 OPERATIONAL_COLUMNS = ("open_to_intros", "plus_one", "capacity", "pledge_per_month")
 
@@ -85,9 +86,11 @@ def save_model(
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
-        net = model.network_
+        check_is_fitted(model)
+        state = model.state_
+        net = state.network
         members = pd.DataFrame(
-            {"member_id": net.member_ids.astype(str), "community": model.communities_}
+            {"member_id": net.member_ids.astype(str), "community": state.communities}
         )
         for column in OPERATIONAL_COLUMNS:
             if column in net.attributes.columns:
@@ -100,16 +103,14 @@ def save_model(
         )
         _save_csr(tmp / "adjacency.npz", net.adjacency, with_data=False)
         _save_csr(tmp / "member_interests.npz", net.member_interests)
-        np.save(tmp / "member_factors.npy", model.member_factors_)
-        als = model.sources_.get("als")
+        np.save(tmp / "member_factors.npy", state.member_factors)
+        als = model.sources_.get("als")  # the index built from the state's, or afresh
         index_bytes = als.index_bytes() if als is not None else None
         if index_bytes is not None:
             np.save(tmp / "als_index.npy", np.asarray(index_bytes, dtype=np.uint8))
-        (tmp / "acceptance.json").write_text(json.dumps(model.acceptance_.to_dict(), indent=2))
-        if (
-            getattr(model, "bound_groups_", None) is not None
-        ):  # opted in: bare group codes, no values or labels
-            np.save(tmp / "bound_groups.npy", np.asarray(model.bound_groups_, dtype=np.int16))
+        (tmp / "acceptance.json").write_text(json.dumps(state.acceptance.to_dict(), indent=2))
+        if state.bound_groups is not None:  # opted in: bare group codes, no values or labels
+            np.save(tmp / "bound_groups.npy", np.asarray(state.bound_groups, dtype=np.int16))
         files = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
         manifest = {
             "format": FORMAT_NAME,
@@ -118,8 +119,12 @@ def save_model(
             "n_members": int(net.n_members),
             "n_interests": int(net.n_interests),
             "params": model.get_params(),
-            "rerank_params": model.rerank_params_,
-            "rerank_report": model.rerank_report_,
+            "rerank_params": state.rerank.to_dict(),
+            "rerank_report": dict(state.rerank_report),
+            "training": {
+                "pairs": state.training_pairs,
+                "positives": state.training_positives,
+            },
             "config": config or {},
             "metadata": metadata or {},
             "files": files,
@@ -153,12 +158,10 @@ def _read_manifest(root: Path) -> dict[str, Any]:
         raise ModelFormatError(
             f"{manifest_path}: not a Plus One model (format {manifest.get('format')!r})"
         )
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ModelFormatError(
-            f"{manifest_path}: format version {manifest.get('format_version')} is not "
-            f"supported (this build reads {FORMAT_VERSION})"
-        )
-    return manifest
+    try:
+        return migrate(manifest)
+    except ValueError as err:
+        raise ModelFormatError(f"{manifest_path}: {err}") from None
 
 
 def _verified_bytes(root: Path, manifest: dict[str, Any], name: str) -> bytes:
@@ -219,7 +222,6 @@ def load_model(path: str | os.PathLike) -> IntroductionRecommender:
             raise ModelFormatError(f"{root}: file {name} listed in the manifest is missing")
     # every file is read once, checked against its checksum and parsed from those same bytes
     read = lambda name: io.BytesIO(_verified_bytes(root, manifest, name))  # noqa: E731
-    params = manifest["params"]
     members = pd.read_parquet(read("members.parquet"))
     interests = pd.read_parquet(read("interests.parquet"))
     adjacency = _load_csr(read("adjacency.npz"))
@@ -253,25 +255,22 @@ def load_model(path: str | os.PathLike) -> IntroductionRecommender:
         connection_times=None,
         introductions=None,
     )
-    # parameters added since a model was saved keep the behaviour it was saved with
-    model = IntroductionRecommender(**{"three_hop_middles": 0, **params})
-    model.acceptance_ = acceptance
-    model.rerank_params_ = manifest["rerank_params"]
-    model.rerank_report_ = manifest.get("rerank_report", {})
-    model.bound_groups_ = None
+    bound_groups = None
     if "bound_groups.npy" in manifest.get("files", {}):
-        model.bound_groups_ = np.load(read("bound_groups.npy"), allow_pickle=False)
-        if model.bound_groups_.shape != (n,):
-            raise ModelFormatError(
-                f"{root}/bound_groups.npy: {model.bound_groups_.shape} codes for {n} members"
-            )
-    state = model._build_ranking_state(
-        network,
-        factors,
-        tfidf_interests(member_interests),
-        communities=members["community"].to_numpy(dtype=np.int32),
-        index_bytes=index_bytes,
-    )
-    model._set_state(network, state)
-    model.manifest_ = manifest
-    return model
+        bound_groups = np.load(read("bound_groups.npy"), allow_pickle=False)
+    try:
+        state = FittedState(
+            network=network,
+            communities=members["community"].to_numpy(dtype=np.int32),
+            member_factors=factors,
+            als_index=index_bytes,
+            acceptance=acceptance,
+            rerank=RerankSetting.from_dict(manifest["rerank_params"]),
+            rerank_report=manifest.get("rerank_report", {}),
+            bound_groups=bound_groups,
+            training_pairs=int(manifest["training"]["pairs"]),
+            training_positives=int(manifest["training"]["positives"]),
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise ModelFormatError(f"{root}/manifest.json: {err}") from None
+    return IntroductionRecommender.from_state(state, manifest=manifest, **manifest["params"])

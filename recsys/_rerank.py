@@ -8,15 +8,19 @@ from typing import Literal
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from recsys import _kernels
+from recsys._assignment import PreferenceLists, monotone
 
-__all__ = ["BridgeBonusReranker", "top_k", "plus_one_select"]
-
-
-#: Batch ranking keeps this many times k candidates per member for the capacity assignment, so
-#: members whose first choices are at capacity still fill their slates.
-PREFERENCE_DEPTH = 6
+__all__ = [
+    "BridgeBonusReranker",
+    "SlateReranker",
+    "gather_mask",
+    "plus_one_select",
+    "prefix_bounds_select",
+    "top_k",
+]
 
 
 def top_k(candidate_ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -170,6 +174,7 @@ class BridgeBonusReranker(BaseEstimator):
     def adjusted_scores(
         self, member_rows: np.ndarray, candidate_ids: np.ndarray, scores: np.ndarray
     ) -> np.ndarray:
+        check_is_fitted(self)
         valid = candidate_ids >= 0
         safe = np.where(valid, candidate_ids, 0)
         cross = self.communities_[safe] != self.communities_[member_rows][:, None]
@@ -185,6 +190,8 @@ class BridgeBonusReranker(BaseEstimator):
         return np.where(valid, adjusted, -np.inf).astype(np.float32)
 
     def required_rows(self, member_rows: np.ndarray) -> np.ndarray:
+        """(R,) bool: the members whose slates keep the +1 balance."""
+        check_is_fitted(self)
         if self.plus_one == "all":
             return np.ones(len(member_rows), dtype=bool)
         if self.plus_one == "pledged":
@@ -287,196 +294,6 @@ def prefix_bounds_select(
     return out_ids, out_scores, feasible
 
 
-def assign_with_capacity(
-    preferences: np.ndarray,
-    scores: np.ndarray,
-    capacity: np.ndarray,
-    k: int,
-    *,
-    inside: np.ndarray | None = None,
-    max_inside: np.ndarray | None = None,
-    floor_slots: int = 0,
-    floor_depth: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Global slates in which no member appears in more slates than their capacity.
-
-    Every member proposes to their preferred candidates in order, one per round; a candidate
-    with ``c`` places left accepts the ``c`` best-scored proposals of the round and refuses the
-    rest, who move on to their next preference. Earlier rounds are earlier slate positions, so
-    no member's top introduction waits behind another member's tenth. (A full deferred
-    acceptance, where a later better-scored proposal can displace an accepted one, lost recall
-    on the Deezer set: 0.3385 against 0.3423 at the same capacity.)
-
-    With ``floor_slots = t``, proposals fill the first ``k - t`` places and the last ``t`` go,
-    round
-    by round, to the least-exposed candidates among each member's first ``floor_depth`` (default
-    ``2k``) preferences (:func:`recsys._kernels.fill_least_exposed`): the last places of a slate
-    are where a held-out connection is least likely, and the members shown least are where
-    exposure is most unequal, so they buy the most equality for the least relevance.
-
-    Parameters
-    ----------
-    preferences : ndarray (R, M) int32
-        Each member's candidates in preference order, -1 padded; M ≥ k leaves room to move on.
-    scores : ndarray (R, M) float32
-    capacity : ndarray (n,) int
-        Slates each member may appear in.
-    k : int
-    inside, max_inside : ndarray (R, M) bool and (R,) int, optional
-        A row takes at most ``max_inside[r]`` of its candidates marked ``inside`` (the +1 balance:
-        introductions within two hops); it skips the others.
-
-    floor_slots : int
-        Places at the end of each slate given to the least exposed (0: none).
-    floor_depth : int, optional
-        How far down the preference list those places look (default ``2k``).
-
-    Returns
-    -------
-    ids : ndarray (R, k) int32, -1 padded; scores : ndarray (R, k) float32, -inf padded
-
-    Examples
-    --------
-    >>> prefs = np.array([[0, 1], [0, 1], [0, 1]], np.int32)
-    >>> s = np.array([[0.9, 0.5], [0.8, 0.4], [0.7, 0.3]], np.float32)
-    >>> ids, _ = assign_with_capacity(prefs, s, np.array([2, 5]), k=1)
-    >>> ids.ravel().tolist()
-    [0, 0, 1]
-    """
-    if not 0 <= floor_slots <= k:
-        raise ValueError(f"floor_slots must be between 0 and k ({k}), got {floor_slots}")
-    if floor_slots:
-        head_ids, head_scores = assign_with_capacity(
-            preferences, scores, capacity, k - floor_slots, inside=inside, max_inside=max_inside
-        )
-        return _fill_floor(
-            preferences,
-            scores,
-            capacity,
-            head_ids,
-            head_scores,
-            k,
-            inside=inside,
-            max_inside=max_inside,
-            depth=2 * k if floor_depth is None else floor_depth,
-        )
-    n_rows = len(preferences)
-    out_ids = np.full((n_rows, k), -1, dtype=np.int32)
-    out_scores = np.full((n_rows, k), -np.inf, dtype=np.float32)
-    limit_inside = (
-        np.full(n_rows, k, dtype=np.int64)
-        if max_inside is None
-        else np.asarray(max_inside, dtype=np.int64)
-    )
-    is_inside = (
-        np.zeros(preferences.shape, dtype=bool)
-        if inside is None
-        else np.asarray(inside, dtype=bool)
-    )
-    _kernels.assign_rounds(
-        np.ascontiguousarray(preferences),
-        np.ascontiguousarray(scores, dtype=np.float32),
-        np.asarray(capacity, dtype=np.int64).copy(),
-        int(k),
-        np.ascontiguousarray(is_inside),
-        limit_inside,
-        out_ids,
-        out_scores,
-    )
-    return out_ids, out_scores
-
-
-def _fill_floor(
-    preferences,
-    scores,
-    capacity,
-    head_ids,
-    head_scores,
-    k: int,
-    *,
-    inside,
-    max_inside,
-    depth: int,
-    exposure: np.ndarray | None = None,
-):
-    """Slates of ``k`` from ``head_ids`` (R, ≤ k) with the rest filled by
-    :func:`recsys._kernels.fill_least_exposed`;
-    ``exposure`` (default: the heads' own counts) is how often each member has been shown already.
-    ``capacity`` is one per member, or one number for all."""
-    n_rows = len(preferences)
-    ids = np.full((n_rows, k), -1, dtype=np.int32)
-    out = np.full((n_rows, k), -np.inf, dtype=np.float32)
-    ids[:, : head_ids.shape[1]], out[:, : head_ids.shape[1]] = head_ids, head_scores
-    is_inside = (
-        np.zeros(preferences.shape, dtype=bool)
-        if inside is None
-        else np.asarray(inside, dtype=bool)
-    )
-    limit = (
-        np.full(n_rows, k, dtype=np.int64)
-        if max_inside is None
-        else np.asarray(max_inside, dtype=np.int64)
-    )
-    n_inside = np.zeros(n_rows, dtype=np.int64)  # the kernel counts the heads' own
-    preferences = np.asarray(preferences)
-    if exposure is None:
-        exposure = np.bincount(head_ids[head_ids >= 0], minlength=len(capacity))
-    exposure = np.asarray(exposure, dtype=np.float64)
-    members = None
-    if preferences.size * 16 < len(exposure):
-        # few rows (serving one member): the kernel works on the members these rows name, not on
-        # copies of every member's counts (three arrays of the whole membership a request)
-        named = np.concatenate([preferences.ravel(), ids.ravel()])
-        members, local = np.unique(named, return_inverse=True)
-        local = np.where(named >= 0, local, -1).astype(np.int32)
-        preferences, ids = (
-            local[: preferences.size].reshape(preferences.shape),
-            local[preferences.size :].reshape(ids.shape),
-        )
-        members = np.maximum(members, 0)  # -1 (padding) maps to a slot no -1 entry reads
-        exposure = exposure[members]
-        capacity = (
-            capacity[members]
-            if np.ndim(capacity)
-            else np.full(len(members), capacity, dtype=np.float64)
-        )
-    elif not np.ndim(capacity):
-        capacity = np.full(len(exposure), capacity, dtype=np.float64)
-    _kernels.fill_least_exposed(
-        ids,
-        out,
-        np.ascontiguousarray(preferences),
-        np.ascontiguousarray(scores, dtype=np.float32),
-        is_inside,
-        n_inside,
-        limit,
-        exposure.copy(),
-        np.asarray(capacity, dtype=np.float64),
-        int(depth),
-    )
-    if members is not None:
-        ids = np.where(ids >= 0, members[np.maximum(ids, 0)], -1).astype(np.int32)
-    return ids, out
-
-
-def plus_one_quota(
-    ids: np.ndarray, outside: np.ndarray, required: np.ndarray, k: int
-) -> np.ndarray:
-    """(R,) most introductions within two hops a slate of ``k`` may take from preference lists
-    ``ids`` (R, M): ``floor(k/2)`` where +1 is required and enough outside candidates exist, else
-    k."""
-    slate = np.minimum((ids >= 0).sum(axis=1), k)
-    n_outside = (outside & (ids >= 0)).sum(axis=1)
-    return np.where(required, np.maximum(slate - np.minimum((slate + 1) // 2, n_outside), 0), k)
-
-
-def _monotone(scores: np.ndarray) -> np.ndarray:
-    """Scores made non-increasing along each slate, so they agree with the slate's order."""
-    finite = np.where(np.isfinite(scores), scores, np.inf)
-    out = np.minimum.accumulate(finite, axis=1)
-    return np.where(np.isfinite(scores), out, -np.inf).astype(np.float32)
-
-
 class SlateReranker(BaseEstimator):
     """The default re-ranker: bridge bonus, group exposure bounds at every prefix, the +1 balance.
 
@@ -551,6 +368,8 @@ class SlateReranker(BaseEstimator):
         return self
 
     def required_rows(self, member_rows: np.ndarray) -> np.ndarray:
+        """(R,) bool: the members whose slates keep the +1 balance."""
+        check_is_fitted(self)
         return self.bridge_.required_rows(member_rows)
 
     def preferences(
@@ -561,14 +380,17 @@ class SlateReranker(BaseEstimator):
         length: int,
         *,
         outside: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Ordered preference lists of ``length`` (bounded at every prefix) and their feasibility.
+    ) -> PreferenceLists:
+        """Ordered preference lists of ``length`` (bounded at every prefix).
 
         With ``outside`` (R, P), the lists of members who keep the +1 balance are drawn from
         their best outside and best inside candidates in equal measure (as far as the pool
-        allows), so a slate cut from the list can be balanced.
+        allows), so a slate cut from the list can be balanced; the lists' own ``outside`` marks
+        are read off it (without it, none is marked).
         """
+        check_is_fitted(self)
         member_rows = np.asarray(member_rows, dtype=np.int64)
+        pool_ids = candidate_ids
         adjusted = self.bridge_.adjusted_scores(member_rows, candidate_ids, scores)
         if outside is not None and self.plus_one != "off":
             req = np.flatnonzero(self.required_rows(member_rows))
@@ -587,16 +409,22 @@ class SlateReranker(BaseEstimator):
                 candidate_ids[req] = np.where(kept, sub_ids, -1)
         if self.bound_tolerance is None:
             ids, sc = top_k(candidate_ids, adjusted, length)
-            return ids, sc, np.ones(len(ids), dtype=bool)
-        groups = self.group_codes_[np.where(candidate_ids >= 0, candidate_ids, 0)]
-        return prefix_bounds_select(
-            candidate_ids,
-            adjusted,
-            groups,
-            self.group_shares_,
-            length,
-            tolerance=self.bound_tolerance,
+        else:
+            groups = self.group_codes_[np.where(candidate_ids >= 0, candidate_ids, 0)]
+            ids, sc, _ = prefix_bounds_select(
+                candidate_ids,
+                adjusted,
+                groups,
+                self.group_shares_,
+                length,
+                tolerance=self.bound_tolerance,
+            )
+        marks = (
+            gather_mask(pool_ids, outside, ids)
+            if outside is not None
+            else np.zeros(ids.shape, bool)
         )
+        return PreferenceLists(ids, sc, marks)
 
     def rerank(
         self,
@@ -611,8 +439,9 @@ class SlateReranker(BaseEstimator):
         member_rows = np.asarray(member_rows, dtype=np.int64)
         required = self.required_rows(member_rows)
         use_plus_one = outside is not None and required.any()
-        length = min(candidate_ids.shape[1], 2 * k) if use_plus_one else k
-        ids, sc, _ = self.preferences(
+        # (at least k, so that a pool smaller than k still gives slates of k, padded)
+        length = max(k, min(candidate_ids.shape[1], 2 * k)) if use_plus_one else k
+        ids, sc, marks = self.preferences(
             member_rows, candidate_ids, scores, length, outside=outside if use_plus_one else None
         )
         if use_plus_one:
@@ -620,7 +449,7 @@ class SlateReranker(BaseEstimator):
             # rows without the pledge keep the first k of their bounded list
             got_ids, got_sc = ids[:, :k].copy(), sc[:, :k].copy()
             sub_ids = ids[req]
-            out_sel = _gather_mask(candidate_ids[req], outside[req], sub_ids)
+            out_sel = marks[req]
             # position decides among the chosen, so the bounded order survives
             position = np.where(
                 sub_ids >= 0, -np.arange(sub_ids.shape[1], dtype=np.float32)[None, :], -np.inf
@@ -633,10 +462,10 @@ class SlateReranker(BaseEstimator):
             ids, sc = got_ids, got_sc
         else:
             ids, sc = ids[:, :k], sc[:, :k]
-        return ids, _monotone(sc)
+        return ids, monotone(sc)
 
 
-def _gather_mask(candidate_ids: np.ndarray, mask: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+def gather_mask(candidate_ids: np.ndarray, mask: np.ndarray, chosen: np.ndarray) -> np.ndarray:
     """``mask`` values (aligned with ``candidate_ids``) for the ids in ``chosen``, row by row."""
     return _gather(candidate_ids, mask, chosen, fill=False)
 

@@ -19,14 +19,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys import metrics as m
-from recsys._rerank import (
-    PREFERENCE_DEPTH,
-    _fill_floor,
-    _gather_mask,
-    assign_with_capacity,
-    plus_one_quota,
-    top_k,
-)
+from recsys._assignment import PREFERENCE_DEPTH, assign_slates, assignment_head
+from recsys._rerank import top_k
 
 __all__ = ["DEFAULT_TARGETS", "DEFAULT_GRID", "tune_reranker", "slate_figures"]
 
@@ -106,7 +100,7 @@ def _group_codes(
 def _exposure_ratio(
     exposure: np.ndarray, codes: np.ndarray, n_groups: int, min_group_size: int
 ) -> float:
-    """:func:`recsys._metrics.exposure_ratio` with bincounts: it runs once per tuned setting, where
+    """:func:`recsys.metrics.exposure_ratio` with bincounts: it runs once per tuned setting, where
     fairlearn's MetricFrame (used for the reported figures) costs a third of a second each."""
     members = np.bincount(codes, minlength=n_groups)
     got = np.bincount(codes, weights=exposure, minlength=n_groups)
@@ -142,7 +136,7 @@ def tune_reranker(
     shortfall (each bound's miss relative to its target) is chosen, and the report says so.
     ``capacity`` is each member's capacity, or a function of the grid's ``capacity_multiple``
     giving it; ``floor_slots`` and ``floor_depth`` (times ``k``) in the grid are passed to
-    :func:`recsys._rerank.assign_with_capacity`.
+    :func:`recsys.assign_slates`.
 
     Returns
     -------
@@ -193,34 +187,26 @@ def tune_reranker(
         params = dict(zip(grid.keys(), values))
         reranker = make(params)
         # the preference lists do not depend on the assignment: one per weight setting
-        ids, sc, _ = reranker.preferences(
+        prefs = reranker.preferences(
             member_rows, pool_ids, scores, PREFERENCE_DEPTH * k, outside=outside
         )
-        out = _gather_mask(pool_ids, outside, ids)
-        max_inside = plus_one_quota(ids, out, reranker.required_rows(member_rows), k)
+        required = reranker.required_rows(member_rows)
         heads = {}  # the first k - t places do not depend on how deep the last t look
         for how in choices:
             multiple, floor = how.get("capacity_multiple"), how.get("floor_slots", 0)
             if multiple not in capacities:
                 capacities[multiple] = capacity(multiple)
             cap = capacities[multiple]
-            if not floor:
-                got, _ = assign_with_capacity(ids, sc, cap, k, inside=~out, max_inside=max_inside)
-            else:  # as assign_with_capacity(..., floor_slots=floor, floor_depth=...) does
-                if (multiple, floor) not in heads:
-                    heads[multiple, floor] = assign_with_capacity(
-                        ids, sc, cap, k - floor, inside=~out, max_inside=max_inside
-                    )
-                got, _ = _fill_floor(
-                    ids,
-                    sc,
-                    cap,
-                    *heads[multiple, floor],
-                    k,
-                    inside=~out,
-                    max_inside=max_inside,
-                    depth=how.get("floor_depth", 2) * k,
-                )
+            mine = dict(k=k, capacity=cap, required=required)
+            if floor and (multiple, floor) not in heads:
+                heads[multiple, floor] = assignment_head(prefs, **mine, floor_slots=floor)
+            got, _ = assign_slates(
+                prefs,
+                **mine,
+                floor_slots=floor,
+                floor_depth=how.get("floor_depth", 2) * k,
+                head=heads.get((multiple, floor)) if floor else None,
+            )
             figures = slate_figures(member_rows, got, **measure)
             tried.append(({**params, **how}, figures, _shortfall(figures, base, targets)))
 

@@ -126,7 +126,6 @@ def test_pairs_are_unconnected_contacts_once_each(model, ranker, brokers):
 
 
 def test_block_path_equals_generic_features_and_scores(model, ranker, brokers):
-    assert ranker.block_features_ and ranker.quadratic_scoring_
     for chunk in (
         brokers[:1],
         brokers[:40],
@@ -146,36 +145,31 @@ def test_walks_skip_busy_middle_members_as_the_features_do(model, brokers, monke
     """Walks of length three skip middle members above the candidate sources' degree bound: so does
     the block path.
     """
-    import dataclasses
 
-    from recsys import _candidates
-    from recsys._scoring import FEATURE_NAMES
+    from recsys import FEATURE_NAMES, _candidates
 
     if "log_walks3" not in FEATURE_NAMES or not hasattr(_candidates, "MAX_MIDDLE_DEGREE"):
         pytest.skip("no bounded walks of length three in this build")
     monkeypatch.setattr(_candidates, "MAX_MIDDLE_DEGREE", 12)
-    monkeypatch.setattr(
-        model, "features_", dataclasses.replace(model.features_)
-    )  # no cached middle edges
-    ranker = BrokerRanker().fit(model)
-    assert ranker.block_features_ and (~ranker._middle).any()
-    busy = brokers[ranker.degrees_[brokers] > 12][
-        :1
-    ]  # a broker who is too busy to be a middle member
+    fresh = model.with_setting()  # a copy with its own pair features: no cached middle edges
+    ranker = BrokerRanker().fit(fresh)
+    assert (~ranker._middle).any()
+    # a broker who is too busy to be a middle member
+    busy = brokers[ranker.degrees_[brokers] > 12][:1]
     for chunk in (busy, brokers[:40]):
         a, b, _, fast = ranker._pairs_and_features(chunk)
-        np.testing.assert_allclose(fast, model.features_.transform(a, b), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(fast, fresh.features_.transform(a, b), rtol=1e-5, atol=1e-5)
 
 
 def test_interest_overlaps_dense_and_sparse_parts_agree(model, ranker, brokers):
     """One broker's popular interests go through a dense product: every split gives the generic
     features.
     """
-    from recsys._broker import _Chunk
-    from recsys._scoring import FEATURE_NAMES
+    from recsys import FEATURE_NAMES
+    from recsys._broker._features import Chunk
 
     c = brokers[np.argmax(ranker.degrees_[brokers])]
-    chunk = _Chunk(model.features_.adjacency, np.array([c]))
+    chunk = Chunk(model.features_.adjacency, np.array([c]))
     a, b = chunk.contacts[chunk.si], chunk.contacts[chunk.sj]
     slow = model.features_.transform(a, b)
     for dense_from in (1, 3, 10**9):
@@ -238,10 +232,19 @@ def test_matches_a_plain_reference(model, ranker, brokers):
         np.testing.assert_allclose(got_scores[valid], [e[1] for e in expected], rtol=1e-5)
 
 
-def test_generic_fallback_gives_the_same_lists(model, ranker, brokers):
+def test_lists_from_the_generic_features_are_the_same(model, ranker, brokers, monkeypatch):
+    """The block products only find the same features faster: lists ranked from
+    PairFeatures.transform instead are the same lists."""
+    from recsys._broker import _ranker
+
     slow = BrokerRanker().fit(model)
-    slow.block_features_ = False
-    slow.quadratic_scoring_ = False
+    monkeypatch.setattr(
+        _ranker,
+        "block_features",
+        lambda chunk, features, **_: features.transform(
+            chunk.contacts[chunk.si], chunk.contacts[chunk.sj]
+        ),
+    )
     sample = brokers[:30]
     # each list on its own: with capacity shared, scores equal to 1e-6 may take turns differently
     fast_pairs, fast_scores = ranker.rank(sample, k=5, shared_capacity=False)

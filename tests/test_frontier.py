@@ -1,19 +1,10 @@
-"""The frontier estimate of benchmarks/frontier_bench.py: a mix of slates trading relevance for
-Gini.
-"""
-
-import importlib.util
-from pathlib import Path
+"""The relevance–equality frontier (recsys._frontier): a mix of slates trading relevance for
+Gini, and exposure-priced rounds."""
 
 import numpy as np
 
+from recsys import _frontier as frontier
 from recsys.metrics import exposure_counts, gini
-
-_spec = importlib.util.spec_from_file_location(
-    "frontier_bench", Path(__file__).resolve().parents[1] / "benchmarks" / "frontier_bench.py"
-)
-frontier = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(frontier)
 
 
 def _problem(n=200, n_rows=150, width=40, k=5):
@@ -42,7 +33,7 @@ def _problem(n=200, n_rows=150, width=40, k=5):
 def test_without_a_price_the_mix_is_the_top_k():
     p, kw = _problem()
     recall, g = frontier.frontier_point(p, lam=0.0, iterations=5, **kw)
-    top = frontier._top_mask(kw["valid"], p, kw["k"])
+    top = frontier.top_mask(kw["valid"], p, kw["k"])
     assert np.isclose(recall, np.mean((top * kw["hits"]).sum(axis=1) / kw["n_relevant"]))
     slates = np.where(top > 0, kw["ids"], -1)
     assert np.isclose(g, gini(exposure_counts(slates, n_members=kw["n_members"])))

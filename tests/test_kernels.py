@@ -113,9 +113,9 @@ def test_shared_interests_match_the_matrix_product(net):
 def test_serial_and_parallel_paths_agree(net, monkeypatch):
     src = AdamicAdarCandidates(three_hop_weight=0.03).fit(net)
     rows = np.arange(600)
-    monkeypatch.setattr(_kernels, "PARALLEL_MIN_MEMBERS", 10**9)
+    monkeypatch.setattr(_kernels._common, "PARALLEL_MIN_MEMBERS", 10**9)
     serial = src.candidates(rows, 50)
-    monkeypatch.setattr(_kernels, "PARALLEL_MIN_MEMBERS", 0)
+    monkeypatch.setattr(_kernels._common, "PARALLEL_MIN_MEMBERS", 0)
     parallel = src.candidates(rows, 50)
     np.testing.assert_array_equal(serial[0], parallel[0])
     np.testing.assert_array_equal(serial[1], parallel[1])
@@ -182,7 +182,7 @@ def test_scratch_is_left_clear_between_calls(net):
     src.candidates(np.arange(10), 20)  # serial path, same thread-local scratch
     again = src.candidates([7], 20)
     np.testing.assert_array_equal(first[0], again[0])
-    acc, seen, _ = _kernels._scratch(net.n_members)
+    acc, seen, _ = _kernels._common.scratch(net.n_members)
     assert not acc.any() and not seen.any()
 
 
@@ -193,7 +193,7 @@ def test_pools_scored_in_one_pass_equal_features_then_model(fitted, monkeypatch,
     rows = np.arange(0, train.n_members, 7)
     pool_ids, _ = model.pool(rows)
     pool_ids[3, 10:] = -1  # padding mid-row stays padding
-    monkeypatch.setattr(_kernels, "PARALLEL_MIN_MEMBERS", 0 if parallel else 10**9)
+    monkeypatch.setattr(_kernels._common, "PARALLEL_MIN_MEMBERS", 0 if parallel else 10**9)
     scores, outside = model.features_.score_pools(rows, pool_ids, model.acceptance_, how=how)
     r, j = np.nonzero(pool_ids >= 0)
     feats = model.features_.transform(rows[r], pool_ids[r, j])
@@ -206,7 +206,7 @@ def test_pools_scored_in_one_pass_equal_features_then_model(fitted, monkeypatch,
 
 
 def test_a_mixture_model_is_scored_through_the_features(fitted):
-    from recsys._scoring import ConstrainedAcceptanceModel
+    from recsys import ConstrainedAcceptanceModel
 
     model, train, _ = fitted
     mixture = ConstrainedAcceptanceModel()
@@ -229,9 +229,9 @@ def test_merge_serial_and_parallel_agree(net, monkeypatch):
         name: (rng.integers(-1, 600, (300, width)).astype(np.int32), None)
         for name, width in (("adamic_adar", 40), ("interests", 20), ("als", 20))
     }
-    monkeypatch.setattr(_kernels, "PARALLEL_MIN_MEMBERS", 10**9)
+    monkeypatch.setattr(_kernels._common, "PARALLEL_MIN_MEMBERS", 10**9)
     serial = merge_pools(lists, pool_size=30)
-    monkeypatch.setattr(_kernels, "PARALLEL_MIN_MEMBERS", 0)
+    monkeypatch.setattr(_kernels._common, "PARALLEL_MIN_MEMBERS", 0)
     parallel = merge_pools(lists, pool_size=30)
     np.testing.assert_array_equal(serial[0], parallel[0])
     np.testing.assert_array_equal(serial[1], parallel[1])

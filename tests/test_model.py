@@ -96,7 +96,7 @@ def test_save_load_round_trip(fitted, tmp_path):
     model, train, _ = fitted
     path = save_model(model, tmp_path / "model", config={"note": "test"})
     manifest = json.loads((path / "manifest.json").read_text())
-    assert manifest["format_version"] == 1 and manifest["config"] == {"note": "test"}
+    assert manifest["format_version"] == 2 and manifest["config"] == {"note": "test"}
     assert not list(path.glob("*.pkl")) and not list(path.glob("*.pickle"))
     for digest in manifest["files"].values():
         assert len(digest) == 64
@@ -115,6 +115,7 @@ def test_a_model_saved_before_the_least_exposed_places_loads_without_them(fitted
     model, train, _ = fitted
     path = save_model(model, tmp_path / "model")
     manifest = json.loads((path / "manifest.json").read_text())
+    manifest["format_version"] = 1  # saved by a build from before the places existed
     for key in ("floor_slots", "floor_depth"):
         manifest["params"].pop(key)
         manifest["rerank_params"].pop(key)
@@ -192,7 +193,7 @@ def test_past_introductions_train_the_acceptance_model_without_leaking(small_net
     import pandas as pd
 
     from recsys import IntroductionRecommender, holdout_split
-    from recsys._model import _introduction_pairs
+    from recsys._fitting import introduction_pairs
 
     train, heldout = holdout_split(small_network, fraction=0.1, seed=3)
     rng = np.random.default_rng(0)
@@ -219,7 +220,7 @@ def test_past_introductions_train_the_acceptance_model_without_leaking(small_net
     with_intro = replace(train, introductions=intro)
     model = IntroductionRecommender(pool_size=60, als_iterations=2, tune_rerank=False)
     model.fit(with_intro)
-    features, labels = _introduction_pairs(with_intro, model.features_)
+    features, labels = introduction_pairs(with_intro, model.features_)
     # the 10 accepted introductions that are held-out connections never become labels
     assert len(labels) == 40 + len(declined) and labels.sum() == 40
 
@@ -260,3 +261,59 @@ def test_unavailable_members_leave_every_pool(fitted):
     )  # a pool deeper than the slate refills it
     with pytest.raises(ValueError, match="one entry per member"):
         model.rank(rows, k=8, unavailable=none[:-1])
+
+
+def test_a_version_1_model_is_migrated_explicitly(fitted, tmp_path):
+    """A manifest of format 1 from before the additive bonus, the three-hop cut and the slate
+    size loads with the behaviour it was saved with, and says so in its migrated manifest."""
+    model, train, _ = fitted
+    path = save_model(model, tmp_path / "model")
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["format_version"] = 1
+    for key in ("three_hop_middles", "slate_size"):
+        manifest["params"].pop(key)
+    for key in ("bonus", "score_scale", "floor_slots", "floor_depth"):
+        manifest["rerank_params"].pop(key)
+    manifest.pop("training")
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    old = load_model(path)
+    assert old.manifest_["format_version"] == 2
+    assert old.three_hop_middles == 0 and old.slate_size == 20
+    assert old.rerank_params_["bonus"] == "log" and old.rerank_params_["score_scale"] == 1.0
+    assert old.reranker_.bridge_.bonus == "log"
+    ids, _ = old.rank(np.arange(20), k=5)
+    assert (ids >= 0).any()
+
+
+@pytest.mark.parametrize("version", [3, "2", None])
+def test_a_format_version_this_build_cannot_read_is_refused(fitted, tmp_path, version):
+    path = save_model(fitted[0], tmp_path / "model")
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["format_version"] = version
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelFormatError, match="format version"):
+        load_model(path)
+
+
+def test_fitted_state_does_not_change_after_fit(fitted):
+    """Hyper-parameters set after fit change nothing until the next fit, and the setting a model
+    ranks with can only be changed in a copy."""
+    model, train, _ = fitted
+    rows = np.arange(0, train.n_members, 11)
+    before = model.rank(rows, k=10)
+    params = model.get_params()
+    try:
+        model.set_params(rerank=False, bridge_weight=3.0, pool_size=5)
+        after = model.rank(rows, k=10, rerank=True)
+        np.testing.assert_array_equal(before[0], after[0])
+    finally:
+        model.set_params(**params)
+    with pytest.raises(TypeError):
+        model.rerank_params_["floor_slots"] = 4
+    copy = model.with_setting(bridge_weight=0.0, rerank=False)
+    assert copy.rerank_params_["bridge_weight"] == 0.0 and copy.rerank is False
+    assert (
+        model.rerank_params_["bridge_weight"] != 0.0 or model.rerank_params_ == copy.rerank_params_
+    )
+    plain = model.rank(rows, k=10, rerank=False)
+    np.testing.assert_array_equal(copy.rank(rows, k=10)[0], plain[0])

@@ -40,7 +40,7 @@ def pools(draw):
 @settings(max_examples=150, deadline=None)
 @given(pools(), st.booleans())
 def test_top_k_equals_a_lexsort_on_both_threading_paths(pool, parallel):
-    import recsys._kernels as kernels
+    import recsys._kernels._common as kernels
 
     ids, scores, _, _, k = pool
     scores = np.round(scores * 4) / 4  # plenty of ties
@@ -179,7 +179,9 @@ def test_pledged_members_get_the_plus_one_balance():
 
 
 # --------------------------------------------------------------------- prefix bounds, capacity
-from recsys._rerank import SlateReranker, assign_with_capacity, prefix_bounds_select  # noqa: E402
+from recsys import PreferenceLists, assign_slates  # noqa: E402
+from recsys._assignment import _capacity_rounds, _fill_floor, plus_one_quota  # noqa: E402
+from recsys._rerank import SlateReranker, prefix_bounds_select  # noqa: E402
 
 
 @st.composite
@@ -232,11 +234,17 @@ def test_prefix_bounds_known_answer_and_infeasible_flag():
 def test_capacity_assignment_properties(pool, cap, floor):
     ids, scores, outside, required, k = pool
     capacity = np.full(50, cap)
-    max_inside = np.where(required, k // 2, k)
+    max_inside = plus_one_quota(ids, outside, required, k)
     floor = min(floor, k)
-    got, got_scores = assign_with_capacity(
-        ids, scores, capacity, k, inside=~outside, max_inside=max_inside, floor_slots=floor
+    got, got_scores = assign_slates(
+        PreferenceLists(ids, scores, outside),
+        k=k,
+        capacity=capacity,
+        required=required,
+        floor_slots=floor,
     )
+    finite = np.where(got >= 0, got_scores, np.nan)
+    assert not (np.diff(finite, axis=1) > 0).any()  # scores agree with the slate's order
     counts = np.bincount(got[got >= 0], minlength=50)
     assert (counts <= capacity).all()  # no member above capacity
     for r in range(len(ids)):
@@ -295,7 +303,7 @@ def test_compiled_capacity_rounds_equal_the_numpy_rounds(pool, cap, coarse):
         scores = np.where(ids >= 0, np.round(scores, 1), -np.inf).astype(np.float32)
     capacity = np.random.default_rng(cap).integers(0, cap + 1, 50)
     max_inside = np.where(required, k // 2, k)
-    got = assign_with_capacity(ids, scores, capacity, k, inside=~outside, max_inside=max_inside)
+    got = _capacity_rounds(ids, scores, capacity, k, inside=~outside, max_inside=max_inside)
     want = _rounds_reference(ids, scores, capacity, k, ~outside, max_inside)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
@@ -308,7 +316,7 @@ def test_compiled_capacity_rounds_equal_the_numpy_rounds_under_contention():
     scores = np.round(rng.random(ids.shape), 2).astype(np.float32)
     inside, max_inside = rng.random(ids.shape) < 0.5, rng.integers(0, 5, 400)
     capacity = rng.integers(0, 150, 12)
-    got = assign_with_capacity(ids, scores, capacity, 5, inside=inside, max_inside=max_inside)
+    got = _capacity_rounds(ids, scores, capacity, 5, inside=inside, max_inside=max_inside)
     want = _rounds_reference(ids, scores, capacity, 5, inside, max_inside)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
@@ -322,22 +330,30 @@ def test_last_places_go_to_the_least_exposed():
     s = np.tile(np.array([0.9, 0.8, 0.7, 0.6], np.float32), (3, 1))
     # first places by preference (1 three times), the last to whoever has been shown least,
     # ties to the earlier preference, one row per round
-    got, got_s = assign_with_capacity(prefs, s, np.full(10, 10), k=2, floor_slots=1)
+    lists = PreferenceLists(prefs, s, np.zeros(prefs.shape, bool))
+    nobody = np.zeros(3, bool)
+    got, got_s = assign_slates(
+        lists, k=2, capacity=np.full(10, 10), required=nobody, floor_slots=1
+    )
     assert got.tolist() == [[1, 2], [1, 3], [1, 5]]
+    # scores as assigned, made non-increasing along the slate
     np.testing.assert_allclose(got_s, [[0.9, 0.8], [0.9, 0.7], [0.9, 0.8]], rtol=1e-6)
-    # capacity holds in the last places too, and the +1 quota: row 0 may take one inside pick
+    # capacity holds in the last places too, and the +1 quota: row 0 (required, one outside
+    # candidate in its list) may take one inside pick
     capacity = np.full(10, 10)
     capacity[2] = 0
     inside = np.array([[True, True, False, True]] * 3)
-    got, _ = assign_with_capacity(
-        prefs, s, capacity, k=2, inside=inside, max_inside=np.array([1, 2, 2]), floor_slots=1
-    )
+    balanced = PreferenceLists(prefs, s, ~inside)
+    required = np.array([True, False, False])
+    got, _ = assign_slates(balanced, k=2, capacity=capacity, required=required, floor_slots=1)
     assert got.tolist() == [[1, 3], [1, 4], [1, 5]]
     # nothing left within floor_depth of the list: the least exposed of the rest of it
-    got, _ = assign_with_capacity(prefs, s, np.full(10, 10), k=3, floor_slots=2, floor_depth=1)
+    got, _ = assign_slates(
+        lists, k=3, capacity=np.full(10, 10), required=nobody, floor_slots=2, floor_depth=1
+    )
     assert got.tolist() == [[1, 2, 4], [1, 3, 2], [1, 5, 6]]
     with pytest.raises(ValueError, match="floor_slots"):
-        assign_with_capacity(prefs, s, np.full(10, 10), k=2, floor_slots=3)
+        assign_slates(lists, k=2, capacity=np.full(10, 10), required=nobody, floor_slots=3)
 
 
 @settings(max_examples=60, deadline=None)
@@ -345,8 +361,6 @@ def test_last_places_go_to_the_least_exposed():
 def test_least_exposed_fill_of_a_few_rows_equals_the_fill_over_every_member(
     pool, floor, scalar_capacity
 ):
-    from recsys._rerank import _fill_floor
-
     ids, scores, outside, required, k = pool
     floor = min(floor, k)
     order = np.argsort(-np.where(ids >= 0, scores, -np.inf), axis=1, kind="stable")
@@ -377,7 +391,8 @@ def test_least_exposed_fill_of_a_few_rows_equals_the_fill_over_every_member(
 def test_capacity_assignment_prefers_higher_scores_when_full():
     prefs = np.array([[7, 1], [7, 2], [7, 3]], np.int32)
     s = np.array([[0.5, 0.1], [0.9, 0.1], [0.7, 0.1]], np.float32)
-    got, _ = assign_with_capacity(prefs, s, np.full(10, 2), k=1)
+    lists = PreferenceLists(prefs, s, np.zeros(prefs.shape, bool))
+    got, _ = assign_slates(lists, k=1, capacity=np.full(10, 2), required=np.zeros(3, bool))
     assert got.ravel().tolist() == [1, 7, 7]
 
 

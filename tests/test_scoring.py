@@ -5,7 +5,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 from recsys import FEATURE_NAMES, AcceptanceModel, reciprocal
-from recsys._scoring import swap_direction
+from recsys._features import swap_direction
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from recsys._rerank import assign_with_capacity, top_k
+from recsys import PreferenceLists, assign_slates
+from recsys._rerank import top_k
 from recsys._tuning import _exposure_ratio, _group_codes, _shortfall, slate_figures, tune_reranker
 from recsys.metrics import exposure_ratio
 
@@ -50,7 +51,7 @@ class _Bonus:
             np.where(ids >= 0, scores + self.w * self.bonus[np.maximum(ids, 0)], -np.inf),
             length,
         )
-        return got, got_scores, None
+        return PreferenceLists(got, got_scores, np.zeros(got.shape, bool))
 
     def required_rows(self, rows):
         return np.zeros(len(rows), dtype=bool)
@@ -111,12 +112,12 @@ def test_tuner_measures_each_setting_as_the_assignment_makes_it():
     ):
         one = {name: (value,) for name, value in setting.items()}
         _, got = tune_reranker(make, grid=one, **problem)
-        prefs, sc, _ = make(setting).preferences(None, problem["pool_ids"], problem["scores"], 120)
-        ids, _ = assign_with_capacity(
+        prefs = make(setting).preferences(None, problem["pool_ids"], problem["scores"], 120)
+        ids, _ = assign_slates(
             prefs,
-            sc,
-            problem["capacity"](setting["capacity_multiple"]),
-            20,
+            k=20,
+            capacity=problem["capacity"](setting["capacity_multiple"]),
+            required=np.zeros(len(prefs.ids), bool),
             floor_slots=setting["floor_slots"],
             floor_depth=setting["floor_depth"] * 20,
         )
@@ -182,23 +183,22 @@ def test_batch_ranking_holds_capacity(fitted):
         assert (np.diff(row_scores[row_ids >= 0]) <= 1e-7).all()  # scores agree with the order
 
 
-def test_least_exposed_places_in_batch_and_in_serving(fitted, monkeypatch):
-    model, train, _ = fitted
+def test_least_exposed_places_in_batch_and_in_serving(fitted):
+    fitted_model, train, _ = fitted
     rows = np.arange(train.n_members)
-    monkeypatch.setitem(model.rerank_params_, "floor_slots", 0)
-    monkeypatch.setitem(model.rerank_params_, "floor_depth", 2)
-    plain, _ = model.rank_batch(rows, k=10)
-    monkeypatch.setitem(model.rerank_params_, "floor_slots", 4)  # two places in a slate of 10
+    plain, _ = fitted_model.with_setting(floor_slots=0, floor_depth=2).rank_batch(rows, k=10)
+    model = fitted_model.with_setting(floor_slots=4, floor_depth=2)  # two places in a slate of 10
     floored, _ = model.rank_batch(rows, k=10)
     exposure = lambda ids: np.bincount(ids[ids >= 0], minlength=train.n_members)  # noqa: E731
     # the first eight places are the capacity assignment's for slates of eight
-    from recsys._rerank import assign_with_capacity, plus_one_quota
+    from recsys import assignment_head
     from recsys.metrics import gini
 
-    ids, sc, out = model.preference_lists(rows, k=10)
+    prefs = model.preference_lists(rows, k=10)
     cap = model.slate_capacity(train, n_slates=len(rows), k=10)
-    quota = plus_one_quota(ids, out, model.reranker_.required_rows(rows), 10)
-    head, _ = assign_with_capacity(ids, sc, cap, 8, inside=~out, max_inside=quota)
+    head, _ = assignment_head(
+        prefs, k=10, capacity=cap, required=model.reranker_.required_rows(rows), floor_slots=2
+    )
     assert (floored[:, :8] == head).all() and (floored[:, 8:] >= 0).mean() > 0.9
     assert gini(exposure(floored)) < gini(exposure(plain))  # the last two spread exposure
     assert (exposure(floored) <= cap).all()
@@ -232,8 +232,9 @@ def test_least_exposed_places_in_batch_and_in_serving(fitted, monkeypatch):
     assert len(beyond) == 2
     shown[:], shown[beyond] = 100.0, 0.0
     assert not set(model.rank([row], k=10, exposure=shown)[0][0]) & set(beyond)
-    monkeypatch.setitem(model.rerank_params_, "floor_depth", 6)
-    assert sorted(model.rank([row], k=10, exposure=shown)[0][0][8:].tolist()) == sorted(beyond)
+    deeper = model.with_setting(floor_depth=6)
+    assert sorted(deeper.rank([row], k=10, exposure=shown)[0][0][8:].tolist()) == sorted(beyond)
+    assert model.rerank_params_["floor_depth"] == 2  # the copy's setting is its own
     np.testing.assert_array_equal(
         model.rank([row], k=10)[0], slate
     )  # without counts: the re-ranker's slate

@@ -113,6 +113,7 @@ class Network:
     Examples
     --------
     >>> import pandas as pd
+    >>> from recsys import network_from_frames
     >>> net = network_from_frames(
     ...     pd.DataFrame({"member_id": ["a", "b", "c"]}),
     ...     pd.DataFrame({"member_id": ["a", "b"], "interest": ["jazz", "jazz"]}),
