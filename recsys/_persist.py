@@ -118,7 +118,7 @@ def save_model(
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "n_members": int(net.n_members),
             "n_interests": int(net.n_interests),
-            "params": model.get_params(),
+            "params": model.runtime_.params,  # as fitted
             "rerank_params": state.rerank.to_dict(),
             "rerank_report": dict(state.rerank_report),
             "training": {

@@ -46,8 +46,8 @@ def models(secret_network, tmp_path_factory):
     root = tmp_path_factory.mktemp("serving-models")
     model = recsys.IntroductionRecommender(pool_size=60, als_iterations=3).fit(secret_network)
     a = recsys.save_model(model, root / "a")
-    model.set_params(rerank=False)  # a second version that ranks differently, without a second fit
-    b = recsys.save_model(model, root / "b")
+    # a second version that ranks differently, without a second fit
+    b = recsys.save_model(model.with_setting(rerank=False), root / "b")
     return {"a": a, "b": b, "root": root}
 
 
@@ -60,17 +60,14 @@ def reference(models):
 @pytest.fixture(scope="session")
 def capacity_one(models, tmp_path_factory):
     """Version a with a capacity of one slate per member (capacity_multiple × k = 1)."""
-    model = recsys.load_model(models["a"])
-    model.set_params(capacity_multiple=0.05)
-    model.rerank_params_["capacity_multiple"] = 0.05  # the fitted (tuned) value is the one used
+    model = recsys.load_model(models["a"]).with_setting(capacity_multiple=0.05)
     return recsys.save_model(model, tmp_path_factory.mktemp("capacity") / "model")
 
 
 @pytest.fixture(scope="session")
 def four_floor_places(models, tmp_path_factory):
     """Version a with four least-exposed places in a slate of 20 (two in a slate of ten)."""
-    model = recsys.load_model(models["a"])
-    model.rerank_params_["floor_slots"] = 4
+    model = recsys.load_model(models["a"]).with_setting(floor_slots=4)
     return recsys.save_model(model, tmp_path_factory.mktemp("floor") / "model")
 
 
