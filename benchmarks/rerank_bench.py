@@ -69,7 +69,7 @@ def load(model_dir: str, data_dir: str | None):
     """The model, its training graph with the data's sensitive columns, and the held-out pairs."""
     from recsys import load_model
     from training.config import Config
-    from training.job import load_data
+    from training.data import load_data
 
     model = load_model(model_dir)
     raw = model.manifest_.get("config") or {}

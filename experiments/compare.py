@@ -34,6 +34,7 @@ import pandas as pd
 
 from recsys import atomic_write
 from recsys import metrics as m
+from training.reports import plot_lorenz
 
 __all__ = [
     "InequalityTest",
@@ -408,8 +409,6 @@ def compare_runs(
 def comparison_plots(comparison: Comparison, directory: Path) -> dict[str, Path]:
     """Lorenz curves of introductions received (A and B) and the bootstrap differences."""
     from matplotlib.figure import Figure
-
-    from training.reports import plot_lorenz
 
     directory.mkdir(parents=True, exist_ok=True)
     out: dict[str, Path] = {}

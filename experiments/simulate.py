@@ -39,6 +39,9 @@ from recsys._simulation import (
     simulate_feedback_loop,
 )
 from training.config import Config
+from training.data import dataset_name, load_data
+from training.factory import build_recommender, recommender_params
+from training.tracking import log_metrics, tracked_run
 
 __all__ = ["POLICIES", "SimulationRun", "refit_graph", "run_simulation", "plot_simulation"]
 
@@ -143,10 +146,6 @@ def run_simulation(
     config: Config, *, output_dir: str | Path, rounds: int | None = None
 ) -> SimulationRun:
     """Fit once, simulate every policy for ``rounds`` rounds, track it all under one parent run."""
-    from training.factory import build_recommender, recommender_params
-    from training.job import dataset_name, load_data
-    from training.tracking import log_metrics, tracked_run
-
     started = time.perf_counter()
     sim = config.simulation
     rounds = rounds or sim.rounds

@@ -34,6 +34,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from recsys import atomic_write
 from training.config import Config, ConfigError, apply_overrides
+from training.data import dataset_name
+from training.job import train_job
+from training.tracking import tracked_run
 
 __all__ = [
     "SweepSpec",
@@ -201,9 +204,6 @@ def run_sweep(
     """Train every grid point as a child run of one parent run; log the results table and the
     trade-off plot.
     """
-    from training.job import dataset_name, train_job
-    from training.tracking import tracked_run
-
     output = Path(output_dir)
     points = grid_points(spec.grid)
     configs = [

@@ -116,7 +116,7 @@ def test_spark_batch_file_equals_local_and_logs_equal_metrics(saved, spark, tmp_
     # the run: the same figures as the local metric functions on the same slates
     import mlflow
 
-    from training.job import load_data
+    from training.data import load_data
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     (run,) = client.search_runs([client.get_experiment_by_name("plusone").experiment_id])

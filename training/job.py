@@ -9,7 +9,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,31 +23,22 @@ from recsys import (
     atomic_write,
     evaluate_slates,
     evaluation_members,
-    generate_tables,
+    heldout_matrix,
     holdout_split,
     load_model,
-    load_network,
-    network_from_frames,
     save_model,
 )
+from recsys._candidates import SOURCE_BITS
+from recsys._evaluation import pool_recall
 from training.config import Config, config_to_yaml
+from training.data import dataset_name, load_data
 from training.factory import fit_recommender
 from training.reports import log_run_reports
 from training.tracking import log_metrics, log_rerank_setting, tracked_run
 
-__all__ = [
-    "Evaluation",
-    "TrainResult",
-    "load_data",
-    "train_job",
-    "evaluate_saved_model",
-    "dataset_name",
-]
+__all__ = ["Evaluation", "TrainResult", "train_job", "evaluate_saved_model"]
 
 logger = logging.getLogger(__name__)
-
-#: The synthetic network's own sensitive column (it plants a minority group there).
-SYNTHETIC_SENSITIVE = ("gender",)
 
 
 @dataclass(frozen=True)
@@ -56,35 +47,6 @@ class TrainResult:
     model_dir: Path
     metrics: dict[str, float]
     run_id: str | None
-
-
-def dataset_name(config: Config) -> str:
-    if config.data.path is None:
-        return f"synthetic-{config.synthetic.members}-seed{config.synthetic.seed}"
-    return Path(config.data.path).resolve().name
-
-
-def sensitive_attributes(config: Config) -> tuple[str, ...]:
-    if config.data.path is None and not config.data.sensitive_attributes:
-        return SYNTHETIC_SENSITIVE
-    return tuple(config.data.sensitive_attributes)
-
-
-def load_data(config: Config) -> Network:
-    """The network named by the config: a data directory, or the built-in synthetic network."""
-    if config.data.path is None:
-        tables = generate_tables(
-            config.synthetic.members,
-            seed=config.synthetic.seed,
-            minority_share=config.synthetic.minority_share,
-        )
-        return network_from_frames(
-            tables["members"],
-            tables["interests"],
-            tables["connections"],
-            sensitive_attributes=sensitive_attributes(config),
-        )
-    return load_network(config.data.path, sensitive_attributes=sensitive_attributes(config))
 
 
 def _progress_bar(total: int, desc: str):
@@ -147,10 +109,6 @@ def _pool_recall(
     sample: int = 5000,
 ) -> dict[str, float]:
     """Pool recall (the re-ranker's ceiling) on a seeded sample of the evaluated members."""
-    from recsys import heldout_matrix
-    from recsys._candidates import SOURCE_BITS
-    from recsys._evaluation import pool_recall
-
     relevant_rows = rows[np.diff(heldout_matrix(heldout, train.n_members)[rows].indptr) > 0]
     if len(relevant_rows) > sample:
         relevant_rows = np.sort(
@@ -164,8 +122,6 @@ def _pool_recall(
 
 
 def _with_sensitive(network: Network, sensitive: pd.DataFrame) -> Network:
-    from dataclasses import replace
-
     return replace(network, sensitive=sensitive.reset_index(drop=True))
 
 

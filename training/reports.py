@@ -36,6 +36,8 @@ import pandas as pd
 
 from recsys import atomic_write, heldout_matrix, holdout_split
 from recsys import metrics as m
+from training.data import load_data
+from training.tracking import log_metrics
 
 __all__ = [
     "ReportExtras",
@@ -388,8 +390,6 @@ def _heldout_for(config: Any, train: Any) -> np.ndarray | None:
     ``train_job`` does not hand them to this hook; reloading the data costs about a second on
     the data sets we use. A mismatch with ``train`` (the data changed under us) skips recall.
     """
-    from training.job import load_data
-
     if config.split.holdout_fraction == 0:
         return np.empty((0, 2), dtype=np.int32)
     network = load_data(config)
@@ -419,8 +419,6 @@ def log_run_reports(
     Also writes them under ``output_dir`` (``groups/``, ``plots/``, ``per_member.parquet``) and
     merges the extra metrics into ``output_dir/metrics.json``.
     """
-    from training.tracking import log_metrics
-
     output_dir = Path(output_dir)
     if heldout is None:
         heldout = _heldout_for(config, train)

@@ -807,7 +807,7 @@ def spark_batch_job(
     """
     from training.batch import slates_frame, write_slates_file
     from training.config import Config
-    from training.job import dataset_name, sensitive_attributes
+    from training.data import dataset_name, sensitive_attributes
     from training.tracking import log_metrics, tracked_run
 
     config = Config.from_dict(

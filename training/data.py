@@ -1,0 +1,43 @@
+"""The network a config names, and what a run is called: shared by every job (train, evaluate,
+batch ranking on Spark, the run reports, sweeps and the simulation)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from recsys import Network, generate_tables, load_network, network_from_frames
+from training.config import Config
+
+__all__ = ["SYNTHETIC_SENSITIVE", "dataset_name", "load_data", "sensitive_attributes"]
+
+#: The synthetic network's own sensitive column (it plants a minority group there).
+SYNTHETIC_SENSITIVE = ("gender",)
+
+
+def dataset_name(config: Config) -> str:
+    if config.data.path is None:
+        return f"synthetic-{config.synthetic.members}-seed{config.synthetic.seed}"
+    return Path(config.data.path).resolve().name
+
+
+def sensitive_attributes(config: Config) -> tuple[str, ...]:
+    if config.data.path is None and not config.data.sensitive_attributes:
+        return SYNTHETIC_SENSITIVE
+    return tuple(config.data.sensitive_attributes)
+
+
+def load_data(config: Config) -> Network:
+    """The network named by the config: a data directory, or the built-in synthetic network."""
+    if config.data.path is None:
+        tables = generate_tables(
+            config.synthetic.members,
+            seed=config.synthetic.seed,
+            minority_share=config.synthetic.minority_share,
+        )
+        return network_from_frames(
+            tables["members"],
+            tables["interests"],
+            tables["connections"],
+            sensitive_attributes=sensitive_attributes(config),
+        )
+    return load_network(config.data.path, sensitive_attributes=sensitive_attributes(config))
