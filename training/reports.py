@@ -14,7 +14,7 @@ metrics, ``metrics.json``, ``config.yaml`` and the model directory have been log
   gain) indexed by anonymous member row only — no member id, no sensitive value — that
   ``recsys compare`` bootstraps;
 - the **MLflow model**: a pyfunc over the saved model directory, registered under
-  ``mlflow.model_name`` (see :mod:`experiments.mlflow_model`).
+  ``mlflow.model_name`` (see :mod:`training.mlflow_model`).
 
 Every figure from a group smaller than ``data.min_group_size`` is left out, in metrics, tables
 and plots alike.
@@ -37,6 +37,7 @@ import pandas as pd
 from recsys import atomic_write, heldout_matrix, holdout_split
 from recsys import metrics as m
 from training.data import load_data
+from training.mlflow_model import log_pyfunc_model
 from training.tracking import log_metrics
 
 __all__ = [
@@ -491,8 +492,6 @@ def log_run_reports(
 
     model_dir = output_dir / "model"
     if config.mlflow.log_model and (model_dir / "manifest.json").is_file():
-        from experiments.mlflow_model import log_pyfunc_model
-
         log_pyfunc_model(
             mlflow,
             model_dir=model_dir,

@@ -25,7 +25,7 @@ class PlusOneSlates(PythonModel):
         self._model = load_model(context.artifacts["model_dir"])  # checksums verified, no pickles
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        from experiments.mlflow_model import predict_slates
+        from training.mlflow_model import predict_slates
 
         return predict_slates(self._model, model_input)
 

@@ -1,6 +1,6 @@
 """Log a saved Plus One model to MLflow as a pyfunc (from code), and register it.
 
-The pyfunc (``experiments/pyfunc_model.py``) wraps the saved-model directory, which is logged
+The pyfunc (``training/pyfunc_model.py``) wraps the saved-model directory, which is logged
 as its artifact ``model_dir``: ``mlflow.pyfunc.load_model(uri).predict(frame)`` ranks, and
 ``serving`` can download ``models:/NAME@ALIAS`` and find the directory (with ``manifest.json``)
 inside ``artifacts/model_dir``.
@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from training.batch import slates_frame
 
 __all__ = ["predict_slates", "model_signature", "log_pyfunc_model", "PYFUNC_CODE", "MODEL_NAME"]
 
@@ -33,10 +35,11 @@ _REQUIREMENTS = (
     "pyarrow",
     "scikit-learn",
     "implicit",
-    "faiss-cpu",
     "igraph",
-    "leidenalg",
 )
+#: Also needed when the saved model holds a faiss index (file ``als_index.npy``): loading
+#: deserializes it. faiss is the optional extra ``ann`` of plusone, so only such models name it.
+_ANN_REQUIREMENT = "faiss-cpu"
 
 
 def predict_slates(model: Any, frame: pd.DataFrame, *, default_k: int = 20) -> pd.DataFrame:
@@ -45,8 +48,6 @@ def predict_slates(model: Any, frame: pd.DataFrame, *, default_k: int = 20) -> p
     Returns the long table ``member_id, rank, other_id, score`` (rank from 1, padding dropped).
     Unknown members are an error naming them (a slate for nobody would be silently empty).
     """
-    from training.batch import slates_frame
-
     if not isinstance(frame, pd.DataFrame) or "member_id" not in frame.columns:
         raise ValueError("input must be a DataFrame with a member_id column (and optionally k)")
     members = frame["member_id"].astype(str).to_numpy()
@@ -88,9 +89,12 @@ def model_signature():
     )
 
 
-def _requirements() -> list[str]:
+def _requirements(model_dir: Path) -> list[str]:
+    names = list(_REQUIREMENTS)
+    if (Path(model_dir) / "als_index.npy").is_file():
+        names.append(_ANN_REQUIREMENT)
     out = []
-    for name in _REQUIREMENTS:
+    for name in names:
         try:
             out.append(f"{name}=={importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
@@ -126,7 +130,7 @@ def log_pyfunc_model(
         artifacts={"model_dir": str(model_dir)},
         signature=model_signature(),
         input_example=example,
-        pip_requirements=_requirements(),
+        pip_requirements=_requirements(model_dir),
         registered_model_name=registered_model_name,
     )
     version = getattr(info, "registered_model_version", None)
