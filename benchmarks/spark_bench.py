@@ -45,7 +45,7 @@ def _neighbours(vectors: np.ndarray, queries: np.ndarray, n: int = 10) -> np.nda
 
 
 def _rank(args, model, rows) -> dict:
-    from training.spark_engine import rank_on_spark, spark_session
+    from training.spark import rank_on_spark, spark_session
 
     out = {}
     # rank_batch, in its two halves: per-member preference lists, then the global assignment
@@ -104,7 +104,7 @@ def _als(args, model) -> dict:
     import pandas as pd
 
     from recsys._candidates import fit_als_factors
-    from training.spark_engine import als_factors_on_spark, spark_session
+    from training.spark import als_factors_on_spark, spark_session
 
     matrix = model.network_.member_interests[: args.als_members]
     p = model.get_params()

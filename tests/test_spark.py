@@ -32,7 +32,7 @@ LOCAL_METRICS = (
 
 @pytest.fixture(scope="module")
 def spark():
-    from training.spark_engine import SparkUnavailableError, check_java, spark_session
+    from training.spark import SparkUnavailableError, check_java, spark_session
 
     try:
         check_java()
@@ -146,7 +146,7 @@ def test_spark_batch_file_equals_local_and_logs_equal_metrics(saved, spark, tmp_
 def test_blocks_ranked_in_separate_partitions_equal_rank_batch(saved, spark):
     """Several blocks over both workers, non-contiguous members: the global assignment still
     gives exactly the local slates (capacity is shared by every partition's members)."""
-    from training.spark_engine import rank_on_spark
+    from training.spark import rank_on_spark
 
     model, train, path = saved
     rows = np.sort(np.random.default_rng(5).choice(train.n_members, 700, replace=False))
@@ -162,7 +162,7 @@ def test_blocks_ranked_in_separate_partitions_equal_rank_batch(saved, spark):
 
 def test_without_reranking_spark_ranks_with_rank(saved, spark, tmp_path):
     from recsys import load_model, save_model
-    from training.spark_engine import rank_on_spark
+    from training.spark import rank_on_spark
 
     _, train, path = saved
     plain = load_model(path)
@@ -179,7 +179,7 @@ def test_without_reranking_spark_ranks_with_rank(saved, spark, tmp_path):
 
 def test_metrics_on_spark_equal_local_with_suppression_and_empty_slates(saved, spark):
     from training.batch import slates_frame
-    from training.spark_engine import (
+    from training.spark import (
         member_attributes_on_spark,
         model_members_on_spark,
         neighbours_on_spark,
@@ -238,7 +238,7 @@ def test_metrics_on_spark_equal_local_with_suppression_and_empty_slates(saved, s
 
 def test_histogram_inequality_matches_the_per_member_functions():
     from recsys.metrics import atkinson, gini
-    from training.spark_engine import _atkinson_from_histogram, _gini_from_histogram
+    from training.spark._metrics import _atkinson_from_histogram, _gini_from_histogram
 
     rng = np.random.default_rng(0)
     for x in (rng.poisson(3, 500), np.zeros(7, int), np.array([0, 0, 0, 8]), np.array([5, 5, 5])):
@@ -252,7 +252,7 @@ def test_histogram_inequality_matches_the_per_member_functions():
 
 def test_member_labels_from_csv_follow_the_local_loader(spark, tmp_path):
     from recsys import load_network
-    from training.spark_engine import member_attributes_on_spark
+    from training.spark import member_attributes_on_spark
 
     (tmp_path / "members.csv").write_text("member_id,gender\nm1,a\nm2,\nm3,NA\nm4, \nm5,b\n")
     (tmp_path / "interests.csv").write_text("member_id,interest\nm1,x\n")
@@ -272,7 +272,7 @@ def test_member_labels_from_csv_follow_the_local_loader(spark, tmp_path):
 def test_spark_als_embeddings_fit_a_model_that_ranks(spark):
     from recsys import synthetic_network
     from training.factory import fit_recommender
-    from training.spark_engine import als_factors_on_spark
+    from training.spark import als_factors_on_spark
 
     net = synthetic_network(400, seed=5)
     config = Config.from_dict(
@@ -312,7 +312,7 @@ def test_spark_als_embeddings_fit_a_model_that_ranks(spark):
 
 
 def test_spark_errors_are_clear(monkeypatch, tmp_path, capsys):
-    from training.spark_engine import SparkUnavailableError, check_java, require_pyspark
+    from training.spark import SparkUnavailableError, check_java, require_pyspark
 
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "nojdk"))
     with pytest.raises(

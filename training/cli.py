@@ -305,7 +305,7 @@ def _rank(args) -> int:
     if args.data and not args.metrics:
         raise CliError("--data goes with --metrics")
     if args.engine == "spark":
-        from training.spark_engine import SparkUnavailableError, require_pyspark
+        from training.spark import SparkUnavailableError, require_pyspark
 
         try:
             require_pyspark()
@@ -372,7 +372,7 @@ def _rank(args) -> int:
 
 
 def _rank_on_spark(args, model, rows, out: Path) -> int:
-    from training.spark_engine import SparkUnavailableError, spark_batch_job
+    from training.spark import SparkUnavailableError, spark_batch_job
 
     try:
         result = spark_batch_job(

@@ -9,6 +9,7 @@ import numpy as np
 
 from recsys import IntroductionRecommender, Network
 from training.config import Config
+from training.spark import als_factors_on_spark, spark_session
 
 __all__ = ["build_recommender", "fit_recommender", "recommender_params"]
 
@@ -61,8 +62,6 @@ def fit_recommender(
     als = config.candidates.als
     if als.engine == "implicit":
         return model.fit(network, progress=progress)
-    from training.spark_engine import als_factors_on_spark, spark_session
-
     if progress is not None:
         progress("embeddings on Spark (MLlib ALS)")
     with spark_session(als.spark_master, app_name="plusone-als") as spark:
