@@ -248,7 +248,7 @@ def main() -> None:
         [
             sys.executable,
             "-m",
-            "training.cli",
+            "cli",
             "serve",
             "--model",
             str(served),

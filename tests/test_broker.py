@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import recsys
+from cli import main
 from recsys import (
     BrokerRanker,
     TooFewContactsError,
@@ -30,7 +31,6 @@ from recsys import (
 )
 from serving import Recommender
 from serving.app import create_app
-from training.cli import main
 
 SECRET = "SECRET_GROUP"
 

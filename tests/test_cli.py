@@ -1,11 +1,16 @@
 """End to end: recsys train → rank → evaluate on a small synthetic network, MLflow in tmp."""
 
 import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from training.cli import main
+from cli import main
 
 DESIGN_METRICS = [
     "recall_at_20",
@@ -243,3 +248,49 @@ def test_serve_refuses_a_bad_precompute_before_starting(capsys):
         "--precompute: expected 'all' or a whole number of members, got 'most'"
         in capsys.readouterr().err
     )
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _python(*args: str, environ: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run this interpreter on the worktree's packages (not an installed copy)."""
+    env = dict(os.environ if environ is None else environ)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_console_script_is_the_cli_package():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["project"]["scripts"]["recsys"] == "cli:main"
+    assert "cli*" in project["tool"]["setuptools"]["packages"]["find"]["include"]
+
+
+@pytest.mark.parametrize(
+    "how", [("-m", "cli"), ("cli/__main__.py",)], ids=["python -m cli", "spark-submit's file"]
+)
+def test_cli_help_runs_as_a_module_and_as_a_file(how):
+    done = _python(*how, "--help")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: recsys")
+    for command in ("train", "evaluate", "rank", "broker", "serve", "sweep", "compare"):
+        assert command in done.stdout
+
+
+def test_cli_sets_single_threaded_blas_before_numpy_loads():
+    """OpenBLAS reads its thread count when numpy loads: cli._common must set it before."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    code = (
+        "import cli\n"
+        "from threadpoolctl import threadpool_info\n"
+        "print(sorted({i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'}))"
+    )
+    done = _python("-c", code, environ=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[1]"

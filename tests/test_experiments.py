@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.cli import main
+from cli import main
 
 TINY = [
     "--set",

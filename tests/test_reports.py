@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.cli import main
+from cli import main
 
 K = 20
 DESIGN_METRICS = [

@@ -124,7 +124,7 @@ def test_small_groups_get_no_degree_figures(tiny):
 
 
 def test_simulate_command_tracks_both_policies(tmp_path, tmp_path_factory, capsys):
-    from training.cli import main
+    from cli import main
 
     # shared with the other issue-5 tests
     uri = f"sqlite:///{tmp_path_factory.getbasetemp()}/issue5-mlflow.db"

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.cli import main
+from cli import main
 from training.config import Config, ConfigError
 
 pytest.importorskip("pyspark", reason="the Spark engine needs pip install 'plusone[spark]'")

@@ -1,0 +1,50 @@
+"""``recsys serve``: the HTTP service (needs ``pip install 'plusone[serve]'``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from cli._common import CliError
+
+__all__ = ["add_serve_parser", "serve_command"]
+
+
+def add_serve_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="the HTTP service")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="saved-model directory or MLflow model URI (models:/NAME@ALIAS)",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=30.0,
+        help="how often to look for a new model version (0: never)",
+    )
+    p.add_argument(
+        "--precompute",
+        metavar="N|all",
+        help="after each load, rank the slates of the N best-connected members "
+        "(or all) in the background, capacity held across them, and answer from that table "
+        "(default: "
+        "$PLUSONE_PRECOMPUTE, else 0)",
+    )
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    from serving.app import PRECOMPUTE_ENV, parse_precompute, serve  # FastAPI: the serve extra
+
+    if args.precompute is not None:
+        try:
+            parse_precompute(
+                args.precompute, "--precompute"
+            )  # a bad value stops here, not in a worker
+        except ValueError as err:
+            raise CliError(str(err)) from None
+        os.environ[PRECOMPUTE_ENV] = args.precompute
+    serve(args.model, host=args.host, port=args.port, poll_seconds=args.poll_seconds)
+    return 0
