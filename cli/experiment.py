@@ -14,6 +14,7 @@ from experiments.compare import compare_runs, render_markdown, write_report
 from experiments.simulate import run_simulation
 from experiments.sweep import load_sweep, run_sweep, summary_table
 from training.config import load_config
+from training.reports import REPORTS_HINT
 
 __all__ = [
     "add_compare_parser",
@@ -23,6 +24,9 @@ __all__ = [
     "simulate_command",
     "sweep_command",
 ]
+
+#: Printed where a plot's path would be when matplotlib is missing.
+_NO_PLOT = f"skipped, matplotlib is not installed ({REPORTS_HINT})"
 
 
 def add_sweep_parser(sub: argparse._SubParsersAction) -> None:
@@ -58,7 +62,7 @@ def sweep_command(args: argparse.Namespace) -> int:
         next((c.split("_")[-1] for c in result.results.columns if c.startswith("recall_at_")), 20)
     )
     print(summary_table(result.results, k=k))
-    print(f"\nresults: {result.table}\nplot:    {result.plot}")
+    print(f"\nresults: {result.table}\nplot:    {result.plot or _NO_PLOT}")
     if result.parent_run_id:
         print(f"mlflow:  parent run {result.parent_run_id} (experiment {spec.experiment})")
     return 0
@@ -149,7 +153,7 @@ def simulate_command(args: argparse.Namespace) -> int:
         print(frame[cols].to_string(index=False, float_format=lambda x: f"{x:.4f}"))
     print(
         f"\n{result.seconds:.0f} s; history: {Path(args.output) / 'simulation_history.csv'}; "
-        f"plot: {result.plot}"
+        f"plot: {result.plot or _NO_PLOT}"
     )
     if result.parent_run_id:
         print(

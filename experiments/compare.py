@@ -34,7 +34,7 @@ import pandas as pd
 
 from recsys import atomic_write
 from recsys import metrics as m
-from training.reports import plot_lorenz
+from training.reports import plot_lorenz, plotting_available
 
 __all__ = [
     "InequalityTest",
@@ -407,11 +407,14 @@ def compare_runs(
 
 
 def comparison_plots(comparison: Comparison, directory: Path) -> dict[str, Path]:
-    """Lorenz curves of introductions received (A and B) and the bootstrap differences."""
-    from matplotlib.figure import Figure
-
+    """Lorenz curves of introductions received (A and B) and the bootstrap differences (none
+    without matplotlib)."""
     directory.mkdir(parents=True, exist_ok=True)
     out: dict[str, Path] = {}
+    if not plotting_available():
+        return out
+    from matplotlib.figure import Figure
+
     a, b = comparison.a, comparison.b
     if (
         a.per_member is not None

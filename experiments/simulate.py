@@ -8,7 +8,8 @@ child run per policy:
 
 Each child logs the per-round figures of :func:`recsys._simulation.simulate_feedback_loop` with
 ``step=round``; the parent gets ``simulation_history.csv``, ``simulation_groups.csv``
-(aggregates, small groups suppressed) and ``simulation.png`` (the curves of both policies).
+(aggregates, small groups suppressed) and ``simulation.png`` (the curves of both policies; with
+matplotlib, the extra ``reports``).
 
 What is refitted between rounds (``simulation.refit``): ``full`` fits the whole recommender on
 the grown network each round; ``graph`` (the default, for large networks) fits once and then,
@@ -41,6 +42,7 @@ from recsys._simulation import (
 from training.config import Config
 from training.data import dataset_name, load_data
 from training.factory import build_recommender, recommender_params
+from training.reports import plotting_available
 from training.tracking import log_metrics, tracked_run
 
 __all__ = ["POLICIES", "SimulationRun", "refit_graph", "run_simulation", "plot_simulation"]
@@ -68,7 +70,7 @@ class SimulationRun:
     parent_run_id: str | None
     results: dict[str, SimulationResult]
     history: pd.DataFrame
-    plot: Path
+    plot: Path | None
     seconds: float
 
 
@@ -205,11 +207,15 @@ def run_simulation(
         )
         atomic_write(output / "simulation_history.csv", history.to_csv(index=False))
         atomic_write(output / "simulation_groups.csv", groups.to_csv(index=False))
-        plot = plot_simulation(
-            history,
-            path=output / "simulation.png",
-            title=f"Feedback loop on {tags['dataset']}: {rounds} rounds, "
-            f"{sim.members_per_round or network.n_members:,} members ranked per round",
+        plot = (
+            plot_simulation(
+                history,
+                path=output / "simulation.png",
+                title=f"Feedback loop on {tags['dataset']}: {rounds} rounds, "
+                f"{sim.members_per_round or network.n_members:,} members ranked per round",
+            )
+            if plotting_available()
+            else None
         )
         seconds = time.perf_counter() - started
         if mlflow is not None:
@@ -229,8 +235,10 @@ def run_simulation(
             log_metrics(
                 mlflow, {**summary, "simulation_seconds": seconds, "fit_seconds": fit_seconds}
             )
-            for path in ("simulation_history.csv", "simulation_groups.csv", "simulation.png"):
+            for path in ("simulation_history.csv", "simulation_groups.csv"):
                 mlflow.log_artifact(str(output / path))
+            if plot is not None:
+                mlflow.log_artifact(str(plot))
     return SimulationRun(
         parent_run_id=parent_id, results=results, history=history, plot=plot, seconds=seconds
     )

@@ -13,7 +13,8 @@ Each point is an ordinary ``recsys train`` (:func:`training.job.train_job`) with
 set, run as a child of the parent; children log no MLflow model and register none (train the
 chosen point with a normal ``recsys train`` to register it). The parent gets ``sweep_results.csv``
 (grid
-values, run ids, every metric) and ``tradeoff.png``: relevance (``recall_at_K``) against
+values, run ids, every metric) and ``tradeoff.png`` (with matplotlib, the extra ``reports``):
+relevance (``recall_at_K``) against
 bridging (``bridge_rate``) and against inequality of exposure (``exposure_gini``), with the
 Pareto front marked — the points no other point beats on both axes.
 """
@@ -36,6 +37,7 @@ from recsys import atomic_write
 from training.config import Config, ConfigError, apply_overrides
 from training.data import dataset_name
 from training.job import train_job
+from training.reports import plotting_available
 from training.tracking import tracked_run
 
 __all__ = [
@@ -250,10 +252,15 @@ def run_sweep(
                 )
         table = output / "sweep_results.csv"
         atomic_write(table, results.to_csv(index=False))
-        plot = plot_tradeoff(results, k=k, path=output / "tradeoff.png")
+        plot = (
+            plot_tradeoff(results, k=k, path=output / "tradeoff.png")
+            if plotting_available()
+            else None
+        )
         if mlflow is not None:
             mlflow.log_artifact(str(table))
-            mlflow.log_artifact(str(plot))
+            if plot is not None:
+                mlflow.log_artifact(str(plot))
             mlflow.log_metric("points", float(len(points)))
             if recall in results and results[recall].notna().any():
                 mlflow.log_metric(f"best_{recall}", float(results[recall].max()))

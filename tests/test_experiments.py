@@ -2,6 +2,8 @@
 answer).
 """
 
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -139,6 +141,36 @@ def test_compare_writes_report_with_the_answer(sweep, tmp_path, capsys):
     assert main(["compare", plain, ours, "--tracking-uri", uri, "--bootstrap", "20"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("# Run comparison") and "report:" not in out
+
+
+@pytest.fixture
+def without_matplotlib(monkeypatch):
+    """As if the extra ``reports`` were not installed."""
+    from training.reports import plotting_available
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    plotting_available.cache_clear()
+    yield
+    plotting_available.cache_clear()
+
+
+def test_compare_without_matplotlib_reports_all_but_its_own_plots(
+    sweep, tmp_path, without_matplotlib, caplog
+):
+    root, uri, _, _ = sweep
+    plain, ours = pd.read_csv(root / "out" / "sweep_results.csv").sort_values("point")["run_id"]
+    report = tmp_path / "report.md"
+    args = ["compare", plain, ours, "--tracking-uri", uri, "--output", str(report)]
+    assert main([*args, "--bootstrap", "20"]) == 0
+    text = report.read_text()
+    assert "| recall_at_20 |" in text and "paired" in text
+    files = tmp_path / "report_files"
+    assert not (files / "lorenz_a_b.png").exists()
+    assert not (files / "atkinson_difference.png").exists()
+    # the runs' own plots (drawn when they were trained) are still shown
+    assert (files / "a_lorenz_introductions_received.png").is_file()
+    warned = [r for r in caplog.records if "pip install 'plusone[reports]'" in r.getMessage()]
+    assert len(warned) == 1
 
 
 def test_compare_unknown_run_is_a_clear_error(sweep, capsys):

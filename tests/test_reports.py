@@ -3,6 +3,7 @@ model.
 """
 
 import json
+import sys
 
 import numpy as np
 import pandas as pd
@@ -218,3 +219,65 @@ def test_small_groups_are_never_reported(run):
         ).select_dtypes("number")
         assert figures.isna().all().all(), name
     assert isinstance(slates, Slates)
+
+
+def test_model_requirements_name_only_what_it_needs(run):
+    """No leidenalg (never imported); faiss-cpu (the extra ``ann``) only for a faiss index."""
+    root, uri, _, found = run
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    path = mlflow.pyfunc.get_model_dependencies(f"runs:/{found.info.run_id}/pyfunc")
+    names = {line.split("==")[0] for line in open(path).read().split() if line}
+    assert {"mlflow", "numpy", "scikit-learn", "implicit", "igraph"} <= names
+    assert not (root / "out" / "model" / "als_index.npy").exists()  # 500 members: exact search
+    assert "leidenalg" not in names and "faiss-cpu" not in names
+
+
+@pytest.fixture
+def without_matplotlib(monkeypatch):
+    """As if the extra ``reports`` were not installed."""
+    from training.reports import plotting_available
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    plotting_available.cache_clear()
+    yield
+    plotting_available.cache_clear()
+
+
+def test_without_matplotlib_plots_are_skipped_with_one_warning(
+    tmp_path, tmp_path_factory, without_matplotlib, caplog
+):
+    uri = shared_store(tmp_path_factory)
+    out = tmp_path / "out"
+    code = main(
+        [
+            "train",
+            "--output",
+            str(out),
+            *TINY,
+            "--set",
+            f"mlflow.tracking_uri={uri}",
+            "--set",
+            "mlflow.experiment=reports-without-plots",
+            "--set",
+            "mlflow.log_model=false",
+            "--set",
+            "evaluation.bootstrap_samples=20",
+        ]
+    )
+    assert code == 0
+    warned = [r for r in caplog.records if "pip install 'plusone[reports]'" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].levelname == "WARNING"
+    assert not (out / "plots").exists()
+    assert (out / "per_member.parquet").is_file()
+    assert "reach/mean_gain" in json.loads((out / "metrics.json").read_text())
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("reports-without-plots")
+    (found,) = client.search_runs([experiment.experiment_id])
+    assert found.info.status == "FINISHED" and "reach/mean_gain" in found.data.metrics
+    top = {a.path for a in client.list_artifacts(found.info.run_id)}
+    assert {"metrics.json", "config.yaml", "model", "groups", "per_member.parquet"} <= top
+    assert "plots" not in top

@@ -9,7 +9,8 @@ metrics, ``metrics.json``, ``config.yaml`` and the model directory have been log
   touch after accepting the slate), overall and per network-size tier;
 - **per-group CSVs** under ``groups/`` (aggregates only, small groups suppressed);
 - **plots** under ``plots/`` (exposure by group against population share, the Lorenz curve of
-  introductions received, reach by network size);
+  introductions received, reach by network size), when matplotlib is installed (the extra
+  ``reports``; without it one warning says the plots were skipped);
 - ``per_member.parquet``: per-member outcomes (introductions received, held-out recall, reach
   gain) indexed by anonymous member row only — no member id, no sensitive value — that
   ``recsys compare`` bootstraps;
@@ -22,6 +23,7 @@ and plots alike.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -41,12 +43,14 @@ from training.mlflow_model import log_pyfunc_model
 from training.tracking import log_metrics
 
 __all__ = [
+    "REPORTS_HINT",
     "ReportExtras",
     "evaluation_extras",
     "log_run_reports",
     "metric_key",
     "plot_exposure_by_group",
     "plot_lorenz",
+    "plotting_available",
 ]
 
 logger = logging.getLogger(__name__)
@@ -266,6 +270,26 @@ def _ratio(table: pd.DataFrame, column: str) -> float:
 # plots (matplotlib's object API: no pyplot state, no backend switch; PNG through Agg)
 # ----------------------------------------------------------------------------------------------
 
+#: What installs matplotlib, the plots' one dependency (an optional extra).
+REPORTS_HINT = "pip install 'plusone[reports]'"
+
+
+@functools.cache
+def plotting_available() -> bool:
+    """Whether matplotlib is installed. When it is not, plots are skipped and everything else is
+    logged; the first call says so in one warning (``functools.cache``: once per process, so a
+    sweep warns once, not once per point)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        logger.warning(
+            "matplotlib is not installed: plots are skipped, everything else is logged "
+            "(for the plots: %s)",
+            REPORTS_HINT,
+        )
+        return False
+    return True
+
 
 def _figure(width: float, height: float):
     from matplotlib.figure import Figure
@@ -379,6 +403,39 @@ def plot_reach(reach_table: pd.DataFrame, *, path: Path) -> Path | None:
     return path
 
 
+def _draw_run_plots(evaluation: Any, extras: ReportExtras, train: Any, plot_dir: Path) -> None:
+    """The run's plots under ``plot_dir``: exposure by group, the Lorenz curve, reach."""
+    all_tables = {**evaluation.tables, **extras.tables}
+    groupings = [(f"equity/{a}", a) for a in train.sensitive.columns] + [
+        (COMMUNITY, COMMUNITY),
+        (NETWORK_SIZE, NETWORK_SIZE),
+    ]
+    for prefix, label in groupings:
+        exposure_table = all_tables.get(f"{prefix}/exposure")
+        if exposure_table is not None:
+            plot_exposure_by_group(
+                exposure_table,
+                all_tables.get(f"{prefix}/recall"),
+                title=f"Introductions by {label.replace('_', ' ')}",
+                path=plot_dir / f"exposure_by_{label}.png",
+            )
+    gini = evaluation.metrics.get("exposure_gini", math.nan)
+    atk = evaluation.metrics.get("exposure_atkinson", math.nan)
+    note = f"Gini {gini:.3f}, Atkinson {atk:.3f}"
+    if math.isfinite(extras.metrics.get("exposure_atkinson_ci_low", math.nan)):
+        note += (
+            f" [{extras.metrics['exposure_atkinson_ci_low']:.3f}, "
+            f"{extras.metrics['exposure_atkinson_ci_high']:.3f}]"
+        )
+    plot_lorenz(
+        {"introductions received": extras.lorenz},
+        notes={"introductions received": note},
+        title="Lorenz curve of introductions received",
+        path=plot_dir / "lorenz_introductions_received.png",
+    )
+    plot_reach(extras.tables[f"reach/{NETWORK_SIZE}"], path=plot_dir / "reach_by_network_size.png")
+
+
 # ----------------------------------------------------------------------------------------------
 # the hook
 # ----------------------------------------------------------------------------------------------
@@ -455,36 +512,9 @@ def log_run_reports(
     plot_dir = output_dir / "plots"
     if plot_dir.exists():
         shutil.rmtree(plot_dir)
-    all_tables = {**evaluation.tables, **extras.tables}
-    groupings = [(f"equity/{a}", a) for a in train.sensitive.columns] + [
-        (COMMUNITY, COMMUNITY),
-        (NETWORK_SIZE, NETWORK_SIZE),
-    ]
-    for prefix, label in groupings:
-        exposure_table = all_tables.get(f"{prefix}/exposure")
-        if exposure_table is not None:
-            plot_exposure_by_group(
-                exposure_table,
-                all_tables.get(f"{prefix}/recall"),
-                title=f"Introductions by {label.replace('_', ' ')}",
-                path=plot_dir / f"exposure_by_{label}.png",
-            )
-    gini = evaluation.metrics.get("exposure_gini", math.nan)
-    atk = evaluation.metrics.get("exposure_atkinson", math.nan)
-    note = f"Gini {gini:.3f}, Atkinson {atk:.3f}"
-    if math.isfinite(extras.metrics.get("exposure_atkinson_ci_low", math.nan)):
-        note += (
-            f" [{extras.metrics['exposure_atkinson_ci_low']:.3f}, "
-            f"{extras.metrics['exposure_atkinson_ci_high']:.3f}]"
-        )
-    plot_lorenz(
-        {"introductions received": extras.lorenz},
-        notes={"introductions received": note},
-        title="Lorenz curve of introductions received",
-        path=plot_dir / "lorenz_introductions_received.png",
-    )
-    plot_reach(extras.tables[f"reach/{NETWORK_SIZE}"], path=plot_dir / "reach_by_network_size.png")
-    mlflow.log_artifacts(str(plot_dir), artifact_path="plots")
+    if plotting_available():
+        _draw_run_plots(evaluation, extras, train, plot_dir)
+        mlflow.log_artifacts(str(plot_dir), artifact_path="plots")
 
     per_member_path = output_dir / "per_member.parquet"
     extras.per_member.to_parquet(per_member_path, index=False)
