@@ -9,6 +9,10 @@ from cli._common import CliError
 
 __all__ = ["add_serve_parser", "serve_command"]
 
+#: The modules of the extra ``serve`` (a missing one is a one-line error, not a traceback).
+SERVE_EXTRA = frozenset({"fastapi", "starlette", "uvicorn"})
+INSTALL_HINT = "pip install 'plusone[serve]'"
+
 
 def add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="the HTTP service")
@@ -36,7 +40,16 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    from serving.app import PRECOMPUTE_ENV, parse_precompute, serve  # FastAPI: the serve extra
+    try:  # FastAPI and uvicorn are the optional extra serve: imported only by this command
+        import uvicorn  # noqa: F401
+
+        from serving.app import PRECOMPUTE_ENV, parse_precompute, serve
+    except ImportError as err:
+        if err.name not in SERVE_EXTRA:
+            raise
+        raise CliError(
+            f"the HTTP service needs {err.name}, which is not installed: {INSTALL_HINT}"
+        ) from None
 
     if args.precompute is not None:
         try:

@@ -250,6 +250,16 @@ def test_serve_refuses_a_bad_precompute_before_starting(capsys):
     )
 
 
+def test_serve_without_the_serve_extra_is_a_clear_error(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+    assert main(["serve", "--model", "nowhere"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "recsys serve: error: the HTTP service needs uvicorn, which is not installed: "
+        "pip install 'plusone[serve]'"
+    )
+
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
