@@ -1,5 +1,7 @@
 # Two commands on a fresh machine: `make run` (the main job on the built-in synthetic network)
-# and `make test` (the test suite). Both create .venv and install the project when needed.
+# and `make test` (the test suite). Both create .venv and install the project when needed:
+# with the extra `reports` (the plots `make run` logs) and `test` (the suite's tools; it brings
+# the extras the suite tests too: serve, reports, ann and spark).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,7 +12,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[reports,test]'
 	touch $(STAMP)
 
 install: $(STAMP)
