@@ -10,7 +10,8 @@ import argparse
 from pathlib import Path
 
 from cli._common import CliError
-from experiments.compare import compare_runs, render_markdown, write_report
+from experiments.compare import compare_runs
+from experiments.comparison_report import render_markdown, write_report
 from experiments.simulate import run_simulation
 from experiments.sweep import load_sweep, run_sweep, summary_table
 from training.config import load_config
