@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install clean
+.PHONY: run test lint install clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,13 @@ install: $(STAMP)
 run: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 $(BIN)/recsys train --config configs/default.yaml --output artifacts
 
-test: $(STAMP)
+# the lint and the import contracts first: a layout or formatting break fails in seconds
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+test: lint
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest
 
 clean:

@@ -266,12 +266,14 @@ def main() -> None:
 
     from recsys import (
         BridgeBonusReranker,
+        adjusted_alpha,
+        fair_select,
         gather_mask,
         heldout_matrix,
+        mtable,
         prefix_bounds_select,
         top_k,
     )
-    from recsys._fair_ranking import adjusted_alpha, fair_select, mtable
 
     k = args.k
     clock = time.perf_counter()
@@ -618,11 +620,11 @@ def time_rerank(
         IntroductionRecommender,
         PreferenceLists,
         assign_slates,
+        fair_select,
         gather_mask,
         prefix_bounds_select,
         top_k,
     )
-    from recsys._fair_ranking import fair_select
 
     k = args.k
     n = model.network_.n_members

@@ -103,7 +103,7 @@ def _rank(args, model, rows) -> dict:
 def _als(args, model) -> dict:
     import pandas as pd
 
-    from recsys._candidates import fit_als_factors
+    from recsys import fit_als_factors
     from training.spark import als_factors_on_spark, spark_session
 
     matrix = model.network_.member_interests[: args.als_members]

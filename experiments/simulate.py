@@ -21,7 +21,6 @@ sample per round (``simulation.members_per_round``).
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import time
@@ -32,11 +31,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsys import IntroductionRecommender, Network, atomic_write
-from recsys._simulation import (
+from recsys import (
     AcceptanceBehaviour,
+    IntroductionRecommender,
+    Network,
     RoundOutcome,
     SimulationResult,
+    atomic_write,
     simulate_feedback_loop,
 )
 from training.config import Config
@@ -76,24 +77,9 @@ class SimulationRun:
 
 def refit_graph(model: IntroductionRecommender, network: Network) -> IntroductionRecommender:
     """A copy of ``model`` refreshed on ``network``: new communities, graph sources and pair
-    features.
-
-    Keeps the interest embeddings and the acceptance model. This reaches into the estimator's
-    ranking-state builder (there is no public partial refit); if that ever changes shape, it
-    falls back to a full ``fit`` and says so.
-    """
-    fresh = copy.copy(model)
-    try:
-        state = fresh._build_ranking_state(
-            network, model.member_factors_, model.features_.interest_weights
-        )
-        fresh._set_state(network, state)
-    except (AttributeError, TypeError) as err:
-        logger.warning("graph-only refit unavailable (%s); refitting everything", err)
-        from sklearn.base import clone
-
-        fresh = clone(model).fit(network)
-    return fresh
+    features; the interest embeddings, the acceptance model and the re-ranker setting are kept
+    (:meth:`recsys.IntroductionRecommender.refit_graph`)."""
+    return model.refit_graph(network)
 
 
 def _policy(

@@ -27,15 +27,18 @@ from recsys._broker import (
     rank_introductions_to_make,
 )
 from recsys._candidates import (
+    SOURCE_BITS,
     AdamicAdarCandidates,
     ALSCandidates,
     InterestOverlapCandidates,
+    fit_als_factors,
     merge_pools,
     tfidf_interests,
 )
 from recsys._communities import detect_communities, network_size_tier_codes
-from recsys._evaluation import Slates, evaluate_slates, evaluation_members, rank_all
+from recsys._evaluation import Slates, evaluate_slates, evaluation_members, pool_recall, rank_all
 from recsys._explain import explain_introductions, summarize_reasons
+from recsys._fair_ranking import adjusted_alpha, fair_select, mtable
 from recsys._features import FEATURE_NAMES, features_from_overlaps
 from recsys._frontier import bisect_price, frontier_at, priced_slates
 from recsys._io import atomic_write, write_frame
@@ -51,6 +54,12 @@ from recsys._rerank import (
     top_k,
 )
 from recsys._scoring import PairFeatures
+from recsys._simulation import (
+    AcceptanceBehaviour,
+    RoundOutcome,
+    SimulationResult,
+    simulate_feedback_loop,
+)
 from recsys._split import heldout_matrix, holdout_split
 from recsys._state import FittedState, RerankSetting
 from recsys._synthetic import generate_tables, write_synthetic
@@ -84,6 +93,16 @@ def synthetic_network(n_members: int, *, seed: int = 0, **kwargs) -> Network:
 
 
 __all__ = [
+    "simulate_feedback_loop",
+    "SimulationResult",
+    "RoundOutcome",
+    "AcceptanceBehaviour",
+    "mtable",
+    "fair_select",
+    "adjusted_alpha",
+    "pool_recall",
+    "fit_als_factors",
+    "SOURCE_BITS",
     "ALSCandidates",
     "AcceptanceModel",
     "AdamicAdarCandidates",

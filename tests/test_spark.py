@@ -236,20 +236,6 @@ def test_metrics_on_spark_equal_local_with_suppression_and_empty_slates(saved, s
     )
 
 
-def test_histogram_inequality_matches_the_per_member_functions():
-    from recsys.metrics import atkinson, gini
-    from training.spark._metrics import _atkinson_from_histogram, _gini_from_histogram
-
-    rng = np.random.default_rng(0)
-    for x in (rng.poisson(3, 500), np.zeros(7, int), np.array([0, 0, 0, 8]), np.array([5, 5, 5])):
-        values, counts = np.unique(x, return_counts=True)
-        assert _gini_from_histogram(values, counts) == pytest.approx(gini(x), abs=1e-12)
-        for eps in (0.0, 0.5, 1.0, 2.0):
-            assert _atkinson_from_histogram(values, counts, epsilon=eps) == pytest.approx(
-                atkinson(x, epsilon=eps), abs=1e-12
-            )
-
-
 def test_member_labels_from_csv_follow_the_local_loader(spark, tmp_path):
     from recsys import load_network
     from training.spark import member_attributes_on_spark

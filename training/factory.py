@@ -37,6 +37,7 @@ def recommender_params(config: Config) -> dict:
         max_training_members=config.scoring.max_training_members,
         fairness=config.scoring.fairness,
         rerank=config.rerank.enabled,
+        slate_size=config.evaluation.k,
         bridge_weight=config.rerank.bridge_weight,
         degree_penalty=config.rerank.degree_penalty,
         bound_attribute=config.rerank.bound_attribute,

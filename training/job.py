@@ -17,6 +17,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from recsys import (
+    SOURCE_BITS,
     IntroductionRecommender,
     Network,
     Slates,
@@ -26,10 +27,9 @@ from recsys import (
     heldout_matrix,
     holdout_split,
     load_model,
+    pool_recall,
     save_model,
 )
-from recsys._candidates import SOURCE_BITS
-from recsys._evaluation import pool_recall
 from training.config import Config, config_to_yaml
 from training.data import dataset_name, load_data
 from training.factory import fit_recommender

@@ -190,39 +190,15 @@ def test_weighted_equals_unweighted_on_expanded_values(
     assert atkinson(values, weights=shares) == pytest.approx(atkinson(expanded), abs=1e-12)
 
 
-@settings(max_examples=100, deadline=None)
-@given(rows=st.lists(histogram_rows, min_size=1, max_size=30))
-def test_weighted_equals_the_spark_histogram_functions(rows: list[tuple[float, int]]) -> None:
-    # Counts of at least 1, as Spark's groupBy().count() makes them.
-    from training.spark_engine import _atkinson_from_histogram, _gini_from_histogram
-
-    values, counts = _histogram(rows)
-    assert gini(values, weights=counts) == pytest.approx(
-        _gini_from_histogram(values, counts), abs=1e-12
-    )
-    for eps in EPSILONS:
-        # The histogram function raises y ** (1 - eps) directly, which overflows to inf (index 1)
-        # for an outcome ~1e-300 of the largest; the weighted atkinson works in logs and agrees.
-        with np.errstate(over="ignore"):
-            expected = _atkinson_from_histogram(values, counts, epsilon=eps)
-        assert atkinson(values, epsilon=eps, weights=counts) == pytest.approx(expected, abs=1e-12)
-
-
 @pytest.mark.parametrize("case", list(LIMIT_CASES))
 def test_weighted_limit_cases(case: str) -> None:
-    from training.spark_engine import _atkinson_from_histogram, _gini_from_histogram
-
     values, counts = (np.array(a) for a in LIMIT_CASES[case])
     expanded = np.repeat(values, counts)
     got = gini(values, weights=counts)
     assert got == pytest.approx(gini(expanded), abs=1e-12)
-    assert got == pytest.approx(_gini_from_histogram(values, counts), abs=1e-12)
     for eps in EPSILONS:
         got = atkinson(values, epsilon=eps, weights=counts)
         assert got == pytest.approx(atkinson(expanded, epsilon=eps), abs=1e-12)
-        assert got == pytest.approx(
-            _atkinson_from_histogram(values, counts, epsilon=eps), abs=1e-12
-        )
     if np.unique(expanded).size == 1:  # equal outcomes, zeros included: exactly 0
         assert gini(values, weights=counts) == 0.0
         assert atkinson(values, weights=counts) == pytest.approx(0.0, abs=1e-15)

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from recsys import IntroductionRecommender
 from recsys.data import NA_TOKENS, UNDISCLOSED
-from recsys.metrics import exposure_table_from_sums
+from recsys.metrics import atkinson, exposure_table_from_sums, gini
 
 if TYPE_CHECKING:  # pyspark is an optional extra
     from pyspark.sql import DataFrame, SparkSession
@@ -26,44 +26,6 @@ __all__ = [
     "neighbours_on_spark",
     "slate_metrics_on_spark",
 ]
-
-
-def _gini_from_histogram(values: np.ndarray, counts: np.ndarray) -> float:
-    """:func:`recsys.metrics.gini` of a multiset given as distinct ``values`` with ``counts``.
-
-    Sorted ascending, the members holding value ``v`` fill positions ``s+1 .. s+c``, whose
-    weights ``2i - n - 1`` sum to ``c (2s + c - n)``: the sorted-form Gini needs only the
-    histogram, which Spark aggregates to a few hundred rows however many members there are.
-    """
-    order = np.argsort(values)
-    v, c = values[order].astype(np.float64), counts[order].astype(np.float64)
-    n = c.sum()
-    total = float((v * c).sum())
-    if total == 0 or n == 0:
-        return 0.0
-    before = np.concatenate([[0.0], np.cumsum(c)[:-1]])
-    g = float((v * c * (2 * before + c - n)).sum() / (n * total))
-    return min(max(g, 0.0), 1.0)
-
-
-def _atkinson_from_histogram(values: np.ndarray, counts: np.ndarray, *, epsilon: float) -> float:
-    """:func:`recsys.metrics.atkinson` of a multiset given as a histogram."""
-    v, c = values.astype(np.float64), counts.astype(np.float64)
-    n = c.sum()
-    top = v.max() if len(v) else 0.0
-    if epsilon == 0 or n == 0 or top <= 0:
-        return 0.0
-    y = v / top  # scale-invariant
-    mean = float((y * c).sum() / n)
-    has_zero = bool(((y == 0) & (c > 0)).any())
-    if epsilon >= 1 and has_zero:
-        return 1.0
-    pos = y > 0
-    if epsilon == 1:
-        ede = float(np.exp((c[pos] * np.log(y[pos])).sum() / n))
-    else:
-        ede = float(((c[pos] * y[pos] ** (1 - epsilon)).sum() / n) ** (1 / (1 - epsilon)))
-    return min(max(1.0 - ede / mean, 0.0), 1.0)
 
 
 def _exposure_table(
@@ -205,9 +167,11 @@ def _slate_metrics(
         metrics["coverage"] = (
             float(freq[values > 0].sum() / n_members) if n_members else float("nan")
         )
-        metrics["exposure_gini"] = _gini_from_histogram(values, freq)
-        metrics["exposure_atkinson"] = _atkinson_from_histogram(
-            values, freq, epsilon=atkinson_epsilon
+        # Spark aggregates exposure to a histogram of a few hundred rows however many members
+        # there are: the library's indices take it as values with frequency weights
+        metrics["exposure_gini"] = gini(values, weights=freq) if n_members else 0.0
+        metrics["exposure_atkinson"] = (
+            atkinson(values, epsilon=atkinson_epsilon, weights=freq) if n_members else 0.0
         )
         if n_slates == 0:
             metrics["max_inbound_share"] = float("nan")
