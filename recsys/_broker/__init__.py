@@ -24,16 +24,16 @@ shared interests), block-diagonal over a batch of brokers (:mod:`recsys._broker.
 they become feature columns through the same table as every other path
 (:func:`recsys._features.features_from_overlaps`) and are scored by the same acceptance model.
 
-Modules: ``_ranker`` (the :class:`BrokerRanker`, its lists, pledges and the capacity rounds),
-``_features`` (the block products), ``_evaluation`` (held-out recall and the common-neighbour
-baseline).
+Modules: ``_ranker`` (the :class:`BrokerRanker`, its lists and pledges), ``_features`` (the
+block products), ``_pairs`` (the capacity rounds over pair lists), ``_evaluation`` (held-out
+recall and the common-neighbour baseline).
 """
 
 from recsys._broker._evaluation import common_neighbour_broker_pairs, evaluate_broker
+from recsys._broker._pairs import assign_pairs
 from recsys._broker._ranker import (
     BrokerRanker,
     TooFewContactsError,
-    assign_pairs,
     fill_pledges,
     rank_introductions_to_make,
 )

@@ -8,7 +8,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys._broker._features import Chunk, chunks
-from recsys._broker._ranker import BrokerRanker, assign_pairs, count_pairs
+from recsys._broker._pairs import assign_pairs
+from recsys._broker._ranker import BrokerRanker, count_pairs
 
 __all__ = ["common_neighbour_broker_pairs", "evaluate_broker"]
 
