@@ -42,6 +42,7 @@ from recsys._fair_ranking import adjusted_alpha, fair_select, mtable
 from recsys._features import FEATURE_NAMES, features_from_overlaps
 from recsys._frontier import bisect_price, frontier_at, priced_slates
 from recsys._io import atomic_write, write_frame
+from recsys._limits import MAX_POOL_SIZE, MAX_SLATE_SIZE, check_slate_size
 from recsys._migrations import FORMAT_VERSION
 from recsys._model import IntroductionRecommender
 from recsys._persist import ModelFormatError, load_model, save_model, verify_model_dir
@@ -113,6 +114,8 @@ __all__ = [
     "FEATURE_NAMES",
     "FORMAT_VERSION",
     "FittedState",
+    "MAX_POOL_SIZE",
+    "MAX_SLATE_SIZE",
     "InterestOverlapCandidates",
     "IntroductionRecommender",
     "ModelFormatError",
@@ -130,6 +133,7 @@ __all__ = [
     "assignment_head",
     "atomic_write",
     "bisect_price",
+    "check_slate_size",
     "common_neighbour_broker_pairs",
     "detect_communities",
     "evaluate_broker",
