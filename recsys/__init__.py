@@ -41,11 +41,17 @@ from recsys._explain import explain_introductions, summarize_reasons
 from recsys._fair_ranking import adjusted_alpha, fair_select, mtable
 from recsys._features import FEATURE_NAMES, features_from_overlaps
 from recsys._frontier import bisect_price, frontier_at, priced_slates
-from recsys._io import atomic_write, write_frame
+from recsys._io import atomic_write, publish_dir, write_frame
 from recsys._limits import MAX_POOL_SIZE, MAX_SLATE_SIZE, check_slate_size
 from recsys._migrations import FORMAT_VERSION
 from recsys._model import IntroductionRecommender
-from recsys._persist import ModelFormatError, load_model, save_model, verify_model_dir
+from recsys._persist import (
+    ModelFormatError,
+    load_model,
+    save_model,
+    verify_model_dir,
+    write_model_dir,
+)
 from recsys._rerank import (
     BridgeBonusReranker,
     SlateReranker,
@@ -156,6 +162,7 @@ __all__ = [
     "plus_one_select",
     "prefix_bounds_select",
     "priced_slates",
+    "publish_dir",
     "rank_all",
     "rank_introductions_to_make",
     "read_table",
@@ -168,6 +175,7 @@ __all__ = [
     "top_k",
     "verify_model_dir",
     "write_frame",
+    "write_model_dir",
     "write_synthetic",
     "write_tables",
 ]
