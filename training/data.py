@@ -5,10 +5,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recsys import Network, generate_tables, load_network, network_from_frames
+from recsys import (
+    DataValidationError,
+    Network,
+    generate_tables,
+    load_network,
+    network_from_frames,
+)
 from training.config import Config
 
-__all__ = ["SYNTHETIC_SENSITIVE", "dataset_name", "load_data", "sensitive_attributes"]
+__all__ = [
+    "MIN_CONNECTIONS",
+    "MIN_MEMBERS",
+    "SYNTHETIC_SENSITIVE",
+    "check_trainable",
+    "dataset_name",
+    "load_data",
+    "sensitive_attributes",
+]
 
 #: The synthetic network's own sensitive column (it plants a minority group there).
 SYNTHETIC_SENSITIVE = ("gender",)
@@ -41,3 +55,25 @@ def load_data(config: Config) -> Network:
             sensitive_attributes=sensitive_attributes(config),
         )
     return load_network(config.data.path, sensitive_attributes=sensitive_attributes(config))
+
+
+#: The fewest members and connections a model is fitted on: the fit splits connections off
+#: twice (held out, then validation for the acceptance model and the re-ranker's tuning), and
+#: needs positives and negatives left in each part.
+MIN_MEMBERS = 10
+MIN_CONNECTIONS = 10
+
+
+def check_trainable(network: Network) -> None:
+    """Refuse, with the numbers, a network too small to fit a model on."""
+    if network.n_members < MIN_MEMBERS:
+        raise DataValidationError(
+            f"{network.n_members} members; training needs at least {MIN_MEMBERS}",
+            path=network.source_name("members"),
+        )
+    if len(network.connections) < MIN_CONNECTIONS:
+        raise DataValidationError(
+            f"{len(network.connections)} distinct connections; training needs at least "
+            f"{MIN_CONNECTIONS}",
+            path=network.source_name("connections"),
+        )
