@@ -18,6 +18,7 @@ __all__ = [
     "MIN_CONNECTIONS",
     "MIN_MEMBERS",
     "SYNTHETIC_SENSITIVE",
+    "check_data_path",
     "check_trainable",
     "dataset_name",
     "load_data",
@@ -38,6 +39,14 @@ def sensitive_attributes(config: Config) -> tuple[str, ...]:
     if config.data.path is None and not config.data.sensitive_attributes:
         return SYNTHETIC_SENSITIVE
     return tuple(config.data.sensitive_attributes)
+
+
+def check_data_path(config: Config) -> None:
+    """Refuse a data directory that is not there, before a job starts anything."""
+    path = config.data.path
+    if path is not None and not Path(path).is_dir():
+        problem = "is a file, not a directory" if Path(path).exists() else "does not exist"
+        raise DataValidationError(f"data directory {problem}", path=path)
 
 
 def load_data(config: Config) -> Network:

@@ -30,7 +30,7 @@ from recsys import (
     write_model_dir,
 )
 from training.config import Config, config_to_yaml
-from training.data import check_trainable, dataset_name, load_data
+from training.data import check_data_path, check_trainable, dataset_name, load_data
 from training.factory import fit_recommender
 from training.output import JobOutput
 from training.privacy import publishable_tables
@@ -141,6 +141,8 @@ def train_job(
     """
     stage = on_stage or (lambda name: logger.info("%s", name))
     output = JobOutput(output_dir)
+    output.check()  # a file in the way, or data that is not there: before anything starts
+    check_data_path(config)
     started = time.perf_counter()
     tags = {
         "dataset": dataset_name(config),
