@@ -48,6 +48,7 @@ from recsys._model import IntroductionRecommender
 from recsys._persist import (
     ModelFormatError,
     load_model,
+    read_model_manifest,
     save_model,
     verify_model_dir,
     write_model_dir,
@@ -165,6 +166,7 @@ __all__ = [
     "publish_dir",
     "rank_all",
     "rank_introductions_to_make",
+    "read_model_manifest",
     "read_table",
     "reciprocal",
     "save_model",

@@ -47,6 +47,7 @@ __all__ = [
     "FORMAT_VERSION",
     "ModelFormatError",
     "load_model",
+    "read_model_manifest",
     "save_model",
     "verify_model_dir",
     "write_model_dir",
@@ -376,6 +377,14 @@ def _verified_files(root: _ModelDir, manifest: dict[str, Any]) -> dict[str, byte
         if data is not None:
             read[name] = data
     return read
+
+
+def read_model_manifest(path: str | os.PathLike) -> dict[str, Any]:
+    """A model directory's manifest, checked as :func:`load_model` checks it (a plain JSON
+    object of this format, at most 16 MB, listing the required files by plain names with
+    SHA-256 checksums), without reading the files it lists; raises :class:`ModelFormatError`.
+    """
+    return _read_manifest(_ModelDir(path))
 
 
 def verify_model_dir(path: str | os.PathLike) -> dict[str, Any]:
