@@ -41,7 +41,7 @@ from recsys._explain import explain_introductions, summarize_reasons
 from recsys._fair_ranking import adjusted_alpha, fair_select, mtable
 from recsys._features import FEATURE_NAMES, features_from_overlaps
 from recsys._frontier import bisect_price, frontier_at, priced_slates
-from recsys._io import atomic_write, publish_dir, write_frame
+from recsys._io import atomic_write, make_staging_dir, publish_dir, write_frame
 from recsys._limits import MAX_POOL_SIZE, MAX_SLATE_SIZE, check_slate_size
 from recsys._migrations import FORMAT_VERSION
 from recsys._model import IntroductionRecommender
@@ -156,6 +156,7 @@ __all__ = [
     "holdout_split",
     "load_model",
     "load_network",
+    "make_staging_dir",
     "merge_pools",
     "network_from_frames",
     "network_size_tier_codes",
