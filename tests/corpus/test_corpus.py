@@ -209,3 +209,20 @@ def test_tampered_model_is_refused(tmp_path, saved_model, capsys, tamper, file, 
     with pytest.raises(ModelFormatError) as served:
         Recommender.load(model_dir, cache_size=0, warm_on_reload=0)
     assert str(model_dir) in str(served.value) and "plusone-serve-" not in str(served.value)
+
+
+def test_codes_with_leading_zeros_and_na_cells_read_alike_in_csv_and_parquet(tmp_path):
+    data = write_base(tmp_path / "data")
+    text = (data / "members.csv").read_text()
+    text = text.replace("\nm01,m,r1,", "\nm01,m,007,").replace("\nm02,,r2,", "\nm02,,NA,")
+    (data / "members.csv").write_text(text.replace("\nm03,f,r3,", "\nm03,f,   ,"))
+    from_csv = load_network(data).attributes["region"]
+    import pandas as pd
+
+    frame = pd.read_csv(data / "members.csv", dtype=str, keep_default_na=False)
+    frame.to_parquet(data / "members.parquet", index=False)
+    (data / "members.csv").unlink()
+    from_parquet = load_network(data).attributes["region"]
+    for region in (from_csv, from_parquet):
+        assert region.iloc[1] == "007" and region.iloc[0] == "r0"
+        assert region.iloc[2:4].isna().all()  # NA and whitespace only: missing

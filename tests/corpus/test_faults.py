@@ -98,6 +98,8 @@ def _published(out: Path) -> Path:
     for name in ("model", "metrics.json", "config.yaml", "per_member.parquet", "groups"):
         assert (out / name).resolve() == version / name, name
     verify_model_dir(out / "model")
+    for table in (out / "groups").glob("*.csv"):  # no suppressed group, not even its label
+        assert "True" not in table.read_text(), table.name
     metrics = json.loads((out / "metrics.json").read_text())
     manifest = json.loads((out / "model" / "manifest.json").read_text())
     assert metrics["evaluated_members"] > 0 and manifest["n_members"] == 30
@@ -227,3 +229,29 @@ def test_publish_replaces_a_directory_written_before_links(tmp_path):
     assert old.is_symlink() and (old / "note").read_text() == "new"
     previous = [p for p in tmp_path.iterdir() if p.name.endswith("-legacy")]
     assert len(previous) == 1 and (previous[0] / "note").read_text() == "old"
+
+
+def test_two_first_runs_on_a_fresh_sqlite_store_both_start(tmp_path):
+    """Both would create the store's tables (one failed with 'duplicate column name')."""
+    tracking = f"sqlite:///{tmp_path}/fresh.db"
+    code = (
+        "import sys; from training.config import load_config; "
+        "from training.tracking import tracked_run; "
+        "config = load_config(None, overrides=[f'mlflow.tracking_uri={sys.argv[1]}']); "
+        "run = tracked_run(config); run.__enter__(); run.__exit__(None, None, None)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OPENBLAS_NUM_THREADS": "1"}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, tracking],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    errors = [run.communicate(timeout=120)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], errors
+    assert len(_runs(tracking, "FINISHED")) == 2
