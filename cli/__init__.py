@@ -15,6 +15,7 @@ import sys
 from cli import _common, experiment, rank, serve, train
 from recsys import DataValidationError, ModelFormatError
 from training.config import ConfigError
+from training.output import OutputError
 
 __all__ = ["main", "build_parser"]
 
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         DataValidationError,
         ModelFormatError,
         FileNotFoundError,
+        OutputError,
     ) as err:
         print(f"recsys {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from cli._common import CliError, format_metrics_table
-from recsys import TooFewContactsError, load_model
+from recsys import TooFewContactsError, check_slate_size, load_model
 from serving import UnknownMemberError, introductions_to_make
 from training.batch import write_batch_ranking
 from training.spark import SparkUnavailableError, require_pyspark, spark_batch_job
@@ -53,9 +53,16 @@ def add_rank_parser(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _check_k(k: int) -> None:
+    """``--k`` within the library's bounds, checked before the model is even loaded."""
+    try:
+        check_slate_size(k, name="--k")
+    except ValueError as err:
+        raise CliError(str(err)) from None
+
+
 def rank_command(args: argparse.Namespace) -> int:
-    if args.k < 1:
-        raise CliError(f"--k must be a positive whole number, got {args.k}")
+    _check_k(args.k)
     if args.engine == "spark" and args.member is not None:
         raise CliError(
             "--engine spark ranks many members (--members FILE or all); one member's slate "
@@ -111,23 +118,38 @@ def rank_command(args: argparse.Namespace) -> int:
     if args.members == "all":
         rows = np.arange(net.n_members, dtype=np.int64)
     else:
-        try:
-            wanted = [
-                line.strip()
-                for line in Path(args.members).read_text().splitlines()
-                if line.strip()
-            ]
-        except OSError as err:
-            raise CliError(f"cannot read --members {args.members}: {err.strerror}") from None
+        lines = _member_lines(args.members)
+        wanted = [member for _, member in lines]
         rows = net.rows_of(wanted).astype(np.int64)
         if (rows < 0).any():
             i = int(np.flatnonzero(rows < 0)[0])
-            raise CliError(f"{args.members}, line {i + 1}: unknown member {wanted[i]!r}")
+            raise CliError(f"{args.members}, line {lines[i][0]}: unknown member {wanted[i]!r}")
     if args.engine == "spark":
         return _rank_on_spark(args, model, rows, out)
     n = write_batch_ranking(model, rows, k=args.k, output=out)
     print(f"wrote {n:,} introductions for {len(rows):,} members to {out}")
     return 0
+
+
+def _member_lines(path: str) -> list[tuple[int, str]]:
+    """``(line number, member id)`` of each non-blank line of a --members file (ids stripped of
+    surrounding spaces, as in the input tables)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise CliError(f"cannot read --members {path}: {err.strerror}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise CliError(
+            f"{path}, line {line}: not UTF-8 text (byte {data[err.start]:#04x}); --members is a "
+            "text file of member ids, one a line"
+        ) from None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise CliError(f"{path}, line {line}: a NUL byte; --members is a text file of ids")
+    return [(i, line.strip()) for i, line in enumerate(text.split("\n"), 1) if line.strip()]
 
 
 def _rank_on_spark(args: argparse.Namespace, model, rows, out: Path) -> int:
@@ -167,8 +189,7 @@ def add_broker_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def broker_command(args: argparse.Namespace) -> int:
-    if args.k < 1:
-        raise CliError(f"--k must be a positive whole number, got {args.k}")
+    _check_k(args.k)
     model = load_model(args.model)
     try:
         slate = introductions_to_make(model, args.member, args.k)

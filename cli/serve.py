@@ -43,7 +43,7 @@ def serve_command(args: argparse.Namespace) -> int:
     try:  # FastAPI and uvicorn are the optional extra serve: imported only by this command
         import uvicorn  # noqa: F401
 
-        from serving.app import PRECOMPUTE_ENV, parse_precompute, serve
+        from serving.app import PRECOMPUTE_ENV, check_environment, parse_precompute, serve
     except ImportError as err:
         if err.name not in SERVE_EXTRA:
             raise
@@ -59,5 +59,11 @@ def serve_command(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise CliError(str(err)) from None
         os.environ[PRECOMPUTE_ENV] = args.precompute
+    try:
+        check_environment()  # a bad PLUSONE_* value stops here, named, not in a worker
+    except ValueError as err:
+        raise CliError(str(err)) from None
+    if not args.poll_seconds >= 0:
+        raise CliError(f"--poll-seconds must be 0 or more, got {args.poll_seconds}")
     serve(args.model, host=args.host, port=args.port, poll_seconds=args.poll_seconds)
     return 0

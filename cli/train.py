@@ -22,6 +22,9 @@ __all__ = [
 
 logger = logging.getLogger("recsys.cli")
 
+#: The largest synthetic network ``recsys generate`` writes (the config's synthetic.members too).
+MAX_GENERATED = 10_000_000
+
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -87,8 +90,8 @@ def add_generate_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def generate_command(args: argparse.Namespace) -> int:
-    if args.members < 10:
-        raise CliError("--members must be at least 10")
+    if not 10 <= args.members <= MAX_GENERATED:
+        raise CliError(f"--members must be between 10 and {MAX_GENERATED:,}, got {args.members}")
     paths = write_synthetic(args.output, args.members, seed=args.seed, fmt=args.format)
     for name, path in paths.items():
         print(f"{name}: {path}")

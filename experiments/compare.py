@@ -363,8 +363,12 @@ def compare_runs(
     notes: list[str] = []
     tests: list[InequalityTest] = []
     if a.per_member is not None and b.per_member is not None:
-        same_members = a.tags.get("dataset") == b.tags.get("dataset") and len(a.per_member) == len(
-            b.per_member
+        # per_member rows are shuffled with evaluation.seed (training.privacy): rows pair up
+        # only between runs of one data set shuffled with one seed
+        same_members = (
+            a.tags.get("dataset") == b.tags.get("dataset")
+            and len(a.per_member) == len(b.per_member)
+            and a.params.get("evaluation.seed") == b.params.get("evaluation.seed")
         )
         if not same_members:
             notes.append(

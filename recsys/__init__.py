@@ -41,10 +41,18 @@ from recsys._explain import explain_introductions, summarize_reasons
 from recsys._fair_ranking import adjusted_alpha, fair_select, mtable
 from recsys._features import FEATURE_NAMES, features_from_overlaps
 from recsys._frontier import bisect_price, frontier_at, priced_slates
-from recsys._io import atomic_write, write_frame
+from recsys._io import atomic_write, make_staging_dir, publish_dir, write_frame
+from recsys._limits import MAX_POOL_SIZE, MAX_SLATE_SIZE, check_slate_size
 from recsys._migrations import FORMAT_VERSION
 from recsys._model import IntroductionRecommender
-from recsys._persist import ModelFormatError, load_model, save_model, verify_model_dir
+from recsys._persist import (
+    ModelFormatError,
+    load_model,
+    read_model_manifest,
+    save_model,
+    verify_model_dir,
+    write_model_dir,
+)
 from recsys._rerank import (
     BridgeBonusReranker,
     SlateReranker,
@@ -113,6 +121,8 @@ __all__ = [
     "FEATURE_NAMES",
     "FORMAT_VERSION",
     "FittedState",
+    "MAX_POOL_SIZE",
+    "MAX_SLATE_SIZE",
     "InterestOverlapCandidates",
     "IntroductionRecommender",
     "ModelFormatError",
@@ -130,6 +140,7 @@ __all__ = [
     "assignment_head",
     "atomic_write",
     "bisect_price",
+    "check_slate_size",
     "common_neighbour_broker_pairs",
     "detect_communities",
     "evaluate_broker",
@@ -145,6 +156,7 @@ __all__ = [
     "holdout_split",
     "load_model",
     "load_network",
+    "make_staging_dir",
     "merge_pools",
     "network_from_frames",
     "network_size_tier_codes",
@@ -152,8 +164,10 @@ __all__ = [
     "plus_one_select",
     "prefix_bounds_select",
     "priced_slates",
+    "publish_dir",
     "rank_all",
     "rank_introductions_to_make",
+    "read_model_manifest",
     "read_table",
     "reciprocal",
     "save_model",
@@ -164,6 +178,7 @@ __all__ = [
     "top_k",
     "verify_model_dir",
     "write_frame",
+    "write_model_dir",
     "write_synthetic",
     "write_tables",
 ]

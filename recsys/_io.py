@@ -5,13 +5,27 @@ Everything the project writes (tables, metrics, configs, reports, slates) goes t
 disk, and is renamed over the target in one step (``os.replace``). A failure or a kill before the
 rename leaves the old file, or none, and the temporary file is removed. Tables go through
 :func:`write_frame` on top of it.
+
+A directory (a saved model, a job's whole output) is written complete under a temporary name and
+published by :func:`publish_dir`: the target becomes a symbolic link to the new version, and
+replacing that link is the one atomic step. Renaming a directory over another is not possible
+while the old one has files, and moving the old one aside first leaves a moment with neither,
+in which a reader polling the target fails (148 failed reads in 60,727 during 400 saves, when
+``save_model`` did that).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gzip
 import os
+import re
+import secrets
+import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -21,7 +35,14 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-__all__ = ["TABLE_FORMATS", "atomic_write", "table_format", "write_frame"]
+__all__ = [
+    "TABLE_FORMATS",
+    "atomic_write",
+    "make_staging_dir",
+    "publish_dir",
+    "table_format",
+    "write_frame",
+]
 
 #: The file formats of a table, by suffix.
 TABLE_FORMATS = {"csv": ".csv", "csv.gz": ".csv.gz", "parquet": ".parquet"}
@@ -117,3 +138,127 @@ def write_frame(
             pa_csv.write_csv(table, tmp)
 
     return atomic_write(path, write)
+
+
+# --------------------------------------------------------------------------------------------
+# directories: staged under a temporary name, published by one link swap
+# --------------------------------------------------------------------------------------------
+_HOST = re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname()) or "localhost"
+#: What a writer leaves behind when it dies: staging directories, a link not yet swapped in,
+#: and (from older builds) the old version moved aside.
+_LEFTOVERS = ("tmp", "link", "old")
+_TEMPORARY = re.compile(r"\.(?:tmp|link)-(?P<pid>\d+)-[0-9a-f]+@(?P<host>.+)$")
+
+
+def make_staging_dir(target: str | os.PathLike) -> Path:
+    """A new empty directory beside ``target`` to write its next version into.
+
+    Named ``.NAME.tmp-PID-RANDOM@HOST``: a later :func:`publish_dir` of the same target removes
+    those whose process on this host is gone (a job killed while writing), never a live one.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    name = f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}@{_HOST}"
+    staged = target.parent / name
+    staged.mkdir()
+    return staged
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive advisory lock on ``path`` (created if needed) for the block."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, publishing is still one replace
+        yield
+        return
+    with open(path, "a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every file system lets a directory be opened
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def publish_dir(staged: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Make ``target`` name the complete directory ``staged``, in one atomic step.
+
+    ``staged`` is renamed to a version beside the target (``.NAME.v-TIME-PID``), and ``target``
+    becomes a symbolic link to it by renaming a new link over the old one (``os.replace``): a
+    reader that opens ``target/...`` finds the old version or the new one, never neither, never
+    a mix. Readers should resolve ``target`` once (``Path.resolve()``) and read every file of
+    one version from there; the previous version is kept until the next publish, so a reader
+    that resolved it has the whole of a publish to finish. Older versions, and staging
+    directories of writers that died (:func:`make_staging_dir`), are removed. Publishers of one
+    target take turns (an advisory lock beside it).
+
+    A real directory at ``target`` (written before this layout) is moved aside to become the
+    previous version: the one moment the target is missing. A file at ``target`` is an error.
+
+    Returns ``target``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     for text in ("one", "two"):
+    ...         staged = make_staging_dir(f"{tmp}/out")
+    ...         _ = (staged / "note.txt").write_text(text)
+    ...         _ = publish_dir(staged, f"{tmp}/out")
+    ...     (Path(tmp) / "out" / "note.txt").read_text(), len(os.listdir(tmp))
+    ('two', 4)
+    """
+    staged, target = Path(staged), Path(target)
+    parent = target.parent
+    if target.exists() and not target.is_dir():
+        raise FileExistsError(errno.EEXIST, "a file is in the way of a directory", str(target))
+    with _locked(parent / f".{target.name}.lock"):
+        previous = os.readlink(target) if target.is_symlink() else None
+        version = f".{target.name}.v-{time.time_ns():020d}-{os.getpid()}"
+        os.replace(staged, parent / version)
+        link = parent / f".{target.name}.link-{os.getpid()}-{secrets.token_hex(4)}@{_HOST}"
+        os.symlink(version, link, target_is_directory=True)
+        try:
+            if target.is_dir() and not target.is_symlink():
+                previous = f".{target.name}.v-{time.time_ns():020d}-legacy"
+                os.replace(target, parent / previous)
+            os.replace(link, target)
+        except BaseException:
+            link.unlink(missing_ok=True)
+            raise
+        _fsync_dir(parent)
+        keep = {version, previous}
+        for entry in parent.iterdir():
+            name = entry.name
+            if name.startswith(f".{target.name}.v-") and name not in keep:
+                shutil.rmtree(entry, ignore_errors=True)
+            elif name.startswith(tuple(f".{target.name}.{kind}-" for kind in _LEFTOVERS)):
+                match = _TEMPORARY.search(name)
+                if match:
+                    dead = match["host"] == _HOST and not _process_alive(int(match["pid"]))
+                else:  # left by an older build (no owner in the name): gone after an hour
+                    dead = time.time() - entry.lstat().st_mtime > 3600
+                if dead and entry.is_symlink():
+                    entry.unlink(missing_ok=True)
+                elif dead:
+                    shutil.rmtree(entry, ignore_errors=True)
+    return target

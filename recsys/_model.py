@@ -31,6 +31,7 @@ from recsys._fitting import (
     tune_setting,
     without,
 )
+from recsys._limits import MAX_POOL_SIZE, check_slate_size
 from recsys._rerank import top_k
 from recsys._scoring import pool_scores_from_features
 from recsys._split import holdout_split
@@ -283,10 +284,18 @@ class IntroductionRecommender(BaseEstimator):
         return self
 
     def _check_params(self) -> None:
-        if self.pool_size < 1:
-            raise ValueError("pool_size must be at least 1")
-        if self.slate_size < 1:
-            raise ValueError(f"slate_size must be at least 1, got {self.slate_size}")
+        # bounded (recsys._limits): a pool or a slate is allocated per member ranked
+        for name in ("pool_size", "n_adamic_adar", "n_interests", "n_als"):
+            value, low = getattr(self, name), int(name == "pool_size")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, np.integer))
+                or not low <= value <= MAX_POOL_SIZE
+            ):
+                raise ValueError(
+                    f"{name} must be a whole number in {low}..{MAX_POOL_SIZE}, got {value!r}"
+                )
+        check_slate_size(self.slate_size, name="slate_size")
         if self.floor_depth is not None and not 2 <= self.floor_depth <= PREFERENCE_DEPTH:
             raise ValueError(
                 f"floor_depth must be between 2 and {PREFERENCE_DEPTH} (times k), got "
@@ -317,6 +326,7 @@ class IntroductionRecommender(BaseEstimator):
         :func:`recsys.load_model` does with a saved model; ``manifest`` is kept as
         ``manifest_``)."""
         model = cls(**params)
+        model._check_params()  # a saved model's parameters are checked as fit checks them
         model._use_state(state)
         if manifest is not None:
             model.manifest_ = manifest
@@ -560,10 +570,8 @@ class IntroductionRecommender(BaseEstimator):
         return int(self._fitted().rerank.floor_depth) * k
 
     def _check_k(self, k: int | None) -> int:
-        k = self._ready().slate_size if k is None else k
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be at least 1, got {k!r}")
-        return int(k)
+        # bounded before anything is allocated (recsys._limits)
+        return check_slate_size(self._ready().slate_size if k is None else k)
 
     def _check_rows(self, member_rows) -> np.ndarray:
         n = self._fitted().network.n_members

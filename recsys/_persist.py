@@ -2,40 +2,77 @@
 
 No pickles: a model is data, and loading one runs no code from it (arrays are read with
 ``allow_pickle=False``). Writing is atomic: everything goes to a temporary sibling directory,
-which is renamed into place only once complete.
+which is published only once complete (:func:`recsys._io.publish_dir`: the model's path becomes
+a link to the new version, swapped in one step).
+
+A model directory is input like any other, and may have been tampered with, checksums and
+all. Loading reads only regular files the manifest lists by plain name (no path, no link, no
+device or pipe), verifies every one of them, and checks that what they hold fits together (the
+shapes, types and ranges of every array) before a model is built: anything else is a
+:class:`ModelFormatError` naming the file, never a traceback from deep inside ranking.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import logging
 import os
+import re
 import shutil
-import tempfile
+import stat
 import time
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 from recsys._acceptance import acceptance_from_dict
+from recsys._features import FEATURE_NAMES
+from recsys._io import make_staging_dir, publish_dir
 from recsys._migrations import FORMAT_VERSION, migrate
 from recsys._model import IntroductionRecommender
 from recsys._state import FittedState, RerankSetting
 from recsys.data import Network
 
-__all__ = ["save_model", "load_model", "ModelFormatError", "FORMAT_VERSION", "verify_model_dir"]
+__all__ = [
+    "FORMAT_VERSION",
+    "ModelFormatError",
+    "load_model",
+    "read_model_manifest",
+    "save_model",
+    "verify_model_dir",
+    "write_model_dir",
+]
 
 logger = logging.getLogger(__name__)
 
 FORMAT_NAME = "plusone-model"
 #: Member columns a saved model keeps: what ranking needs, never a sensitive attribute.
 OPERATIONAL_COLUMNS = ("open_to_intros", "plus_one", "capacity", "pledge_per_month")
+#: Files every saved model holds, and those it may.
+REQUIRED_FILES = (
+    "members.parquet",
+    "interests.parquet",
+    "adjacency.npz",
+    "member_interests.npz",
+    "member_factors.npy",
+    "acceptance.json",
+)
+OPTIONAL_FILES = ("als_index.npy", "bound_groups.npy")
+#: A manifest is a few kB (its config and tuning report); one larger than this is not ours.
+MAX_MANIFEST_BYTES = 16 << 20
+#: What a listed file may be called: a plain name in the model directory, nothing else.
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ModelFormatError(ValueError):
@@ -63,11 +100,111 @@ def _save_csr(path: Path, matrix: sp.csr_matrix, *, with_data: bool = True) -> N
     np.savez(path, **arrays)
 
 
-def _load_csr(path: Path) -> sp.csr_matrix:
-    with np.load(path, allow_pickle=False) as z:
-        shape = tuple(int(x) for x in z["shape"])
-        data = z["data"] if "data" in z.files else np.ones(len(z["indices"]), dtype=np.float32)
-        return sp.csr_matrix((data, z["indices"], z["indptr"]), shape=shape)
+def _load_csr(source: io.BytesIO, shape: tuple[int, int]) -> sp.csr_matrix:
+    """A CSR matrix of ``shape`` whose structure is checked in full (indptr monotone from 0 to
+    nnz, indices in range), with finite float data."""
+    with np.load(source, allow_pickle=False) as z:
+        for name in ("indptr", "indices", "shape"):
+            if name not in z.files:
+                raise ValueError(f"no array {name!r}")
+        stored = _array(z["shape"], "shape", kind="i", ndim=1)
+        if tuple(int(x) for x in stored) != shape:
+            raise ValueError(f"shape is {tuple(stored.tolist())}, the model needs {shape}")
+        indptr = _array(z["indptr"], "indptr", kind="i", ndim=1)
+        indices = _array(z["indices"], "indices", kind="i", ndim=1)
+        if "data" in z.files:
+            data = _array(z["data"], "data", kind="f", ndim=1)
+        else:
+            data = np.ones(len(indices), dtype=np.float32)
+    if len(indptr) != shape[0] + 1 or indptr[0] != 0 or indptr[-1] != len(indices):
+        raise ValueError("indptr does not fit the shape and the number of entries")
+    if len(data) != len(indices) or np.any(np.diff(indptr) < 0):
+        raise ValueError("indptr is not increasing, or data and indices differ in length")
+    if len(indices) and (indices.min() < 0 or indices.max() >= shape[1]):
+        raise ValueError(f"an index is outside 0..{shape[1] - 1}")
+    matrix = sp.csr_matrix((data, indices.astype(np.int32), indptr.astype(np.int64)), shape=shape)
+    matrix.sort_indices()
+    return matrix
+
+
+def _array(values: Any, name: str, *, kind: str, ndim: int) -> np.ndarray:
+    """``values`` if it is an array of ``ndim`` dimensions whose dtype kind is in ``kind``
+    (``i`` integers, ``u`` unsigned, ``f`` floats, which must be finite)."""
+    values = np.asarray(values)
+    if values.dtype.kind not in kind + ("u" if "i" in kind else ""):
+        raise ValueError(f"{name} holds {values.dtype} values, not {_KINDS[kind[0]]}")
+    if values.ndim != ndim:
+        raise ValueError(f"{name} has {values.ndim} dimensions, not {ndim}")
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        raise ValueError(f"{name} holds a value that is not a finite number")
+    return values
+
+
+_KINDS = {"i": "integers", "u": "unsigned bytes", "f": "floats"}
+
+
+def write_model_dir(
+    model: IntroductionRecommender,
+    path: str | os.PathLike,
+    *,
+    config: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` into the new directory ``path`` (which must not exist), flushed to disk.
+
+    Nothing is published: this is the writing half of :func:`save_model`, for a job that
+    publishes a whole output at once. Returns the path.
+    """
+    check_is_fitted(model)
+    target = Path(path)
+    target.mkdir(parents=True)
+    state = model.state_
+    net = state.network
+    members = pd.DataFrame(
+        {"member_id": net.member_ids.astype(str), "community": state.communities}
+    )
+    for column in OPERATIONAL_COLUMNS:
+        if column in net.attributes.columns:
+            members[column] = net.attributes[column].to_numpy()
+            if members[column].dtype == object:
+                members[column] = members[column].astype("string")
+    members.to_parquet(target / "members.parquet", index=False)
+    pd.DataFrame({"interest": net.interest_names.astype(str)}).to_parquet(
+        target / "interests.parquet", index=False
+    )
+    _save_csr(target / "adjacency.npz", net.adjacency, with_data=False)
+    _save_csr(target / "member_interests.npz", net.member_interests)
+    np.save(target / "member_factors.npy", state.member_factors)
+    als = model.sources_.get("als")  # the index built from the state's, or afresh
+    index_bytes = als.index_bytes() if als is not None else None
+    if index_bytes is not None:
+        np.save(target / "als_index.npy", np.asarray(index_bytes, dtype=np.uint8))
+    (target / "acceptance.json").write_text(json.dumps(state.acceptance.to_dict(), indent=2))
+    if state.bound_groups is not None:  # opted in: bare group codes, no values or labels
+        np.save(target / "bound_groups.npy", np.asarray(state.bound_groups, dtype=np.int16))
+    files = {p.name: _sha256(p) for p in sorted(target.iterdir())}
+    manifest = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "n_members": int(net.n_members),
+        "n_interests": int(net.n_interests),
+        "params": model.runtime_.params,  # as fitted
+        "rerank_params": state.rerank.to_dict(),
+        "rerank_report": dict(state.rerank_report),
+        "training": {
+            "pairs": state.training_pairs,
+            "positives": state.training_positives,
+        },
+        "config": config or {},
+        "metadata": metadata or {},
+        "files": files,
+    }
+    (target / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    for file in target.iterdir():  # on disk before anything names it
+        with open(file, "rb") as fh:
+            os.fsync(fh.fileno())
+    return target
 
 
 def save_model(
@@ -77,132 +214,233 @@ def save_model(
     config: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``model`` to the directory ``path`` (replaced atomically if it exists).
+    """Write ``model`` to ``path``, replacing what is there in one atomic step.
+
+    The model is written complete into a temporary directory beside ``path``, then published
+    (:func:`recsys._io.publish_dir`): ``path`` becomes a link to that version, swapped in one
+    rename, so a reader polling ``path/manifest.json`` never finds it missing and never reads
+    two versions mixed; the previous version stays until the next save. A save killed midway
+    leaves the old model and a temporary directory that the next save removes.
 
     Returns the path. The manifest records the format version, the config that produced the
     model, the estimator's parameters and the SHA-256 of every file.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    check_is_fitted(model)
+    staged = make_staging_dir(target)
     try:
-        check_is_fitted(model)
-        state = model.state_
-        net = state.network
-        members = pd.DataFrame(
-            {"member_id": net.member_ids.astype(str), "community": state.communities}
-        )
-        for column in OPERATIONAL_COLUMNS:
-            if column in net.attributes.columns:
-                members[column] = net.attributes[column].to_numpy()
-                if members[column].dtype == object:
-                    members[column] = members[column].astype("string")
-        members.to_parquet(tmp / "members.parquet", index=False)
-        pd.DataFrame({"interest": net.interest_names.astype(str)}).to_parquet(
-            tmp / "interests.parquet", index=False
-        )
-        _save_csr(tmp / "adjacency.npz", net.adjacency, with_data=False)
-        _save_csr(tmp / "member_interests.npz", net.member_interests)
-        np.save(tmp / "member_factors.npy", state.member_factors)
-        als = model.sources_.get("als")  # the index built from the state's, or afresh
-        index_bytes = als.index_bytes() if als is not None else None
-        if index_bytes is not None:
-            np.save(tmp / "als_index.npy", np.asarray(index_bytes, dtype=np.uint8))
-        (tmp / "acceptance.json").write_text(json.dumps(state.acceptance.to_dict(), indent=2))
-        if state.bound_groups is not None:  # opted in: bare group codes, no values or labels
-            np.save(tmp / "bound_groups.npy", np.asarray(state.bound_groups, dtype=np.int16))
-        files = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
-        manifest = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "n_members": int(net.n_members),
-            "n_interests": int(net.n_interests),
-            "params": model.runtime_.params,  # as fitted
-            "rerank_params": state.rerank.to_dict(),
-            "rerank_report": dict(state.rerank_report),
-            "training": {
-                "pairs": state.training_pairs,
-                "positives": state.training_positives,
-            },
-            "config": config or {},
-            "metadata": metadata or {},
-            "files": files,
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        write_model_dir(model, staged / "model", config=config, metadata=metadata)
+        publish_dir(staged / "model", target)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
     logger.info("saved model to %s", target)
     return target
 
 
-def _read_manifest(root: Path) -> dict[str, Any]:
-    manifest_path = root / "manifest.json"
-    if not root.is_dir():
-        raise ModelFormatError(f"{root}: no model directory there")
-    if not manifest_path.is_file():
-        raise ModelFormatError(f"{root}: not a saved model (no manifest.json)")
+# ------------------------------------------------------------------------------------- reading
+class _ModelDir:
+    """A model directory: resolved once (``root``, where every file is read from) and named in
+    messages as the caller gave it (``shown``), not by a private version path."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.shown = Path(path)
+        self.root = self.shown.resolve()
+
+    def __truediv__(self, name: str) -> Path:
+        return self.root / name
+
+    def __str__(self) -> str:
+        return str(self.shown)
+
+
+def _where(root: _ModelDir, name: str) -> str:
+    return f"{root.shown}/{name}"
+
+
+def _open_regular(root: _ModelDir, name: str) -> int:
+    """A descriptor of the regular file ``root/name``: never through a link, never a device,
+    pipe or directory (opening one of those could block, or read something that is not the
+    model's)."""
+    path, shown = root / name, _where(root, name)
     try:
-        manifest = json.loads(manifest_path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ModelFormatError(f"{manifest_path}: unreadable manifest ({err})") from None
-    if manifest.get("format") != FORMAT_NAME:
-        raise ModelFormatError(
-            f"{manifest_path}: not a Plus One model (format {manifest.get('format')!r})"
+        fd = os.open(
+            path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
         )
-    try:
-        return migrate(manifest)
-    except ValueError as err:
-        raise ModelFormatError(f"{manifest_path}: {err}") from None
-
-
-def _verified_bytes(root: Path, manifest: dict[str, Any], name: str) -> bytes:
-    """A listed file's bytes, checked against the manifest's checksum: what is parsed is exactly
-    what was verified, even if the directory is replaced while a model loads."""
-    expected = manifest.get("files", {}).get(name)
-    if expected is None:
-        raise ModelFormatError(f"{root}: {name} is not listed in the manifest")
-    try:
-        data = (root / name).read_bytes()
     except FileNotFoundError:
-        raise ModelFormatError(f"{root}: file {name} listed in the manifest is missing") from None
-    if hashlib.sha256(data).hexdigest() != expected:
+        raise ModelFormatError(f"{shown}: listed in the manifest but missing") from None
+    except OSError as err:
+        if path.is_symlink():
+            raise ModelFormatError(
+                f"{shown}: is a symbolic link; a model directory holds only regular files"
+            ) from None
+        raise ModelFormatError(f"{shown}: cannot be read ({err.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ModelFormatError(f"{shown}: is not a regular file; refusing to read it")
+    return fd
+
+
+def _read_regular(root: _ModelDir, name: str, *, limit: int | None = None) -> bytes:
+    fd = _open_regular(root, name)
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read() if limit is None else fh.read(limit + 1)
+    if limit is not None and len(data) > limit:
         raise ModelFormatError(
-            f"{root}: checksum mismatch for {name}: the model is corrupt or was modified; "
-            "refusing to load it"
+            f"{_where(root, name)}: larger than {limit >> 20} MB; not a Plus One manifest"
         )
     return data
 
 
-def verify_model_dir(path: str | os.PathLike) -> dict[str, Any]:
-    """Check a model directory's manifest and checksums; return the manifest or raise
-    ModelFormatError.
-    """
-    root = Path(path)
-    manifest = _read_manifest(root)
-    for name, expected in manifest.get("files", {}).items():
-        file = root / name
-        if not file.is_file():
-            raise ModelFormatError(f"{root}: file {name} listed in the manifest is missing")
-        actual = _sha256(file)
+def _read_manifest(root: _ModelDir) -> dict[str, Any]:
+    where = _where(root, "manifest.json")
+    if not root.root.is_dir():
+        raise ModelFormatError(f"{root}: no model directory there")
+    if not os.path.lexists(root / "manifest.json"):
+        raise ModelFormatError(f"{root}: not a saved model (no manifest.json)")
+    data = _read_regular(root, "manifest.json", limit=MAX_MANIFEST_BYTES)
+    try:
+        manifest = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise ModelFormatError(f"{where}: unreadable manifest ({err})") from None
+    if not isinstance(manifest, dict):
+        raise ModelFormatError(
+            f"{where}: a manifest is a JSON object, got {type(manifest).__name__}"
+        )
+    if manifest.get("format") != FORMAT_NAME:
+        shown = manifest.get("format")
+        shown = shown if isinstance(shown, str) and len(shown) < 64 else type(shown).__name__
+        raise ModelFormatError(f"{where}: not a Plus One model (format {shown!r})")
+    try:
+        manifest = migrate(manifest)
+    except (ValueError, TypeError, AttributeError) as err:
+        raise ModelFormatError(f"{where}: {err}") from None
+    _check_manifest(root, manifest)
+    return manifest
+
+
+def _check_manifest(root: _ModelDir, manifest: dict[str, Any]) -> None:
+    """The manifest's own fields: types and ranges, and file names that stay in the directory."""
+    where = _where(root, "manifest.json")
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise ModelFormatError(f"{where}: 'files' must map file names to SHA-256 checksums")
+    for name, digest in files.items():
+        if not _PLAIN_NAME.match(name) or name == "manifest.json":
+            raise ModelFormatError(
+                f"{where}: lists {name[:80]!r}, which is not a plain file name in the model "
+                "directory; refusing to read it"
+            )
+        if not isinstance(digest, str) or not _SHA256.match(digest):
+            raise ModelFormatError(f"{where}: the checksum of {name} is not a SHA-256 digest")
+    missing = [name for name in REQUIRED_FILES if name not in files]
+    if missing:
+        raise ModelFormatError(f"{where}: does not list {', '.join(missing)}")
+    for key in ("n_members", "n_interests"):
+        value = manifest.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ModelFormatError(f"{where}: {key} must be a whole number, got {value!r}")
+    if manifest["n_members"] < 1:
+        raise ModelFormatError(f"{where}: the model has no members")
+    for key in ("params", "rerank_params", "training"):
+        if not isinstance(manifest.get(key), dict):
+            raise ModelFormatError(f"{where}: {key!r} must be a JSON object")
+    for key in ("rerank_report", "config", "metadata"):
+        if not isinstance(manifest.get(key, {}), dict):
+            raise ModelFormatError(f"{where}: {key!r} must be a JSON object")
+
+
+def _hash_regular(root: _ModelDir, name: str) -> tuple[str, bytes | None]:
+    """SHA-256 of a listed file, and its bytes when it is one this build reads."""
+    fd = _open_regular(root, name)
+    digest = hashlib.sha256()
+    keep = name in REQUIRED_FILES or name in OPTIONAL_FILES
+    chunks: list[bytes] = []
+    with os.fdopen(fd, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+            if keep:
+                chunks.append(block)
+    return digest.hexdigest(), (b"".join(chunks) if keep else None)
+
+
+def _verified_files(root: _ModelDir, manifest: dict[str, Any]) -> dict[str, bytes]:
+    """Every listed file checked against its checksum; the bytes of those this build reads,
+    so that what is parsed is exactly what was verified, even if the directory changes."""
+    read: dict[str, bytes] = {}
+    for name, expected in manifest["files"].items():
+        actual, data = _hash_regular(root, name)
         if actual != expected:
             raise ModelFormatError(
-                f"{root}: checksum mismatch for {name}: the model is corrupt or was "
-                "modified; refusing to load it"
+                f"{root}: checksum mismatch for {name}: the model is corrupt or was modified; "
+                "refusing to load it"
+            )
+        if data is not None:
+            read[name] = data
+    return read
+
+
+def read_model_manifest(path: str | os.PathLike) -> dict[str, Any]:
+    """A model directory's manifest, checked as :func:`load_model` checks it (a plain JSON
+    object of this format, at most 16 MB, listing the required files by plain names with
+    SHA-256 checksums), without reading the files it lists; raises :class:`ModelFormatError`.
+    """
+    return _read_manifest(_ModelDir(path))
+
+
+def verify_model_dir(path: str | os.PathLike) -> dict[str, Any]:
+    """Check a model directory's manifest and the checksum of every file it lists; return the
+    manifest or raise :class:`ModelFormatError`.
+
+    Refuses what :func:`load_model` refuses: listed names that are not plain file names in the
+    directory, links, special files, a missing or malformed manifest.
+    """
+    root = _ModelDir(path)
+    manifest = _read_manifest(root)
+    for name, expected in manifest["files"].items():
+        if _hash_regular(root, name)[0] != expected:
+            raise ModelFormatError(
+                f"{root}: checksum mismatch for {name}: the model is corrupt or was modified; "
+                "refusing to load it"
             )
     return manifest
 
 
+@contextlib.contextmanager
+def _parsing(root: _ModelDir, name: str) -> Iterator[None]:
+    """Whatever goes wrong reading ``name`` becomes one ModelFormatError naming it."""
+    try:
+        yield
+    except ModelFormatError:
+        raise
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        OverflowError,
+        RecursionError,
+        EOFError,
+        OSError,
+        zipfile.BadZipFile,
+        pa.ArrowException,
+    ) as err:
+        text = str(err) or type(err).__name__
+        raise ModelFormatError(f"{_where(root, name)}: malformed ({text[:300]})") from None
+
+
 def load_model(path: str | os.PathLike) -> IntroductionRecommender:
-    """Load a saved model after verifying its checksums.
+    """Load a saved model after verifying its checksums and the shape of what it holds.
+
+    ``path`` is resolved once (a published model is a link to its current version), and every
+    file is read from that version.
+
+    Raises
+    ------
+    ModelFormatError
+        No model there, a manifest that is not this format's, a listed file that is missing, a
+        link, a special file or outside the directory, a checksum that does not match, or
+        contents that do not fit together; the message names the file.
 
     Examples
     --------
@@ -215,37 +453,73 @@ def load_model(path: str | os.PathLike) -> IntroductionRecommender:
     >>> bool((loaded.rank([0], k=5)[0] == model.rank([0], k=5)[0]).all())
     True
     """
-    root = Path(path)
+    root = _ModelDir(path)
     manifest = _read_manifest(root)
-    for name in manifest.get("files", {}):
-        if not (root / name).is_file():  # a clear error before reading anything large
-            raise ModelFormatError(f"{root}: file {name} listed in the manifest is missing")
-    # every file is read once, checked against its checksum and parsed from those same bytes
-    read = lambda name: io.BytesIO(_verified_bytes(root, manifest, name))  # noqa: E731
-    members = pd.read_parquet(read("members.parquet"))
-    interests = pd.read_parquet(read("interests.parquet"))
-    adjacency = _load_csr(read("adjacency.npz"))
-    member_interests = _load_csr(read("member_interests.npz"))
-    factors = np.load(read("member_factors.npy"), allow_pickle=False)
-    index_bytes = (
-        np.load(read("als_index.npy"), allow_pickle=False)
-        if "als_index.npy" in manifest.get("files", {})
-        else None
-    )
-    try:
-        acceptance = acceptance_from_dict(
-            json.loads(_verified_bytes(root, manifest, "acceptance.json"))
-        )
-    except (KeyError, ValueError) as err:
-        raise ModelFormatError(f"{root}/acceptance.json: {err}") from None
+    files = _verified_files(root, manifest)
+    read = lambda name: io.BytesIO(files[name])  # noqa: E731
+    n, n_interests = manifest["n_members"], manifest["n_interests"]
 
-    n = len(members)
-    upper = sp.triu(adjacency, k=1).tocoo()
+    with _parsing(root, "members.parquet"):
+        members = pd.read_parquet(read("members.parquet"))
+        for column in ("member_id", "community"):
+            if column not in members.columns:
+                raise ValueError(f"no column {column!r}")
+        if len(members) != n:
+            raise ValueError(f"{len(members)} rows, the manifest says {n} members")
+        member_ids = members["member_id"]
+        if member_ids.isna().any() or not all(isinstance(m, str) for m in member_ids):
+            raise ValueError("member_id holds a value that is not a string")
+        if member_ids.duplicated().any():
+            raise ValueError("member_id holds a duplicate")
+        communities = _array(members["community"].to_numpy(), "community", kind="i", ndim=1)
+        if communities.min() < 0:
+            raise ValueError("community holds a negative number")
+    with _parsing(root, "interests.parquet"):
+        interests = pd.read_parquet(read("interests.parquet"))
+        if "interest" not in interests.columns or len(interests) != n_interests:
+            raise ValueError(f"expected one column 'interest' of {n_interests} rows")
+        if not all(isinstance(i, str) for i in interests["interest"]):
+            raise ValueError("interest holds a value that is not a string")
+    with _parsing(root, "adjacency.npz"):
+        adjacency = _load_csr(read("adjacency.npz"), (n, n))
+        if (adjacency != adjacency.T).nnz or adjacency.diagonal().any():
+            raise ValueError("the adjacency matrix is not symmetric or has self-connections")
+    with _parsing(root, "member_interests.npz"):
+        member_interests = _load_csr(read("member_interests.npz"), (n, n_interests))
+        if member_interests.nnz and member_interests.data.min() < 0:
+            raise ValueError("an interest weight is negative")
+    with _parsing(root, "member_factors.npy"):
+        factors = _array(
+            np.load(read("member_factors.npy"), allow_pickle=False), "factors", kind="f", ndim=2
+        )
+        if factors.shape[0] != n:
+            raise ValueError(f"{factors.shape[0]} rows, the model has {n} members")
+    index_bytes = None
+    if "als_index.npy" in files:
+        with _parsing(root, "als_index.npy"):
+            index_bytes = np.load(read("als_index.npy"), allow_pickle=False)
+            if index_bytes.dtype != np.uint8 or index_bytes.ndim != 1:
+                raise ValueError("an index is a 1-d array of bytes")
+    bound_groups = None
+    if "bound_groups.npy" in files:
+        with _parsing(root, "bound_groups.npy"):
+            bound_groups = _array(
+                np.load(read("bound_groups.npy"), allow_pickle=False), "groups", kind="i", ndim=1
+            )
+            if len(bound_groups) != n or (len(bound_groups) and bound_groups.min() < 0):
+                raise ValueError(f"expected {n} group codes of at least 0")
+    with _parsing(root, "acceptance.json"):
+        acceptance = acceptance_from_dict(json.loads(files["acceptance.json"].decode("utf-8")))
+        probe = acceptance.predict_proba(np.zeros((2, len(FEATURE_NAMES))))
+        if np.shape(probe) != (2,) or not np.isfinite(probe).all():
+            raise ValueError("the acceptance model does not score a pair")
+
     attributes = members[[c for c in OPERATIONAL_COLUMNS if c in members.columns]].reset_index(
         drop=True
     )
+    upper = sp.triu(adjacency, k=1).tocoo()
     network = Network(
-        member_ids=members["member_id"].to_numpy(dtype=object),
+        member_ids=member_ids.to_numpy(dtype=object),
         adjacency=adjacency,
         member_interests=member_interests,
         interest_names=interests["interest"].to_numpy(dtype=object),
@@ -255,13 +529,10 @@ def load_model(path: str | os.PathLike) -> IntroductionRecommender:
         connection_times=None,
         introductions=None,
     )
-    bound_groups = None
-    if "bound_groups.npy" in manifest.get("files", {}):
-        bound_groups = np.load(read("bound_groups.npy"), allow_pickle=False)
-    try:
+    with _parsing(root, "manifest.json"):
         state = FittedState(
             network=network,
-            communities=members["community"].to_numpy(dtype=np.int32),
+            communities=communities.astype(np.int32),
             member_factors=factors,
             als_index=index_bytes,
             acceptance=acceptance,
@@ -271,6 +542,7 @@ def load_model(path: str | os.PathLike) -> IntroductionRecommender:
             training_pairs=int(manifest["training"]["pairs"]),
             training_positives=int(manifest["training"]["positives"]),
         )
-    except (KeyError, TypeError, ValueError) as err:
-        raise ModelFormatError(f"{root}/manifest.json: {err}") from None
-    return IntroductionRecommender.from_state(state, manifest=manifest, **manifest["params"])
+        model = IntroductionRecommender.from_state(state, manifest=manifest, **manifest["params"])
+    with _parsing(root, "manifest.json"):  # a trial ranking: fail here, not on a request
+        model.rank(np.zeros(1, dtype=np.int64), k=1)
+    return model

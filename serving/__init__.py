@@ -19,6 +19,7 @@ from serving._broker import (
 )
 from serving._recommender import Recommender
 from serving._types import (
+    ColdStartUnavailableError,
     Introduction,
     ModelNotLoadedError,
     Reasons,
@@ -32,6 +33,7 @@ from serving._types import (
 __all__ = [
     "BrokerReasons",
     "BrokerSlate",
+    "ColdStartUnavailableError",
     "Introduction",
     "IntroductionToMake",
     "ModelNotLoadedError",

@@ -24,7 +24,7 @@ def add_broker_routes(app: FastAPI, recommender: Recommender) -> None:
     """
 
     @app.get(
-        "/v1/members/{member_id}/introductions-to-make",
+        "/v1/members/{member_id:path}/introductions-to-make",
         response_model=BrokerSlateOut,
         responses=error_responses(404, 422, 503),
         summary=(

@@ -16,7 +16,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serving._types import ModelNotLoadedError, UnknownInterestsError, UnknownMemberError
+from serving._types import (
+    ColdStartUnavailableError,
+    ModelNotLoadedError,
+    UnknownInterestsError,
+    UnknownMemberError,
+)
 
 __all__ = ["InvalidRequest", "install_error_handlers"]
 
@@ -38,6 +43,8 @@ _STATUS_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    414: "uri_too_long",
+    501: "not_implemented",
 }
 
 
@@ -59,6 +66,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ModelNotLoadedError)
     async def _not_loaded(request: Request, exc: ModelNotLoadedError):
         return _error(503, "not_ready", str(exc), headers={"Retry-After": "5"})
+
+    @app.exception_handler(ColdStartUnavailableError)
+    async def _no_cold_start(request: Request, exc: ColdStartUnavailableError):
+        return _error(501, "not_implemented", str(exc))
 
     @app.exception_handler(UnknownInterestsError)
     async def _unknown_interests(request: Request, exc: UnknownInterestsError):

@@ -36,7 +36,13 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
-from recsys import ModelFormatError, load_model, summarize_reasons
+from recsys import (
+    MAX_SLATE_SIZE,
+    ModelFormatError,
+    check_slate_size,
+    load_model,
+    summarize_reasons,
+)
 from serving._broker import BrokerSlate, introductions_to_make
 from serving._cache import rounded_score, to_introduction
 from serving._capacity import InboundLimit
@@ -44,6 +50,7 @@ from serving._precompute import build_table, table_size, warm
 from serving._snapshot import Snapshot
 from serving._sources import open_source, sha256_file
 from serving._types import (
+    ColdStartUnavailableError,
     Introduction,
     ModelNotLoadedError,
     Reasons,
@@ -53,6 +60,7 @@ from serving._types import (
     UnknownInterestsError,
     UnknownMemberError,
     describe,
+    shown_value,
 )
 
 __all__ = ["Recommender"]
@@ -214,91 +222,108 @@ class Recommender:
         return snap
 
     # ------------------------------------------------------------------ reload
-    def reload(self, *, force: bool = False, raise_errors: bool = False) -> ReloadResult:
+    def reload(
+        self, *, force: bool = False, raise_errors: bool = False, wait: bool = True
+    ) -> ReloadResult:
         """Load the source's current version if it is new (or always, with ``force``) and swap it
         in.
 
         The new model is loaded and verified completely (and its cache warmed) before the swap.
-        On failure the current model keeps serving, the error is logged and kept in
-        :attr:`last_reload_error`, and the same source state is not retried until it changes
-        (unless ``force``). With ``raise_errors`` the error propagates as well.
+        On failure — at any step: fetching, verifying, the trial ranking, warming, building its
+        table — the current model keeps serving, the error is logged and kept in
+        :attr:`last_reload_error` (naming the source, never a private copy's path), and the same
+        source state is not retried until it changes (unless ``force``). With ``raise_errors``
+        the error propagates as well. With ``wait=False`` a reload already running is not waited
+        for: the call returns at once with ``busy`` set.
         """
-        with self._reload_lock:  # one load at a time; readers never wait on this lock
-            previous = self._snapshot
-            prev_version = previous.version if previous else None
-            unchanged = ReloadResult(False, prev_version, prev_version)
+        if not self._reload_lock.acquire(blocking=wait):
+            version = self.model_version
+            return ReloadResult(False, version, version, busy=True)
+        try:  # one load at a time; readers never wait on this lock
+            return self._reload(force=force, raise_errors=raise_errors)
+        finally:
+            self._reload_lock.release()
+
+    def _reload(self, *, force: bool, raise_errors: bool) -> ReloadResult:
+        previous = self._snapshot
+        prev_version = previous.version if previous else None
+        unchanged = ReloadResult(False, prev_version, prev_version)
+        try:
+            fingerprint = self._source.fingerprint()
+        except Exception as err:  # e.g. the registry is unreachable: keep serving
+            self._record_failure(None, f"cannot look up {self._source.label}: {describe(err)}")
+            if raise_errors:
+                raise
+            return unchanged
+        if not force:
+            if previous is not None and fingerprint == previous.fingerprint:
+                return unchanged
+            if self._last_error is not None and fingerprint == self._failed_fingerprint:
+                return unchanged
+        workdir = Path(tempfile.mkdtemp(prefix="plusone-serve-"))
+        keep_workdir = False
+        try:
             try:
-                fingerprint = self._source.fingerprint()
-            except Exception as err:  # e.g. the registry is unreachable: keep serving
-                self._record_failure(None, f"cannot look up {self._source.label}: {describe(err)}")
+                snap, model_dir = self._load_snapshot(
+                    fingerprint, workdir, unchanged_from=None if force else previous
+                )
+                if snap is not previous:
+                    self._prepare(snap, previous, model_dir)
+            except Exception as err:
+                message = self._public(describe(err), workdir)
+                self._record_failure(fingerprint, message)
+                if raise_errors and isinstance(err, ModelFormatError):
+                    raise ModelFormatError(message) from None
                 if raise_errors:
                     raise
                 return unchanged
-            if not force:
-                if previous is not None and fingerprint == previous.fingerprint:
-                    return unchanged
-                if self._last_error is not None and fingerprint == self._failed_fingerprint:
-                    return unchanged
-            workdir = Path(tempfile.mkdtemp(prefix="plusone-serve-"))
-            keep_workdir = False
-            try:
-                try:
-                    snap, model_dir = self._load_snapshot(
-                        fingerprint, workdir, unchanged_from=None if force else previous
-                    )
-                except Exception as err:
-                    self._record_failure(fingerprint, describe(err))
-                    if raise_errors:
-                        raise
-                    return unchanged
-                self._last_error = None
-                self._failed_fingerprint = None
-                if (
-                    snap is previous
-                ):  # same content (e.g. the manifest was only touched): nothing to swap
-                    return unchanged
-                if (
-                    previous is not None
-                    and previous.inbound is not None
-                    and snap.inbound is not None
-                ):
-                    snap.inbound.carry_over(previous.inbound)
-                if previous is not None and self.warm_on_reload:
-                    warm(
-                        snap,
-                        model_dir,
-                        previous.slates.hottest(self.warm_on_reload),
-                        subprocess_min=self.warm_subprocess_min,
-                    )
-                if previous is not None and snap.table_size:
-                    # a new version's table is built before the swap, while the old one serves
-                    # from its own: traffic spread over every member never meets an empty table
-                    self._pending = snap
-                    try:
-                        build_table(snap, model_dir, self.precompute_k)
-                    finally:
-                        self._pending = None
-                self._snapshot = snap  # the atomic swap
-                if (
-                    previous is None
-                ):  # the first version serves at once and fills its table as it goes
-                    keep_workdir = self._start_precompute(snap, model_dir, workdir)
-            finally:
-                if not keep_workdir:
-                    shutil.rmtree(
-                        workdir, ignore_errors=True
-                    )  # downloads only; the model is in memory
-            logger.info(
-                "serving model version %s from %s (%d members)%s",
-                snap.version,
-                self._source.label,
-                snap.n_members,
-                f", replacing {prev_version}" if prev_version else "",
+            self._last_error = None
+            self._failed_fingerprint = None
+            if snap is previous:  # same content (e.g. the manifest was only touched)
+                return unchanged
+            self._snapshot = snap  # the atomic swap
+            if previous is None:  # the first version serves at once and fills its table
+                keep_workdir = self._start_precompute(snap, model_dir, workdir)
+        finally:
+            if not keep_workdir:  # downloads only; the model is in memory
+                shutil.rmtree(workdir, ignore_errors=True)
+        logger.info(
+            "serving model version %s from %s (%d members)%s",
+            snap.version,
+            self._source.label,
+            snap.n_members,
+            f", replacing {prev_version}" if prev_version else "",
+        )
+        if previous is not None:
+            # in pieces, here in the reloading thread, not in one stall
+            previous.slates.drain()
+        return ReloadResult(True, snap.version, prev_version)
+
+    def _prepare(self, snap: Snapshot, previous: Snapshot | None, model_dir: Path) -> None:
+        """Before the swap: carry capacity counts over, warm the cache, build the table."""
+        if previous is not None and previous.inbound is not None and snap.inbound is not None:
+            snap.inbound.carry_over(previous.inbound)
+        if previous is not None and self.warm_on_reload:
+            warm(
+                snap,
+                model_dir,
+                previous.slates.hottest(self.warm_on_reload),
+                subprocess_min=self.warm_subprocess_min,
             )
-            if previous is not None:
-                # in pieces, here in the reloading thread, not in one stall
-                previous.slates.drain()
-            return ReloadResult(True, snap.version, prev_version)
+        if previous is not None and snap.table_size:
+            # a new version's table is built before the swap, while the old one serves from
+            # its own: traffic spread over every member never meets an empty table
+            self._pending = snap
+            try:
+                build_table(snap, model_dir, self.precompute_k)
+            finally:
+                self._pending = None
+
+    def _public(self, message: str, workdir: Path) -> str:
+        """``message`` with the private copy's path replaced by the source it came from."""
+        for private in (workdir / "model", workdir):
+            message = message.replace(str(private), self._source.label)
+        return message
 
     def _record_failure(self, fingerprint: Any, message: str) -> None:
         serving = self._snapshot.version if self._snapshot else None
@@ -425,13 +450,13 @@ class Recommender:
         snap = self._current()
         net = snap.model.network_
         member_id = str(member_id)
-        skip = set(exclude) if exclude else set()
+        skip = set(_ids(exclude, "exclude")) if exclude else set()
         if skip:
             skip.intersection_update(
                 net.member_ids[r] for r in net.rows_of(sorted(skip)) if r >= 0
             )
         # ask for one more per excluded member, then filter: the slate stays k long when it can
-        n = k + len(skip)
+        n = min(k + len(skip), MAX_SLATE_SIZE)
         if cached_only:
             rows = snap.slates.peek((member_id, n))
             if rows is None:
@@ -459,7 +484,7 @@ class Recommender:
         """
         _check_k(k)
         snap = self._current()
-        ids_in = [str(m) for m in member_ids]
+        ids_in = _ids(member_ids, "member_ids")
         if on_unknown == "raise" and ids_in:
             rows = snap.model.network_.rows_of(ids_in)
             if (rows < 0).any():
@@ -487,15 +512,19 @@ class Recommender:
         model = snap.model
         source = model.sources_.get("interests")
         if source is None:
-            raise ModelNotLoadedError(
+            raise ColdStartUnavailableError(
                 "this model has no interest-based candidate source, so it cannot rank "
                 "members it has not seen"
             )
         lookup, df = snap.interest_columns()
+        if isinstance(interests, (str, bytes)):
+            raise TypeError("interests must be a list of interest names, not one string")
         given = list(dict.fromkeys(str(i) for i in interests))
         cols = np.array(sorted({lookup[name] for name in given if name in lookup}), dtype=np.int64)
         if len(cols) == 0:
-            shown = ", ".join(repr(g) for g in given[:5]) + (", ..." if len(given) > 5 else "")
+            shown = ", ".join(shown_value(g) for g in given[:5]) + (
+                ", ..." if len(given) > 5 else ""
+            )
             raise UnknownInterestsError(
                 f"none of the interests given ({shown}) is known to the model; "
                 f"it knows {len(lookup):,} interests, e.g. {next(iter(lookup), 'none')!r}"
@@ -556,8 +585,14 @@ def _pending_status(pending: Snapshot | None) -> dict[str, Any] | None:
 
 
 def _check_k(k: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a whole number of at least 1, got {k!r}")
+    check_slate_size(k)  # at most recsys.MAX_SLATE_SIZE: bounded before anything is allocated
+
+
+def _ids(values: Iterable[str], name: str) -> list[str]:
+    """A list of member ids; one string is refused (it would be taken as its characters)."""
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a list of member ids, not one string")
+    return [str(v) for v in values]
 
 
 def _iso(seconds: float) -> str:

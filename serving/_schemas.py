@@ -111,7 +111,12 @@ class BatchIn(BaseModel):
 class ColdStartIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     interests: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]] = Field(
-        min_length=1, max_length=MAX_INTERESTS
+        min_length=1,
+        max_length=MAX_INTERESTS,
+        description=(
+            "Interest names as the model knows them; unknown ones are ignored, and when none "
+            "is known the answer is a 422 that says so"
+        ),
     )
     k: SlateSize = 20
 
@@ -228,6 +233,12 @@ class BrokerSlateOut(BaseModel):
     model_version: str
 
 
-def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """A route's ``responses``: each of ``codes`` answers with an :class:`ErrorOut`."""
-    return {code: {"model": ErrorOut} for code in codes}
+def error_responses(
+    *codes: int, descriptions: dict[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """A route's ``responses``: each of ``codes`` answers with an :class:`ErrorOut`, described
+    by ``descriptions`` where the default text would not say when."""
+    out: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in codes}
+    for code, text in (descriptions or {}).items():
+        out[code]["description"] = text
+    return out

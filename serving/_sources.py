@@ -12,10 +12,11 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
-from recsys import ModelFormatError
+from recsys import ModelFormatError, read_model_manifest
 
 __all__ = ["DirectorySource", "MlflowSource", "open_source", "sha256_file"]
 
@@ -25,6 +26,9 @@ _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<ve
 class DirectorySource:
     """A saved-model directory; a new version is a changed ``manifest.json`` (checked by stat, then
     SHA-256).
+
+    The directory may be a link to its current version (what :func:`recsys.save_model` and
+    ``recsys train`` publish): it is resolved once per poll and every file read from there.
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -33,28 +37,52 @@ class DirectorySource:
 
     def fingerprint(self) -> Any:
         try:
-            st = (self.path / "manifest.json").stat()
-        except OSError:
+            root = self.path.resolve()
+            st = (root / "manifest.json").stat()
+        except (OSError, RuntimeError):  # RuntimeError: a link loop
             return None
         # ctime too: a restored copy (cp -a) keeps mtime and size and may reuse a freed inode,
-        # but its ctime is the moment it was written
-        return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+        # but its ctime is the moment it was written. (So fetch never links the manifest: a new
+        # link would change its ctime, and the same version would look new at every poll.)
+        return (str(root), st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
 
     def fetch(self, workdir: Path) -> tuple[Path, str | None]:
-        """A private snapshot of the directory (hard links where possible, else copies).
+        """A private snapshot of one version: the manifest copied, the regular files it lists
+        hard-linked (else copied); nothing else, and never through a link.
 
         Loading verifies the checksums and then reads the files again: from the live directory,
-        a new version renamed into place in between could mix two versions. The snapshot is one
-        version (or fails its checksums and is retried at the next poll).
+        a new version published in between could mix two versions. The snapshot is one version
+        (or fails its checksums and is retried when the source changes).
         """
-        if not self.path.is_dir():
-            raise ModelFormatError(f"{self.path}: no model directory there")
-        target = workdir / "model"
         try:
-            shutil.copytree(self.path, target, copy_function=_link_or_copy)
-        except (OSError, shutil.Error) as err:
+            root = self.path.resolve()
+        except (OSError, RuntimeError) as err:
+            raise ModelFormatError(f"{self.path}: cannot be resolved ({err})") from None
+        if not root.is_dir():
+            raise ModelFormatError(f"{self.path}: no model directory there")
+        manifest = read_model_manifest(root)  # checked: plain names, size-capped
+        target = workdir / "model"
+        target.mkdir()
+        try:
+            shutil.copyfile(root / "manifest.json", target / "manifest.json")
+            for name in manifest["files"]:
+                source = root / name
+                mode = source.lstat().st_mode
+                if not stat.S_ISREG(mode):
+                    kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+                    raise ModelFormatError(
+                        f"{self.path}/{name}: is {kind}; a model directory holds only regular "
+                        "files"
+                    )
+                _link_or_copy(source, target / name)
+        except FileNotFoundError as err:
+            name = Path(err.filename or "?").name
             raise ModelFormatError(
-                f"{self.path}: could not read the model directory ({err})"
+                f"{self.path}/{name}: listed in the manifest but missing"
+            ) from None
+        except OSError as err:
+            raise ModelFormatError(
+                f"{self.path}: could not read the model directory ({err.strerror})"
             ) from None
         return target, None
 
@@ -104,13 +132,13 @@ class MlflowSource:
         )
 
 
-def _link_or_copy(src: str, dst: str) -> None:
-    # save_model never rewrites a file in place (it renames a new directory in), so a hard link
-    # keeps this version's bytes at no cost; across file systems, copy
+def _link_or_copy(src: Path, dst: Path) -> None:
+    # save_model never rewrites a file in place (it publishes a new directory), so a hard link
+    # keeps this version's bytes at no cost; across file systems, copy (never following a link)
     try:
-        os.link(src, dst)
+        os.link(src, dst, follow_symlinks=False)
     except OSError:
-        shutil.copy2(src, dst)
+        shutil.copy2(src, dst, follow_symlinks=False)
 
 
 def _find_model_dir(root: Path, label: str) -> Path:

@@ -13,6 +13,7 @@ from typing import Any
 from recsys import ModelFormatError
 
 __all__ = [
+    "ColdStartUnavailableError",
     "Introduction",
     "ModelNotLoadedError",
     "Reasons",
@@ -22,6 +23,7 @@ __all__ = [
     "UnknownInterestsError",
     "UnknownMemberError",
     "describe",
+    "shown_value",
 ]
 
 
@@ -105,11 +107,13 @@ class Slate:
 
 @dataclass(frozen=True)
 class ReloadResult:
-    """What a reload did: ``swapped`` is true when a new version now serves."""
+    """What a reload did: ``swapped`` is true when a new version now serves; ``busy`` when it
+    did not run because another reload was running (``reload(wait=False)``)."""
 
     swapped: bool
     model_version: str | None
     previous_version: str | None
+    busy: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,7 @@ class UnknownMemberError(LookupError):
     def __init__(self, member_id: str, n_members: int):
         self.member_id = member_id
         super().__init__(
-            f"unknown member {member_id!r}: not among the model's {n_members:,} members"
+            f"unknown member {shown_value(member_id)}: not among the model's {n_members:,} members"
         )
 
     def __str__(self) -> str:  # LookupError would quote the whole message
@@ -142,6 +146,32 @@ class UnknownInterestsError(ValueError):
 
 class ModelNotLoadedError(RuntimeError):
     """No model has loaded yet (HTTP 503)."""
+
+
+class ColdStartUnavailableError(RuntimeError):
+    """The model serving has no interest-based candidates, so no cold-start slate (HTTP 501:
+    not a passing state, unlike 503)."""
+
+
+#: How much of a caller's value an error message shows.
+SHOWN_CHARACTERS = 64
+
+
+def shown_value(value: object) -> str:
+    """A caller's value as an error message shows it: quoted, control characters escaped, cut
+    to :data:`SHOWN_CHARACTERS` (an id of a megabyte is not echoed back).
+
+    Examples
+    --------
+    >>> shown_value("m1")
+    "'m1'"
+    >>> shown_value("x" * 100)[-5:]
+    "x'..."
+    """
+    text = str(value)
+    if len(text) > SHOWN_CHARACTERS:
+        return repr(text[:SHOWN_CHARACTERS]) + "..."
+    return repr(text)
 
 
 def describe(err: BaseException) -> str:

@@ -55,7 +55,15 @@ from serving._schemas import (
     error_responses,
 )
 
-__all__ = ["create_app", "serve", "MAX_K", "MAX_BATCH", "MAX_EXCLUDE", "MAX_INTERESTS"]
+__all__ = [
+    "MAX_BATCH",
+    "MAX_EXCLUDE",
+    "MAX_INTERESTS",
+    "MAX_K",
+    "check_environment",
+    "create_app",
+    "serve",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -114,8 +122,9 @@ def create_app(
     app.state.recommender = recommender
     install_error_handlers(app)
 
+    # {member_id:path}: an id may hold "/" (sent percent-encoded, decoded before routing)
     @app.get(
-        "/v1/members/{member_id}/introductions",
+        "/v1/members/{member_id:path}/introductions",
         response_model=SlateOut,
         responses=error_responses(404, 422, 503),
         summary="A member's slate of introductions, with reasons",
@@ -174,7 +183,15 @@ def create_app(
     @app.post(
         "/v1/introductions:cold-start",
         response_model=SlateOut,
-        responses=error_responses(422, 503),
+        responses=error_responses(
+            422,
+            501,
+            503,
+            descriptions={
+                422: "Invalid body, or none of the interests is known to the model",
+                501: "The model serving has no interest-based candidates, so no cold start",
+            },
+        ),
         summary="A slate for someone the model has not seen, from their interests",
         tags=["introductions"],
     )
@@ -240,7 +257,17 @@ def create_app(
                 given.strip().encode(), token.encode()
             ):
                 raise StarletteHTTPException(403, "wrong admin token")
-            result = recommender.reload(force=force)
+            # one reload at a time: a request that finds one running is answered at once
+            result = recommender.reload(force=force, wait=False)
+            if result.busy:
+                return JSONResponse(
+                    {
+                        "error": "conflict",
+                        "message": "a reload is already running; ask again when it is done",
+                        "details": [],
+                    },
+                    status_code=409,
+                )
             if result.swapped:
                 _after_swap()
             error = recommender.last_reload_error
@@ -360,12 +387,34 @@ def _after_swap() -> None:
         gc.freeze()
 
 
-def _app_kwargs() -> dict[str, Any]:
+def _env_number(name: str, default: str, *, kind: type = int, minimum: float = 0) -> Any:
+    """``$name`` as a number of ``kind`` at least ``minimum``; else a ValueError naming it."""
+    text = os.environ.get(name, default).strip()
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or value != value or value < minimum or value in (float("inf"),):
+        what = "a whole number" if kind is int else "a number"
+        raise ValueError(f"{name}: expected {what} of at least {minimum:g}, got {text[:40]!r}")
+    return value
+
+
+def check_environment() -> dict[str, Any]:
+    """The service's settings from its ``PLUSONE_*`` environment variables, each checked (a
+    bad one is a ValueError naming it, before any worker starts)."""
     return {
-        "cache_size": int(os.environ.get(CACHE_SIZE_ENV, "20000")),
-        "warm_on_reload": int(os.environ.get(WARM_ENV, "2000")),
+        "cache_size": _env_number(CACHE_SIZE_ENV, "20000"),
+        "warm_on_reload": _env_number(WARM_ENV, "2000"),
         "precompute": parse_precompute(os.environ.get(PRECOMPUTE_ENV, "0"), PRECOMPUTE_ENV),
+        "workers": _env_number(WORKERS_ENV, "1", minimum=1),
+        "poll_seconds": _env_number(POLL_SECONDS_ENV, "0", kind=float),
     }
+
+
+def _app_kwargs() -> dict[str, Any]:
+    settings = check_environment()
+    return {name: settings[name] for name in ("cache_size", "warm_on_reload", "precompute")}
 
 
 def parse_precompute(text: str, where: str) -> int | str:
@@ -390,9 +439,7 @@ def app_from_env() -> FastAPI:
             f"{MODEL_SOURCE_ENV} is not set: it names the model directory or MLflow model "
             "URI to serve"
         )
-    app = create_app(
-        source, poll_seconds=float(os.environ.get(POLL_SECONDS_ENV, "0")), **_app_kwargs()
-    )
+    app = create_app(source, poll_seconds=check_environment()["poll_seconds"], **_app_kwargs())
     _settle_for_serving()
     return app
 
@@ -419,7 +466,7 @@ def serve(
     # requests bring the concurrency: one thread per BLAS / OpenMP pool keeps the cores for them
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
-    n_workers = workers if workers is not None else int(os.environ.get(WORKERS_ENV, "1"))
+    n_workers = workers if workers is not None else check_environment()["workers"]
     log_requests = (
         access_log if access_log is not None else os.environ.get(ACCESS_LOG_ENV, "1") != "0"
     )

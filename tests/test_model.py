@@ -183,9 +183,11 @@ def test_save_is_atomic_on_failure(fitted, tmp_path, monkeypatch):
     monkeypatch.setattr(np, "save", boom)
     with pytest.raises(RuntimeError):
         save_model(model, tmp_path / "model")
-    # the old model is intact and no temporary directory is left behind
+    # the old model is intact and no temporary directory is left behind: beside the model only
+    # its one published version and the publishers' lock
     assert json.loads((path / "manifest.json").read_text()) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names[:-1] == [".model.lock", path.resolve().name] and names[-1] == "model"
     load_model(path)
 
 

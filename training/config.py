@@ -14,6 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from recsys import MAX_POOL_SIZE, MAX_SLATE_SIZE
+
 __all__ = ["Config", "ConfigError", "load_config", "apply_overrides", "config_to_yaml", "flatten"]
 
 
@@ -33,7 +35,7 @@ class DataConfig(_Section):
 
 
 class SyntheticConfig(_Section):
-    members: int = Field(3000, ge=50)
+    members: int = Field(3000, ge=50, le=10_000_000)
     seed: int = 7
     minority_share: float = Field(0.3, gt=0, lt=1)
 
@@ -44,7 +46,7 @@ class SplitConfig(_Section):
 
 
 class AdamicAdarConfig(_Section):
-    n: int = Field(200, ge=0)
+    n: int = Field(200, ge=0, le=MAX_POOL_SIZE)
     three_hop_weight: float = Field(0.03, ge=0)
     """Weight of walks of length three (friends of friends' friends); 0 keeps two hops."""
     three_hop_middles: int = Field(64, ge=0)
@@ -52,15 +54,15 @@ class AdamicAdarConfig(_Section):
 
 
 class InterestsConfig(_Section):
-    n: int = Field(100, ge=0)
+    n: int = Field(100, ge=0, le=MAX_POOL_SIZE)
     max_df: float = Field(0.05, gt=0, le=1)
     """Interests liked by more than this share of members are too common to propose anyone."""
 
 
 class ALSConfig(_Section):
-    n: int = Field(100, ge=0)
-    factors: int = Field(32, ge=2)
-    iterations: int = Field(15, ge=1)
+    n: int = Field(100, ge=0, le=MAX_POOL_SIZE)
+    factors: int = Field(32, ge=2, le=1024)
+    iterations: int = Field(15, ge=1, le=1000)
     regularization: float = Field(0.05, ge=0)
     alpha: float = Field(2.0, gt=0)
     index: Literal["auto", "exact", "hnsw", "ivf"] = "auto"
@@ -75,7 +77,7 @@ class ALSConfig(_Section):
 
 
 class CandidatesConfig(_Section):
-    pool_size: int = Field(300, ge=1)
+    pool_size: int = Field(300, ge=1, le=MAX_POOL_SIZE)
     adamic_adar: AdamicAdarConfig = AdamicAdarConfig()
     interests: InterestsConfig = InterestsConfig()
     als: ALSConfig = ALSConfig()
@@ -104,11 +106,13 @@ class RerankConfig(_Section):
 
 
 class EvaluationConfig(_Section):
-    k: int = Field(20, ge=1)
+    k: int = Field(20, ge=1, le=MAX_SLATE_SIZE)
+    """Slate size the metrics use; at most ``recsys.MAX_SLATE_SIZE`` (checked before anything
+    is allocated: a batch holds ``PREFERENCE_DEPTH × k`` candidates per member)."""
     max_members: int | None = Field(None, ge=1)
     atkinson_epsilon: float = Field(0.5, gt=0)
     seed: int = 0
-    bootstrap_samples: int = Field(300, ge=0)
+    bootstrap_samples: int = Field(300, ge=0, le=100_000)
     """Resamples behind the Atkinson confidence intervals of a run's report (0: no intervals)."""
 
 
@@ -177,15 +181,26 @@ class Config(_Section):
         return self
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], *, source: str = "config") -> Config:
+    def from_dict(
+        cls,
+        raw: dict[str, Any],
+        *,
+        source: str = "config",
+        overridden: frozenset[str] | set[str] = frozenset(),
+    ) -> Config:
+        """Validate ``raw``; a problem is blamed on ``--set KEY`` when the key is in
+        ``overridden`` (the keys set on the command line), else on ``source``."""
         try:
             return cls.model_validate(raw)
         except ValidationError as err:
-            problems = "; ".join(
-                (f"{'.'.join(str(p) for p in e['loc'])}: " if e["loc"] else "") + _explain(e)
-                for e in err.errors()
-            )
-            raise ConfigError(f"{source}: {problems}") from None
+            problems = []
+            for e in err.errors():
+                key = ".".join(str(p) for p in e["loc"])
+                if key in overridden:
+                    problems.append(f"--set {key}: {_explain(e)}")
+                else:
+                    problems.append(f"{source}: {key + ': ' if key else ''}{_explain(e)}")
+            raise ConfigError("; ".join(problems)) from None
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -209,14 +224,24 @@ def load_config(
             text = Path(path).read_text(encoding="utf-8")
         except OSError as err:
             raise ConfigError(f"cannot read config {path}: {err.strerror}") from None
+        except UnicodeDecodeError as err:
+            line = Path(path).read_bytes()[: err.start].count(b"\n") + 1
+            raise ConfigError(
+                f"{path}, line {line}: not UTF-8 text (byte {err.object[err.start]:#04x}); a "
+                "config is a YAML file"
+            ) from None
         try:
             raw = yaml.safe_load(text) or {}
         except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML: {err}") from None
+            mark = getattr(err, "problem_mark", None)
+            where = f"{path}, line {mark.line + 1}" if mark is not None else str(path)
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise ConfigError(f"{where}: not valid YAML: {problem}") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections")
     raw = apply_overrides(raw, overrides)
-    return Config.from_dict(raw, source=source)
+    overridden = {item.partition("=")[0].strip() for item in overrides}
+    return Config.from_dict(raw, source=source, overridden=overridden)
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -28,11 +27,13 @@ from recsys import (
     holdout_split,
     load_model,
     pool_recall,
-    save_model,
+    write_model_dir,
 )
 from training.config import Config, config_to_yaml
-from training.data import dataset_name, load_data
+from training.data import check_data_path, check_trainable, dataset_name, load_data
 from training.factory import fit_recommender
+from training.output import JobOutput
+from training.privacy import publishable_tables
 from training.reports import log_run_reports
 from training.tracking import log_metrics, log_rerank_setting, tracked_run
 
@@ -130,17 +131,27 @@ def train_job(
 ) -> TrainResult:
     """Load, split, fit, evaluate, save and track: what ``recsys train`` does.
 
-    The model directory is written atomically and the MLflow run ends FINISHED only when every
-    step succeeded; a failure leaves neither a half-written model nor a finished run.
+    Everything is written to a staging directory inside ``output_dir`` and published in one step
+    at the very end, after the MLflow logging (:class:`training.output.JobOutput`): a job that
+    fails or is killed leaves the previous output as it was, whole, and its MLflow run is
+    marked FAILED (by this process, or by the next job that finds it dead). The output is
+    checked, and locked against a second job, before any data is read. Each stage is logged
+    (``loading data``, ``holding out connections``, ``fitting: ...``, ``evaluating``,
+    ``saving``, ``logging to MLflow``, ``publishing``).
     """
     stage = on_stage or (lambda name: logger.info("%s", name))
-    output = Path(output_dir)
+    output = JobOutput(output_dir)
+    output.check()  # a file in the way, or data that is not there: before anything starts
+    check_data_path(config)
     started = time.perf_counter()
     tags = {
         "dataset": dataset_name(config),
         "policy": "rerank" if config.rerank.enabled else "unconstrained",
     }
-    with tracked_run(config, run_name=tags["dataset"], tags=tags) as mlflow:
+    with (
+        output.staging() as staging,
+        tracked_run(config, run_name=tags["dataset"], tags=tags) as mlflow,
+    ):
         stage("loading data")
         network = load_data(config)
         logger.info(
@@ -149,6 +160,7 @@ def train_job(
             len(network.connections),
             network.n_interests,
         )
+        check_trainable(network)
         stage("holding out connections")
         train, heldout = holdout_split(
             network, fraction=config.split.holdout_fraction, seed=config.split.seed
@@ -159,27 +171,26 @@ def train_job(
         metrics, tables = evaluation.metrics, evaluation.tables
         metrics["train_seconds"] = time.perf_counter() - started
         stage("saving")
-        model_dir = save_model(
+        model_dir = write_model_dir(
             model,
-            output / "model",
+            staging / "model",
             config=config.to_dict(),
             metadata={"dataset": tags["dataset"], "heldout_connections": int(len(heldout))},
         )
         atomic_write(
-            output / "metrics.json", json.dumps(_json_metrics(metrics), indent=2, sort_keys=True)
+            staging / "metrics.json", json.dumps(_json_metrics(metrics), indent=2, sort_keys=True)
         )
-        atomic_write(output / "config.yaml", config_to_yaml(config))
-        group_dir = output / "groups"
-        if group_dir.exists():
-            shutil.rmtree(group_dir)
-        for name, table in tables.items():
+        atomic_write(staging / "config.yaml", config_to_yaml(config))
+        group_dir = staging / "groups"
+        for name, table in publishable_tables(tables).items():
             atomic_write(group_dir / (name.replace("/", "__") + ".csv"), table.to_csv(index=False))
         run_id = None
         if mlflow is not None:
+            stage("logging to MLflow")
             log_metrics(mlflow, metrics)
             log_rerank_setting(mlflow, model)
-            mlflow.log_artifact(str(output / "metrics.json"))
-            mlflow.log_artifact(str(output / "config.yaml"))
+            mlflow.log_artifact(str(staging / "metrics.json"))
+            mlflow.log_artifact(str(staging / "config.yaml"))
             if group_dir.exists():
                 mlflow.log_artifacts(str(group_dir), artifact_path="groups")
             mlflow.log_artifacts(str(model_dir), artifact_path="model")
@@ -189,11 +200,15 @@ def train_job(
                 train=train,
                 evaluation=evaluation,
                 config=config,
-                output_dir=output,
+                output_dir=staging,
                 heldout=heldout,
             )
             run_id = mlflow.active_run().info.run_id
-    return TrainResult(output_dir=output, model_dir=model_dir, metrics=metrics, run_id=run_id)
+        stage("publishing")
+        output.publish()
+    return TrainResult(
+        output_dir=output.path, model_dir=output.path / "model", metrics=metrics, run_id=run_id
+    )
 
 
 def _json_metrics(metrics: dict[str, float]) -> dict[str, float | None]:

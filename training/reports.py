@@ -40,6 +40,7 @@ from recsys import atomic_write, heldout_matrix, holdout_split
 from recsys import metrics as m
 from training.data import load_data
 from training.mlflow_model import log_pyfunc_model
+from training.privacy import publishable_tables, shuffled_rows
 from training.tracking import log_metrics
 
 __all__ = [
@@ -504,7 +505,7 @@ def log_run_reports(
         mlflow.log_artifact(str(metrics_path))
 
     group_dir = output_dir / "groups"
-    for name, table in extras.tables.items():
+    for name, table in publishable_tables(extras.tables).items():  # no suppressed label
         atomic_write(group_dir / (name.replace("/", "__") + ".csv"), table.to_csv(index=False))
     if group_dir.exists():
         mlflow.log_artifacts(str(group_dir), artifact_path="groups")
@@ -517,7 +518,10 @@ def log_run_reports(
         mlflow.log_artifacts(str(plot_dir), artifact_path="plots")
 
     per_member_path = output_dir / "per_member.parquet"
-    extras.per_member.to_parquet(per_member_path, index=False)
+    # seeded shuffle: the row order must not lead back to the member table
+    shuffled_rows(extras.per_member, seed=config.evaluation.seed).to_parquet(
+        per_member_path, index=False
+    )
     mlflow.log_artifact(str(per_member_path))
 
     model_dir = output_dir / "model"

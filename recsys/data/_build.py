@@ -9,6 +9,7 @@ pyarrow compute kernels rather than Python-object hashing: at 20M interest rows
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -21,9 +22,12 @@ import scipy.sparse as sp
 
 from recsys.data._network import Network, _adjacency, _canonical_edges
 from recsys.data._validation import (
+    MAX_EPOCH_SECONDS,
     TABLES,
     UNDISCLOSED,
+    DataValidationError,
     _as_str,
+    _check_column_names,
     _is_blank,
     _parse_numbers,
     _parse_times,
@@ -32,6 +36,11 @@ from recsys.data._validation import (
     _TableSource,
     _to_arrow,
 )
+
+#: Columns that hold ids: stripped of surrounding whitespace wherever they come from.
+ID_COLUMNS: frozenset[str] = frozenset({"member_id", "member_a", "member_b", "broker", "interest"})
+#: Where ``read_table`` notes the file a frame was read from (for line numbers in messages).
+PATH_ATTR = "plusone_path"
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +159,28 @@ def network_from_frames(
     names = {name: name for name in TABLES}
     if sources:
         names.update(sources)
-    src = {name: _TableSource(names[name]) for name in TABLES}
+    given = {
+        "members": members,
+        "interests": interests,
+        "connections": connections,
+        "introductions": introductions,
+    }
+    src = {
+        name: _TableSource(
+            names[name], path=None if given[name] is None else given[name].attrs.get(PATH_ATTR)
+        )
+        for name in TABLES
+    }
+    for name, frame in given.items():
+        if frame is not None:
+            _check_column_names(frame, src[name])
+    members, interests, connections = (
+        _stripped_ids(members),
+        _stripped_ids(interests),
+        _stripped_ids(connections),
+    )
+    if introductions is not None:
+        introductions = _stripped_ids(introductions)
     started = time.perf_counter()
 
     # members
@@ -198,12 +228,25 @@ def network_from_frames(
     interest_blank = _is_blank(interests["interest"])
     if "weight" in interests.columns:
         weights, weight_missing, weight_bad = _parse_numbers(interests["weight"])
+        if not pd.api.types.is_numeric_dtype(interests["weight"].dtype):
+            # in text only an empty cell means "the default weight": NaN, NA or null written
+            # out is a mistake, not a weight of 1 (a number column's missing cells are empty)
+            written = weight_missing & ~_is_blank(interests["weight"])
+            if written.any():
+                weight_bad = written if weight_bad is None else weight_bad | written
+                weight_missing = weight_missing & ~written
         weights = np.where(weight_missing, 1.0, weights)
         bad_mask = weight_bad if weight_bad is not None else np.zeros(len(weights), dtype=bool)
         invalid = ~weight_missing & ~bad_mask & ~(np.isfinite(weights) & (weights > 0))
         weight_column = interests["weight"]
         weight_checks = [
-            (weight_bad, lambda row: f"non-numeric weight {str(weight_column.iloc[row])!r}"),
+            (
+                weight_bad,
+                lambda row: (
+                    f"non-numeric weight {str(weight_column.iloc[row])!r} (a weight is a "
+                    "number > 0, or empty for 1)"
+                ),
+            ),
             (
                 invalid,
                 lambda row: f"weight must be a finite number > 0, got {weight_column.iloc[row]!r}",
@@ -271,6 +314,7 @@ def network_from_frames(
         introductions=intro_frame,
         _sources=dict(names),
     )
+    _check_operational(network, src["members"])
     logger.info(
         "built network: %d members, %d interests (%d member-interest pairs), %d "
         "connections%s in %.1f s",
@@ -286,9 +330,73 @@ def network_from_frames(
 
 def _bad_time(column: pd.Series, row: int) -> str:
     return (
-        f"cannot parse created_at {str(column.iloc[row])!r} (expected epoch seconds or an ISO "
+        f"cannot parse created_at {str(column.iloc[row])!r} (expected epoch seconds up to "
+        f"{MAX_EPOCH_SECONDS:.0e}, where a larger number looks like milliseconds, or an ISO "
         "8601 date)"
     )
+
+
+def _stripped_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its id columns as strings stripped of surrounding whitespace ("a " and
+    "a" are one id; case is kept: "A" and "a" are two)."""
+    columns = [c for c in frame.columns if c in ID_COLUMNS]
+    if not columns:
+        return frame
+    frame = frame.copy(deep=False)
+    for column in columns:
+        values = pc.utf8_trim_whitespace(_to_arrow(frame[column]))
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        frame[column] = pd.Series(
+            np.asarray(values.to_numpy(zero_copy_only=False), dtype=object),
+            index=frame.index,
+        )
+    return frame
+
+
+#: Operational member columns the library reads, and what each must hold.
+_WHOLE_NUMBER_COLUMNS = ("capacity", "pledge_per_month")
+_YES_NO_COLUMNS = ("open_to_intros", "plus_one")
+
+
+def _check_operational(network: Network, source: _TableSource) -> None:
+    """The member columns ranking reads, checked now rather than at fit time: yes/no flags,
+    and capacities that are whole numbers of at least 0 (or empty)."""
+    checked = dataclasses.replace(network, _sources={"members": source.name})
+    for column in _YES_NO_COLUMNS:
+        try:
+            checked.bool_attribute(column, default=True)
+        except DataValidationError as err:  # renumbered with the file's own lines
+            raise source.error(err.problem, row=_row_of(err, source)) from None
+    for column in _WHOLE_NUMBER_COLUMNS:
+        try:
+            values = checked.numeric_attribute(column)
+        except DataValidationError as err:
+            raise source.error(err.problem, row=_row_of(err, source)) from None
+        if values is None:
+            continue
+        series = network.attributes[column]
+        bad = ~np.isnan(values) & ~(
+            np.isfinite(values) & (values >= 0) & (values == np.round(values))
+        )
+        _raise_first(
+            source,
+            [
+                (
+                    bad,
+                    lambda row, column=column, series=series: (
+                        f"{column} must be a whole number "
+                        f"of at least 0 (or empty), got {str(series.iloc[row])!r}"
+                    ),
+                )
+            ],
+        )
+
+
+def _row_of(err: DataValidationError, source: _TableSource) -> int | None:
+    if err.line is None:
+        return None
+    return err.line - 1 if source.is_parquet else err.line - 2
 
 
 def _introductions(
@@ -320,13 +428,29 @@ def _introductions(
         (rows_a < 0, unknown("member_a", frame["member_a"])),
         (rows_b < 0, unknown("member_b", frame["member_b"])),
         (same, lambda row: f"introduction of member {member_ids[rows_a[row]]!r} to themself"),
-        (not_binary, lambda row: f"accepted must be 0 or 1, got {accepted_column.iloc[row]!r}"),
+        (
+            not_binary,
+            lambda row: (
+                "empty accepted (it must be 0 or 1)"
+                if accepted_missing[row]
+                else f"accepted must be 0 or 1, got {str(accepted_column.iloc[row])!r}"
+            ),
+        ),
     ]
     if "created_at" in frame.columns:
         created = frame["created_at"]
         checks.append((time_bad, lambda row: _bad_time(created, row)))
     if "broker" in frame.columns:
         checks.append((broker_bad, unknown("broker", frame["broker"], "broker")))
+        broker_side = (broker >= 0) & ((broker == rows_a) | (broker == rows_b))
+        checks.append(
+            (
+                broker_side,
+                lambda row: (
+                    f"broker {member_ids[broker[row]]!r} is one of the two members introduced"
+                ),
+            )
+        )
     _raise_first(source, checks)
     return pd.DataFrame(
         {

@@ -268,6 +268,11 @@ class Network:
         object.__setattr__(new, "_id_index", self._id_index)
         return new
 
+    def source_name(self, table: str) -> str:
+        """The file ``table`` was read from, as messages name it (e.g. ``members.csv``); the
+        table's name when it did not come from a file."""
+        return self._sources.get(table, table)
+
     def _members_source(self) -> _TableSource:
         return _TableSource(self._sources.get("members", "members"))
 

@@ -8,8 +8,7 @@ write.
 from __future__ import annotations
 
 import csv
-import gzip
-import io
+import difflib
 import logging
 import os
 import time
@@ -23,29 +22,57 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from recsys._io import TABLE_FORMATS, write_frame
-from recsys.data._build import network_from_frames
+from recsys.data._build import PATH_ATTR, network_from_frames
 from recsys.data._network import Network
 from recsys.data._validation import (
+    NA_TOKENS,
     TABLES,
     DataValidationError,
     _as_str,
     _na_mask,
     _TableSource,
     _to_arrow,
+    first_bad_utf8,
+    open_csv_text,
+    physical_line,
 )
 
 logger = logging.getLogger(__name__)
 
 REQUIRED_TABLES: tuple[str, ...] = ("members", "interests", "connections")
 SUFFIXES: tuple[str, ...] = tuple(TABLE_FORMATS.values())
+_LONGEST_FIRST = sorted(SUFFIXES, key=len, reverse=True)
 # Columns always read as strings, with no NA interpretation: "NA" is a valid member id.
 ID_COLUMNS: frozenset[str] = frozenset({"member_id", "member_a", "member_b", "broker", "interest"})
+# Columns kept as text for network_from_frames to parse, so that it can tell an empty cell from
+# "NaN" written out (an empty weight is 1; "NaN" is a mistake).
+TEXT_COLUMNS: frozenset[str] = frozenset({"weight"})
+_LEADING_ZERO = r"^[+-]?0[0-9]"
 
 
-def _open_text(path: str) -> io.TextIOBase:
-    if path.endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115
+def _header(path: str, name: str) -> list[str]:
+    """The CSV header (its first non-blank record); errors name the line of a bad byte."""
+    try:
+        with open_csv_text(path) as handle:
+            for record in csv.reader(handle):
+                if record:
+                    return record
+    except UnicodeDecodeError:
+        raise _not_utf8(path, name) from None
+    except (OSError, csv.Error, EOFError) as exc:
+        raise DataValidationError(f"cannot read the header: {exc}", path=name, line=1) from exc
+    return []
+
+
+def _not_utf8(path: str, name: str) -> DataValidationError:
+    found = first_bad_utf8(path)
+    line, byte = found if found is not None else (None, None)
+    shown = f" (byte {byte:#04x})" if byte is not None else ""
+    return DataValidationError(
+        f"not UTF-8 text{shown}: save the file as UTF-8 (CSV UTF-8 in a spreadsheet)",
+        path=name,
+        line=line,
+    )
 
 
 def _infer_column(series: pd.Series) -> pd.Series:
@@ -62,6 +89,14 @@ def _infer_column(series: pd.Series) -> pd.Series:
         if missing.any()
         else text
     )
+    if pc.any(pc.match_substring_regex(cleaned, _LEADING_ZERO)).as_py():
+        # "007" is a code, not the number 7: the column stays text (stripped, NA missing)
+        out = pd.Series(
+            np.asarray(cleaned.to_numpy(zero_copy_only=False), dtype=object),
+            index=series.index,
+            name=series.name,
+        )
+        return out
     if not missing.any():
         try:
             return pd.Series(
@@ -108,31 +143,29 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     """
     path = os.fspath(path)
     name = os.path.basename(path)
-    source = _TableSource(name)
-    if name.endswith(".parquet"):
-        try:
-            frame = pd.read_parquet(path)
-        except (OSError, ValueError, pa.ArrowException) as exc:
-            raise DataValidationError(f"cannot read Parquet file: {exc}", path=name) from exc
-        frame = frame.reset_index(drop=True)
-        for column in frame.columns:
-            if column in ID_COLUMNS:
-                frame[column] = _as_str(frame[column])
-        return frame
-    if not (name.endswith(".csv") or name.endswith(".csv.gz")):
+    lower = name.lower()
+    source = _TableSource(name, path=None if lower.endswith(".parquet") else path)
+    if lower.endswith(".parquet"):
+        return _read_parquet(path, name)
+    if not (lower.endswith(".csv") or lower.endswith(".csv.gz")):
         raise DataValidationError(
             "unknown file type (expected .csv, .csv.gz or .parquet)", path=name
         )
-    try:
-        with _open_text(path) as handle:
-            header = next(csv.reader(handle), None)
-    except (OSError, UnicodeDecodeError, csv.Error, EOFError) as exc:
-        raise DataValidationError(f"cannot read the header: {exc}", path=name, line=1) from exc
+    header = _header(path, name)
     if not header:
         raise DataValidationError("file is empty (no header line)", path=name, line=1)
     repeated = sorted({c for c in header if header.count(c) > 1})
     if repeated:
         raise source.error(f"repeated column name(s): {', '.join(repeated)}", header=True)
+    for position, column in enumerate(header, 1):
+        if not column.strip():
+            hint = (
+                ": it looks like a DataFrame index written with the table; write the table "
+                "with index=False, or name the column"
+                if position == 1
+                else "; name it, or remove it"
+            )
+            raise source.error(f"column {position} has no name{hint}", header=True)
     convert = pa_csv.ConvertOptions(
         column_types={column: pa.large_string() for column in header},
         strings_can_be_null=False,
@@ -141,14 +174,65 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     try:
         table = pa_csv.read_csv(path, convert_options=convert)
     except pa.ArrowInvalid as exc:
+        if "utf8" in str(exc).lower() or "utf-8" in str(exc).lower():
+            raise _not_utf8(path, name) from None
         raise _csv_parse_error(path, name, convert, exc) from exc
     except (OSError, pa.ArrowException) as exc:
         raise DataValidationError(f"cannot parse CSV: {exc}", path=name) from exc
     frame = table.to_pandas()
     for column in frame.columns:
-        if column not in ID_COLUMNS:
+        if column not in ID_COLUMNS and column not in TEXT_COLUMNS:
             frame[column] = _infer_column(frame[column])
+    frame.attrs[PATH_ATTR] = path  # rows are found on their lines in messages
     return frame
+
+
+def _read_parquet(path: str, name: str) -> pd.DataFrame:
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise DataValidationError(f"cannot read Parquet file: {exc}", path=name) from exc
+    if any(level is not None for level in frame.index.names):
+        # a column saved as the index (frame.set_index("member_id").to_parquet()) is a column
+        frame = frame.reset_index()
+    else:
+        frame = frame.reset_index(drop=True)
+    for column in frame.columns:
+        if column in ID_COLUMNS:
+            values = frame[column]
+            if pd.api.types.is_float_dtype(values.dtype):
+                _check_float_ids(values, column, name)
+            frame[column] = _as_str(values)
+        elif not pd.api.types.is_numeric_dtype(frame[column].dtype) and not (
+            pd.api.types.is_bool_dtype(frame[column].dtype)
+            or pd.api.types.is_datetime64_any_dtype(frame[column].dtype)
+        ):
+            frame[column] = _text_cells(frame[column])
+    return frame
+
+
+def _check_float_ids(values: pd.Series, column: str, name: str) -> None:
+    """Ids in a float column must be whole numbers (2.0 is the id "2"); inf or 2.5 is an error."""
+    numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isnan(numbers) & ~(np.isfinite(numbers) & (numbers == np.round(numbers)))
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataValidationError(
+            f"{column} {float(numbers[row])!r} is not an id (ids are text or whole numbers)",
+            path=name,
+            line=row + 1,
+            unit="row",
+        )
+
+
+def _text_cells(series: pd.Series) -> pd.Series:
+    """A Parquet text column read as a CSV one is: stripped, empty and NA tokens missing."""
+    is_text = series.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    if not is_text.any():
+        return series  # not a text column (lists, bytes, ...)
+    stripped = series.map(lambda v: v.strip() if isinstance(v, str) else v)
+    missing = is_text & stripped.isin(NA_TOKENS).to_numpy(dtype=bool)
+    return stripped.mask(missing) if missing.any() else stripped
 
 
 def _csv_parse_error(
@@ -176,16 +260,39 @@ def _csv_parse_error(
     except (OSError, pa.ArrowException):
         pass
     if found:
-        number, problem = found[0]  # pyarrow numbers the header 1 and skips blank lines, as we do
-        return DataValidationError(problem, path=name, line=number)
+        number, problem = found[0]  # pyarrow numbers the header 1 and skips blank lines
+        line = physical_line(path, number - 2) if number is not None else None
+        return DataValidationError(problem, path=name, line=line or number)
     return DataValidationError(f"cannot parse CSV: {exc}", path=name)
 
 
 def _find_tables(root: str) -> dict[str, str]:
+    """Each table's file (``.CSV`` as well as ``.csv``); a file whose name is close to a table's
+    but not one (``introduction.csv``) is an error, not silently left out."""
+    files = {entry.name.lower(): entry.name for entry in os.scandir(root) if entry.is_file()}
+    for lower, actual in files.items():
+        suffix = next(
+            (x for x in sorted(SUFFIXES, key=len, reverse=True) if lower.endswith(x)), None
+        )
+        if suffix is None:
+            continue
+        stem = lower[: -len(suffix)]
+        if stem in TABLES:
+            continue
+        close = difflib.get_close_matches(stem, TABLES, n=1, cutoff=0.75)
+        if close:
+            raise DataValidationError(
+                f"{actual} is not a table name; did you mean {close[0]}{suffix}? (a data "
+                f"directory holds {', '.join(TABLES)})",
+                path=root,
+            )
+        logger.warning(
+            "%s: %s is not one of the tables (%s); ignored", root, actual, ", ".join(TABLES)
+        )
     found: dict[str, str] = {}
     for table in TABLES:
         candidates = [table + suffix for suffix in SUFFIXES]
-        present = [c for c in candidates if os.path.isfile(os.path.join(root, c))]
+        present = [files[c] for c in candidates if c in files]
         if len(present) > 1:
             raise DataValidationError(
                 f"more than one {table} table ({', '.join(present)}); keep exactly one", path=root

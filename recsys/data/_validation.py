@@ -9,6 +9,10 @@ text.
 
 from __future__ import annotations
 
+import codecs
+import csv
+import gzip
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -122,17 +126,29 @@ def _rebuild_error(
 
 @dataclass(frozen=True)
 class _TableSource:
-    """A table's name as shown in messages, and how its rows are numbered."""
+    """A table's name as shown in messages, and how its rows are numbered.
+
+    ``path``, when the table was read from a CSV file, lets a row be found on its line as an
+    editor numbers it: blank lines (which the reader skips) and quoted fields that span lines
+    move rows down, and the file is read again to count them, on the error path only.
+    """
 
     name: str
+    path: str | None = None
 
     @property
     def is_parquet(self) -> bool:
-        return self.name.endswith(".parquet")
+        return self.name.lower().endswith(".parquet")
 
     def number(self, row: int) -> int:
         """1-based line (CSV: header is line 1) or row (Parquet) of 0-based data row ``row``."""
-        return row + 1 if self.is_parquet else row + 2
+        if self.is_parquet:
+            return row + 1
+        if self.path is not None:
+            line = physical_line(self.path, row)
+            if line is not None:
+                return line
+        return row + 2
 
     def where(self, row: int) -> str:
         return f"{'row' if self.is_parquet else 'line'} {self.number(row)}"
@@ -142,12 +158,68 @@ class _TableSource:
     ) -> DataValidationError:
         unit: Literal["line", "row"] = "row" if self.is_parquet else "line"
         if header:
-            line = None if self.is_parquet else 1
+            line = None if self.is_parquet else self.number(-1)
         elif row is not None:
             line = self.number(row)
         else:
             line = None
         return DataValidationError(problem, path=self.name, line=line, unit=unit)
+
+
+def open_csv_text(path: str, *, errors: str = "strict") -> io.TextIOBase:
+    """A CSV file (``.gz`` decompressed) as text for the csv module: UTF-8, a BOM dropped."""
+    if path.lower().endswith(".gz"):
+        return io.TextIOWrapper(
+            gzip.open(path, "rb"), encoding="utf-8-sig", errors=errors, newline=""
+        )
+    return open(path, encoding="utf-8-sig", errors=errors, newline="")  # noqa: SIM115
+
+
+def physical_line(path: str, row: int) -> int | None:
+    """The line (1-based, as an editor counts, blank lines included) on which data row ``row``
+    (0-based; -1 is the header) of a CSV file starts; None if the file has no such row.
+
+    The CSV reader skips blank lines and a quoted field may span lines, so row ``i`` is on line
+    ``i + 2`` only in a file with neither; this reads the file again to count, once, for a
+    message.
+    """
+    try:
+        with open_csv_text(path, errors="replace") as handle:
+            reader = csv.reader(handle)
+            seen = -2  # the header is record -1
+            previous_end = 0
+            for record in reader:
+                start = previous_end + 1
+                previous_end = reader.line_num
+                if not record:
+                    continue  # a blank line
+                seen += 1
+                if seen == row:
+                    return start
+    except (OSError, csv.Error, EOFError, ValueError):
+        return None
+    return None
+
+
+def first_bad_utf8(path: str) -> tuple[int, int] | None:
+    """``(line, byte)`` of the first byte of a file (``.gz`` decompressed) that is not UTF-8,
+    lines counted as an editor counts them; None if it is all UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    opener = gzip.open if path.lower().endswith(".gz") else open
+    lines = 0
+    try:
+        with opener(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                pending = len(decoder.getstate()[0])
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError as err:
+                    at = max(err.start - pending, 0)
+                    return lines + block[:at].count(b"\n") + 1, block[at]
+                lines += block.count(b"\n")
+    except (OSError, EOFError):
+        return None
+    return None
 
 
 def _raise_first(
@@ -166,13 +238,32 @@ def _raise_first(
         raise source.error(describe(row), row=row)
 
 
+def _check_column_names(frame: pd.DataFrame, source: _TableSource) -> None:
+    """No unnamed columns: an empty name is most often a DataFrame index written with it."""
+    for position, column in enumerate(frame.columns, 1):
+        name = str(column)
+        if not name.strip() or name.startswith("Unnamed: "):
+            hint = (
+                ": it looks like a DataFrame index written with the table; write the table "
+                "with index=False, or name the column"
+                if position == 1
+                else "; name it, or remove it"
+            )
+            raise source.error(f"column {position} has no name{hint}", header=True)
+
+
 def _require_columns(frame: pd.DataFrame, table: str, source: _TableSource) -> None:
     found = [str(c) for c in frame.columns]
     for column in REQUIRED_COLUMNS[table]:
         if column not in frame.columns:
             shown = ", ".join(found) if found else "none"
+            hint = ""
+            for separator, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+                if any(separator in c for c in found):
+                    hint = f"; the columns look separated by {name}: a table is comma-separated"
+                    break
             raise source.error(
-                f"missing required column '{column}' (columns found: {shown})", header=True
+                f"missing required column '{column}' (columns found: {shown}){hint}", header=True
             )
 
 
@@ -187,9 +278,9 @@ def _as_str(series: pd.Series) -> pd.Series:
         return series
     if pd.api.types.is_float_dtype(series.dtype):
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        finite = values[np.isfinite(values)]
-        if np.array_equal(finite, np.round(finite)):
-            series = series.astype("Int64")
+        present = values[~np.isnan(values)]
+        if np.isfinite(present).all() and np.array_equal(present, np.round(present)):
+            series = series.astype("Int64")  # 2.0 is written "2", as an int column would be
     missing = series.isna().to_numpy()
     out = series.astype(str)
     if missing.any():
@@ -295,8 +386,15 @@ def _seconds(stamps: pd.Series) -> np.ndarray:
     )
 
 
+#: The latest epoch second a time may be (the year 5138): a larger number is milliseconds.
+MAX_EPOCH_SECONDS = 1e11
+
+
 def _parse_times(series: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:
     """Parse a time column: numbers are epoch seconds, strings may be ISO 8601 dates.
+
+    Booleans, infinities and numbers past :data:`MAX_EPOCH_SECONDS` (epoch milliseconds, most
+    likely) are bad cells, not times.
 
     Returns
     -------
@@ -304,10 +402,25 @@ def _parse_times(series: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:
     bad : (len,) bool or None, cells that are neither a number nor an ISO 8601 date
     """
     series = series.reset_index(drop=True)
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return np.full(len(series), np.nan), ~series.isna().to_numpy()
+    if series.dtype == object:
+        flags = series.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
+        if flags.any():
+            return np.full(len(series), np.nan), flags
+    values, bad = _parse_times_raw(series)
+    out_of_range = np.isinf(values) | (np.abs(np.nan_to_num(values)) > MAX_EPOCH_SECONDS)
+    if out_of_range.any():
+        bad = out_of_range if bad is None else bad | out_of_range
+        values = np.where(out_of_range, np.nan, values)
+    return values, bad
+
+
+def _parse_times_raw(series: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:
     dtype = series.dtype
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return _seconds(pd.to_datetime(series, utc=True)), None
-    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+    if pd.api.types.is_numeric_dtype(dtype):
         return series.to_numpy(dtype=np.float64, na_value=np.nan), None
     fast = _fast_numbers(series)
     if fast is not None:

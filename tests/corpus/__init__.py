@@ -1,0 +1,1 @@
+"""The bad-input corpus: malformed tables, configs, command lines and tampered models, as data."""
