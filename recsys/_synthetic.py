@@ -7,8 +7,8 @@ a recommender learns there is what it would learn on real data:
 - **communities** of varied size, with a share ``homophily`` of connections inside them;
 - **tastes**: each member has a place on a ring of tastes, on their community's arc;
 - **interests** that follow communities and tastes (each community has its own pool of niche
-  interests, half of a member's niche draws fall near their taste) on top of globally popular
-  ones (Zipf-like popularity);
+  interests, and most of a member's niche draws fall near their taste) on top of globally
+  popular ones (Zipf-like popularity);
 - **connections in two layers**. The base layer: each member makes ties in proportion to their
   activity (heavy tailed: a power-law tail of exponent ``degree_exponent`` over a log-normal
   body), to partners drawn by a softened activity (``degree_preference``; 1 is Chung-Lu), inside
@@ -74,7 +74,7 @@ _MAX_DEGREE_RATIO = 50.0  # largest activity, in multiples of the mean degree
 _HUB_ROOM = 0.15  # share of their own community a member's inside ties may take at most
 _TASTE_SCALE = 40.0  # length scale of taste homophily, in members along the taste ring
 _TASTE_SPREAD = 20.0  # spread of the niche interests drawn near a member's taste, in members
-_TASTE_DRAW_SHARE = 0.5  # share of niche interest draws taken near the member's taste
+_TASTE_DRAW_SHARE = 0.8  # share of niche interest draws taken near the member's taste
 _CLOSURE_WAVES = 4  # waves of triadic closure, each over the network the earlier ones left
 _GROUP_AVERSION = 0.3  # a friend's friend across the sensitive group is accepted this much
 # less often, times attribute_homophily
