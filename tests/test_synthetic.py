@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from scipy.stats import rankdata
 
+from recsys import AdamicAdarCandidates, holdout_split, network_from_frames
 from recsys._synthetic import TIME_SPAN, TIME_START, generate_tables, write_synthetic
 
 N = 5000
@@ -183,8 +185,6 @@ def _shared_interests(tables: dict[str, pd.DataFrame]) -> float:
 
 def _heldout(tables: dict[str, pd.DataFrame], *, newest: bool = False):
     """A 10% hold-out (random, or the newest) as ``recsys train`` makes it: (train, held-out)."""
-    from recsys import holdout_split, network_from_frames
-
     connections = tables["connections"]
     if not newest:
         connections = connections.drop(columns="created_at")
@@ -199,10 +199,6 @@ def _heldout_degree_lean(tables: dict[str, pd.DataFrame]) -> tuple[float, float]
     100 best Adamic-Adar candidates, the AUC of the candidate's degree at telling held-out
     connections from the rest (mean over members with both; 0.5: degree says nothing more).
     """
-    from scipy.stats import rankdata
-
-    from recsys import AdamicAdarCandidates
-
     train, heldout = _heldout(tables)
     degree = train.degrees
     ratio = float(np.median(degree[heldout.ravel()]) / np.median(degree))
