@@ -12,11 +12,12 @@ The search is a constrained one, not a grid: each bound has a price that buys it
 bound's price is the bridge weight itself (the linear bonus is the Lagrange multiplier of "most
 expected acceptances with at least B bridges"); the equity bounds' price ``θ ∈ [0, 1]`` moves
 along :func:`equity_path` (a tighter recipient capacity, more least-exposed places drawn from
-the whole preference list, more popularity damping). Each price is bisected to the smallest
-value that meets its bounds with the other held, and the two are updated in turn (a dual ascent
-of a few rounds): a network that needs a larger bridge weight or a deeper least-exposed fill
-gets it. A bound not met even at its largest price is reported infeasible, and the largest
-price is kept.
+the whole preference list, more popularity damping). The recall the bounds may spend (from
+the unconstrained ranking's down to the recall bound) is shared: the bridge weight is bisected
+to the smallest value that meets its bound within half of it, the equity price within the rest,
+and the bridge weight again with what equity left. A network that needs a larger bridge weight
+or a deeper least-exposed fill gets it. A bound not met even at its largest price is reported
+infeasible, and the largest price within the recall bound is kept.
 
 Sensitive attributes are read here, offline, only to *measure* a candidate setting; the chosen
 setting acts on structural signals alone (communities, network-size tiers, degrees), so serving
@@ -224,7 +225,6 @@ def tune_reranker(
     *,
     targets: dict | None = None,
     fixed: dict | None = None,
-    rounds: int = 3,
     steps: int = 6,
     max_members: int = 12_000,
     random_state: int = 0,
@@ -235,8 +235,8 @@ def tune_reranker(
     ``degree_penalty`` (preference lists); the setting's ``capacity_multiple``, ``floor_slots``
     and ``floor_depth`` act in the global assignment (:func:`recsys.assign_slates`), as batch
     ranking does. ``fixed`` holds settings the caller chose (never searched). The bridge weight
-    and the equity price are bisected in turn, ``rounds`` times, ``steps`` halvings each (see
-    the module docstring).
+    and the equity price are bisected in turn, ``steps`` halvings each (see the module
+    docstring).
 
     Returns
     -------
@@ -304,10 +304,12 @@ def tune_reranker(
                 lo = mid
         return lo, hi
 
-    def choose(price: Callable[[float], tuple], hi: float, equity: bool) -> tuple[float, str]:
-        """The smallest price meeting its bounds, held within the recall floor; and how it went:
-        ``met``, ``infeasible`` (no price meets them) or ``recall`` (they cost more recall than
-        the floor allows, so the price stops where recall does)."""
+    def choose(
+        price: Callable[[float], tuple], hi: float, equity: bool, floor: float
+    ) -> tuple[float, str]:
+        """The smallest price meeting its bounds, held within the recall ``floor``; and how it
+        went: ``met``, ``infeasible`` (no price meets them) or ``recall`` (they cost more recall
+        than the floor allows, so the price stops where recall does)."""
         meets = lambda point: met(point[2], equity)  # noqa: E731
         if meets(price(0.0)):
             return 0.0, "met"
@@ -317,31 +319,34 @@ def tune_reranker(
             need = bisect(price, 0.0, hi, meets)[1]
         else:
             status = "infeasible"
-        if price(need)[1]["recall"] >= recall_floor:
+        if price(need)[1]["recall"] >= floor:
             return need, status
-        if price(0.0)[1]["recall"] < recall_floor:
+        if price(0.0)[1]["recall"] < floor:
             return 0.0, "recall"
         # the largest price that keeps recall at the floor: recall falls as the price grows
-        below = lambda point: point[1]["recall"] < recall_floor  # noqa: E731
+        below = lambda point: point[1]["recall"] < floor  # noqa: E731
         return bisect(price, 0.0, need, below)[0], "recall"
 
-    bridge_weight, theta = 0.0, 0.0
+    # The recall the bounds may spend is shared: bridges first within half of it (measured on
+    # Deezer, bridges bought first took the whole budget and left exposure as unequal as
+    # Adamic-Adar's), then equity within the rest, then bridges again with what equity left.
+    halfway = max(recall_floor, (base["recall"] + recall_floor) / 2)
     status = {"equity": "met", "bridges": "met"}
-    for round_ in range(rounds):
-        previous = (bridge_weight, theta)
+    bridge_weight, status["bridges"] = choose(
+        lambda b: evaluate(b, 0.0), MAX_BRIDGE_WEIGHT, False, halfway
+    )
+    theta, status["equity"] = choose(lambda t: evaluate(bridge_weight, t), 1.0, True, recall_floor)
+    if status["bridges"] != "met":
         bridge_weight, status["bridges"] = choose(
-            lambda b, t=theta: evaluate(b, t), MAX_BRIDGE_WEIGHT, False
+            lambda b: evaluate(b, theta), MAX_BRIDGE_WEIGHT, False, recall_floor
         )
-        theta, status["equity"] = choose(lambda t, b=bridge_weight: evaluate(b, t), 1.0, True)
-        if round_ > 0 and (bridge_weight, theta) == previous:
-            break
     setting, figures, miss = evaluate(bridge_weight, theta)
     unmet = [name for name, value in miss.items() if value > 0 and name != "recall"]
     why = {name: status["equity" if _is_equity(name) else "bridges"] for name in unmet}
     report = {
         "tuned": True,
-        "method": "bisected prices (bridge weight, then the equity price along equity_path), "
-        "each held within the recall floor, in turn",
+        "method": "bisected prices: the bridge weight within half the recall budget, the "
+        "equity price along equity_path within the recall floor, then the bridge weight again",
         "targets": targets,
         "peer": peer,
         "unconstrained": base,
