@@ -35,7 +35,14 @@ from recsys._candidates import (
     merge_pools,
     tfidf_interests,
 )
-from recsys._communities import detect_communities, network_size_tier_codes
+from recsys._communities import (
+    ENSEMBLE,
+    co_membership,
+    community_ensemble,
+    detect_communities,
+    evaluation_partitions,
+    network_size_tier_codes,
+)
 from recsys._evaluation import Slates, evaluate_slates, evaluation_members, pool_recall, rank_all
 from recsys._explain import explain_introductions, summarize_reasons
 from recsys._fair_ranking import adjusted_alpha, fair_select, mtable
@@ -101,6 +108,10 @@ def synthetic_network(n_members: int, *, seed: int = 0, **kwargs) -> Network:
 
 
 __all__ = [
+    "evaluation_partitions",
+    "community_ensemble",
+    "co_membership",
+    "ENSEMBLE",
     "simulate_feedback_loop",
     "SimulationResult",
     "RoundOutcome",

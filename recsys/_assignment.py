@@ -55,6 +55,7 @@ def assign_slates(
     floor_slots: int = 0,
     floor_depth: int | None = None,
     exposure: np.ndarray | None = None,
+    tiebreak: np.ndarray | None = None,
     head: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Slates of ``k`` for every member of ``preferences``, assigned together.
@@ -91,6 +92,10 @@ def assign_slates(
     exposure : ndarray (n,), optional
         How often each member has been shown already (serving's decayed counts). Default: the
         counts of the slates' own first places.
+    tiebreak : ndarray (n,), optional
+        Among candidates shown equally often, the lower value takes a least-exposed place first
+        (the model passes each member's number of connections, so that members with small
+        networks — in every group — get them); default: the earlier preference alone.
     head : (ids, scores), optional
         The first places when already assigned (a fresh slate in serving: the re-ranker's own;
         the tuner: :func:`assignment_head`, reused across depths).
@@ -128,6 +133,7 @@ def assign_slates(
             max_inside=max_inside,
             depth=depth,
             exposure=exposure,
+            tiebreak=tiebreak,
         )
     else:
         got, got_scores = head
@@ -223,6 +229,7 @@ def _fill_floor(
     max_inside,
     depth: int,
     exposure: np.ndarray | None = None,
+    tiebreak: np.ndarray | None = None,
 ):
     """Slates of ``k`` from ``head_ids`` (R, ≤ k) with the rest filled by
     :func:`recsys._kernels.fill_least_exposed`;
@@ -239,6 +246,9 @@ def _fill_floor(
     if exposure is None:
         exposure = np.bincount(head_ids[head_ids >= 0], minlength=len(capacity))
     exposure = np.asarray(exposure, dtype=np.float64)
+    tiebreak = (
+        np.zeros(len(exposure)) if tiebreak is None else np.asarray(tiebreak, dtype=np.float64)
+    )
     members = None
     if preferences.size * 16 < len(exposure):
         # few rows (serving one member): the kernel works on the members these rows name, not on
@@ -252,6 +262,7 @@ def _fill_floor(
         )
         members = np.maximum(members, 0)  # -1 (padding) maps to a slot no -1 entry reads
         exposure = exposure[members]
+        tiebreak = tiebreak[members]
         capacity = (
             capacity[members]
             if np.ndim(capacity)
@@ -270,6 +281,7 @@ def _fill_floor(
         exposure.copy(),
         np.asarray(capacity, dtype=np.float64),
         int(depth),
+        tiebreak,
     )
     if members is not None:
         ids = np.where(ids >= 0, members[np.maximum(ids, 0)], -1).astype(np.int32)

@@ -11,6 +11,7 @@ import pandas as pd
 
 from recsys import metrics as m
 from recsys._candidates import AdamicAdarCandidates
+from recsys._communities import co_membership
 from recsys._split import heldout_matrix
 from recsys.data import Network
 
@@ -73,22 +74,76 @@ def evaluate_slates(
     atkinson_epsilon: float = 0.5,
     plus_one_rows: np.ndarray | None = None,
     include_baseline: bool = True,
+    partitions: dict[str, np.ndarray] | None = None,
+    ensemble: np.ndarray | None = None,
 ) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
-    """Every DESIGN.md metric for one set of slates.
+    """Every DESIGN.md metric for one set of slates, and the same for Adamic-Adar's.
 
-    Relevance (``recall_at_K``, ``ndcg_at_K`` and the Adamic-Adar baseline) is averaged over the
-    ranked members who have at least one held-out and one training connection; it is left out
-    when nothing was held out. Exposure figures count every slate. Equity is computed per
-    sensitive attribute of ``train.sensitive`` (groups smaller than ``min_group_size`` are
-    suppressed) and is returned only in aggregate.
+    Relevance (``recall_at_K`` per member and ``recall_at_K/pooled``, ``ndcg_at_K``) is measured
+    over the ranked members who have at least one held-out and one training connection; it is
+    left out when nothing was held out. Exposure figures count every slate. Equity is computed
+    per sensitive attribute of ``train.sensitive`` ("undisclosed" a group of its own; groups
+    smaller than ``min_group_size`` are suppressed) and per network-size tier, and is returned
+    only in aggregate.
+
+    Bridging is measured three ways: ``bridge_rate`` under ``communities`` (the model's own
+    partition, as DESIGN.md defines it); ``bridge_rate/ensemble``, the mean over slate entries
+    of the share of the model's ``ensemble`` partitions (n, M) that separate the two members;
+    and ``bridge_rate/holdout_partition``, the median over ``partitions`` the model never saw
+    (:func:`recsys.evaluation_partitions`), so that no figure can be bought by fitting one
+    partition's boundaries.
+
+    With ``include_baseline``, plain Adamic-Adar slates of the same members on the same graph
+    are measured alike, under ``baseline/adamic_adar/``: every figure stands beside its peer.
 
     Returns
     -------
     metrics : dict of flat metric name → float
     tables : dict of name → per-group DataFrame (``equity/ATTR/exposure``, ``equity/ATTR/recall``)
     """
-    n = train.n_members
     rows, ids = slates.member_rows, slates.ids[:, :k]
+    metrics, tables = _figures(
+        rows, ids, train=train, heldout=heldout, communities=communities, k=k,
+        min_group_size=min_group_size, atkinson_epsilon=atkinson_epsilon,
+        plus_one_rows=plus_one_rows, partitions=partitions, ensemble=ensemble,
+    )  # fmt: skip
+    if include_baseline:
+        baseline_ids, _ = AdamicAdarCandidates().fit(train).candidates(rows, k)
+        base, _ = _figures(
+            rows, baseline_ids, train=train, heldout=heldout, communities=communities, k=k,
+            min_group_size=min_group_size, atkinson_epsilon=atkinson_epsilon,
+            plus_one_rows=None, partitions=partitions, ensemble=ensemble,
+        )  # fmt: skip
+        for name in BASELINE_FIGURES:
+            for key, value in base.items():
+                if key == name.replace("K", str(k)) or (
+                    name.endswith("/") and key.startswith(name)
+                ):
+                    metrics[f"baseline/adamic_adar/{key}"] = value
+    return metrics, tables
+
+
+#: The figures measured for the Adamic-Adar peer too (a name ending in ``/`` covers its family).
+BASELINE_FIGURES = (
+    "recall_at_K",
+    "recall_at_K/pooled",
+    "ndcg_at_K",
+    "coverage",
+    "bridge_rate",
+    "bridge_rate/ensemble",
+    "bridge_rate/holdout_partition",
+    "exposure_gini",
+    "exposure_atkinson",
+    "equity/",
+    "network_size/exposure_ratio",
+)
+
+
+def _figures(
+    rows, ids, *, train, heldout, communities, k, min_group_size, atkinson_epsilon,
+    plus_one_rows, partitions, ensemble,
+) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:  # fmt: skip
+    n = train.n_members
     metrics: dict[str, float] = {}
     tables: dict[str, pd.DataFrame] = {}
 
@@ -100,23 +155,30 @@ def evaluate_slates(
         recall = m.recall_at_k(ids, relevant, k=k)
         ndcg = m.ndcg_at_k(ids, relevant, k=k)
         per_member_recall = np.where(eligible, recall, np.nan)
+        any_eligible = eligible.any()
         metrics[f"recall_at_{k}"] = (
-            float(np.nanmean(per_member_recall)) if eligible.any() else float("nan")
+            float(np.nanmean(per_member_recall)) if any_eligible else float("nan")
+        )
+        hits = np.where(eligible, recall * np.diff(relevant.indptr), 0.0)
+        n_relevant = np.diff(relevant.indptr)[eligible].sum()
+        metrics[f"recall_at_{k}/pooled"] = (
+            float(hits.sum() / n_relevant) if n_relevant else float("nan")
         )
         metrics[f"ndcg_at_{k}"] = (
-            float(np.nanmean(np.where(eligible, ndcg, np.nan))) if eligible.any() else float("nan")
+            float(np.nanmean(np.where(eligible, ndcg, np.nan))) if any_eligible else float("nan")
         )
         metrics["evaluated_members"] = float(eligible.sum())
-        if include_baseline:
-            baseline_ids, _ = AdamicAdarCandidates().fit(train).candidates(rows[eligible], k)
-            base_recall = m.recall_at_k(baseline_ids, relevant[np.flatnonzero(eligible)], k=k)
-            metrics[f"baseline/adamic_adar/recall_at_{k}"] = (
-                float(np.nanmean(base_recall)) if eligible.any() else float("nan")
-            )
 
     exposure = m.exposure_counts(ids, n_members=n)
     metrics["coverage"] = m.coverage(ids, n_members=n)
     metrics["bridge_rate"] = m.bridge_rate(rows, ids, communities)
+    if ensemble is not None:
+        r, j = np.nonzero(ids >= 0)
+        together = co_membership(ensemble, rows[r], ids[r, j])
+        metrics["bridge_rate/ensemble"] = float(1.0 - together.mean()) if len(r) else float("nan")
+    if partitions:
+        rates = [m.bridge_rate(rows, ids, labels) for labels in partitions.values()]
+        metrics["bridge_rate/holdout_partition"] = float(np.median(rates))
     metrics["exposure_gini"] = m.gini(exposure)
     metrics["exposure_atkinson"] = m.atkinson(exposure, epsilon=atkinson_epsilon)
     metrics["max_inbound_share"] = m.max_inbound_share(ids)
@@ -127,6 +189,10 @@ def evaluate_slates(
         )
     filled = (ids >= 0).sum(axis=1)
     metrics["mean_slate_size"] = float(filled.mean()) if len(filled) else 0.0
+    tiers = m.network_size_tiers(train.degrees)
+    metrics["network_size/exposure_ratio"] = m.exposure_ratio(
+        exposure, tiers, min_group_size=min_group_size
+    )
 
     for attr in train.sensitive.columns:
         groups = train.sensitive[attr].to_numpy(dtype=object)

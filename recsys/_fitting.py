@@ -30,7 +30,7 @@ from recsys._rerank import SlateReranker
 from recsys._scoring import PairFeatures
 from recsys._split import heldout_matrix
 from recsys._state import FittedState, RerankSetting
-from recsys._tuning import DEFAULT_GRID, DEFAULT_TARGETS, tune_reranker
+from recsys._tuning import DEFAULT_TARGETS, Validation, tune_reranker
 from recsys.data import Network
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "score_scale",
     "spans_one_community",
     "training_pairs",
+    "fixed_setting",
     "tune_setting",
     "without",
 ]
@@ -76,13 +77,19 @@ def build_runtime(params: dict[str, Any], state: FittedState) -> Runtime:
     hyper-parameters ``params`` (as :meth:`get_params` gives them)."""
     network = state.network
     sources = build_sources(params, network, state.member_factors, state.als_index)
-    features = build_features(network, state.member_factors, state.communities)
+    features = build_features(
+        network,
+        state.member_factors,
+        state.communities,
+        community_feature=params["community_feature"],
+    )
     reranker = make_reranker(
         network,
         state.communities,
         state.rerank,
         plus_one=params["plus_one"],
         bound_groups=state.bound_groups,
+        ensemble=state.community_ensemble,
     )
     sizes = {name: int(params[f"n_{name}"]) for name in ("adamic_adar", "interests", "als")}
     return Runtime(
@@ -124,15 +131,21 @@ def build_sources(
 
 
 def build_features(
-    network: Network, member_factors: np.ndarray, communities: np.ndarray
+    network: Network,
+    member_factors: np.ndarray,
+    communities: np.ndarray,
+    *,
+    community_feature: bool,
 ) -> PairFeatures:
-    """Pair features over ``network``."""
+    """Pair features over ``network``. Without ``community_feature`` the ``same_community``
+    column is the same for every pair (one community for all), so the acceptance model cannot
+    learn to keep members inside their community."""
     return PairFeatures(
         adjacency=network.adjacency,
         member_interests=network.member_interests,
         interest_weights=tfidf_interests(network.member_interests),
         member_factors=member_factors,
-        communities=communities,
+        communities=communities if community_feature else np.zeros_like(communities),
     )
 
 
@@ -143,9 +156,11 @@ def make_reranker(
     *,
     plus_one: str,
     bound_groups: np.ndarray | None = None,
+    ensemble: np.ndarray | None = None,
 ) -> SlateReranker:
-    """The slate re-ranker of ``setting``: exposure bounds on network-size tiers (or, opted in,
-    on the bound attribute's groups), target = population shares."""
+    """The slate re-ranker of ``setting``: the bridge bonus on ``ensemble`` (n, M) when given,
+    else on ``communities``; exposure bounds on network-size tiers (or, opted in, on the bound
+    attribute's groups), target = population shares."""
     degrees = network.degrees
     if bound_groups is None:
         groups = network_size_tier_codes(degrees)
@@ -161,7 +176,7 @@ def make_reranker(
         bonus=setting.bonus,
         score_scale=setting.score_scale,
     ).fit(
-        communities=communities,
+        communities=communities if ensemble is None else ensemble,
         degrees=degrees,
         member_spans_one_community=spans_one_community(network.adjacency, communities),
         pledged=network.bool_attribute("plus_one", default=False),
@@ -367,15 +382,16 @@ def initial_setting(params: dict[str, Any], scores: np.ndarray) -> RerankSetting
     )
 
 
-def tuning_grid(params: dict[str, Any]) -> dict:
-    """:data:`recsys._tuning.DEFAULT_GRID`, with each setting the parameters fix held fixed."""
-    grid = dict(DEFAULT_GRID)
-    for name in ("capacity_multiple", "floor_slots", "floor_depth"):
-        if params[name] is not None:
-            grid[name] = (params[name],)
-    if params["bound_attribute"]:  # bounds on a consented attribute were asked for: kept
-        grid["bound_tolerance"] = (_opt_in_tolerance(params),)
-    return grid
+def fixed_setting(params: dict[str, Any]) -> dict:
+    """The re-ranker settings the parameters fix, which tuning leaves as they are."""
+    fixed = {
+        name: params[name]
+        for name in ("capacity_multiple", "floor_slots", "floor_depth")
+        if params[name] is not None
+    }
+    # bounds on a consented attribute were asked for: kept, never tuned away
+    fixed["bound_tolerance"] = _opt_in_tolerance(params) if params["bound_attribute"] else None
+    return fixed
 
 
 def tune_setting(
@@ -389,6 +405,7 @@ def tune_setting(
     scores: np.ndarray,
     outside: np.ndarray,
     bound_groups: np.ndarray | None,
+    ensemble: np.ndarray | None = None,
 ) -> tuple[RerankSetting, dict]:
     """``setting`` tuned on the validation pools of ``network`` (the inner training graph) and
     its split-off ``heldout`` connections (:func:`recsys._tuning.tune_reranker`)."""
@@ -402,22 +419,31 @@ def tune_setting(
             setting.replace(**changes),
             plus_one=params["plus_one"],
             bound_groups=bound_groups,
+            ensemble=ensemble,
         )
 
-    tuned, report = tune_reranker(
-        make,
+    validation = Validation(
         member_rows=rows,
         pool_ids=pools["ids"],
         scores=scores,
         outside=outside,
         relevant=heldout_matrix(heldout, network.n_members)[rows],
-        communities=communities,
+        communities=communities if ensemble is None else ensemble,
         sensitive=network.sensitive,
+        tiers=network_size_tier_codes(network.degrees),
+        # the peer: plain Adamic-Adar slates of the same members on the same graph
+        peer_ids=AdamicAdarCandidates().fit(network).candidates(rows, k)[0],
         capacity=lambda multiple: slate_capacity(
             network, n_slates=len(rows), k=k, multiple=multiple
         ),
         k=k,
+        tiebreak=network.degrees,
+    )
+    tuned, report = tune_reranker(
+        make,
+        validation,
         targets={**DEFAULT_TARGETS, **(params["rerank_targets"] or {})},
-        grid=tuning_grid(params),
+        fixed=fixed_setting(params),
+        random_state=params["random_state"],
     )
     return setting.replace(**tuned), report

@@ -9,6 +9,7 @@ is refused.
 | --- | --- |
 | 1 | the first format; parameters and re-ranker settings added over its life may be missing |
 | 2 | every parameter and re-ranker setting present; ``slate_size``; the acceptance model's training-pair counts |
+| 3 | ``community_ensemble.npy`` (the partitions the bridge bonus pays on), ``community_partitions``, ``community_feature`` |
 """  # noqa: E501 (a table row)
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 __all__ = ["FORMAT_VERSION", "migrate"]
 
 #: The format version this build writes.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 def _v1_to_v2(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -51,8 +52,18 @@ def _v1_to_v2(manifest: dict[str, Any]) -> dict[str, Any]:
     return manifest
 
 
+def _v2_to_v3(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 models have no community ensemble (their bridge bonus pays on their one
+    partition: ``community_partitions: 1``) and their acceptance model was trained with the
+    ``same_community`` feature (``community_feature: true``)."""
+    params = manifest.setdefault("params", {})
+    params.setdefault("community_partitions", 1)
+    params.setdefault("community_feature", True)
+    return manifest
+
+
 #: ``{version: step to version + 1}``.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +77,7 @@ def migrate(manifest: dict[str, Any]) -> dict[str, Any]:
     ...                          "bound_tolerance": None}}
     >>> new = migrate(old)
     >>> new["format_version"], new["rerank_params"]["bonus"], new["params"]["slate_size"]
-    (2, 'log', 20)
+    (3, 'log', 20)
     """
     version = manifest.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool):

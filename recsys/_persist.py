@@ -67,7 +67,7 @@ REQUIRED_FILES = (
     "member_factors.npy",
     "acceptance.json",
 )
-OPTIONAL_FILES = ("als_index.npy", "bound_groups.npy")
+OPTIONAL_FILES = ("als_index.npy", "bound_groups.npy", "community_ensemble.npy")
 #: A manifest is a few kB (its config and tuning report); one larger than this is not ours.
 MAX_MANIFEST_BYTES = 16 << 20
 #: What a listed file may be called: a plain name in the model directory, nothing else.
@@ -180,6 +180,8 @@ def write_model_dir(
     if index_bytes is not None:
         np.save(target / "als_index.npy", np.asarray(index_bytes, dtype=np.uint8))
     (target / "acceptance.json").write_text(json.dumps(state.acceptance.to_dict(), indent=2))
+    if state.community_ensemble is not None:
+        np.save(target / "community_ensemble.npy", np.asarray(state.community_ensemble, np.int32))
     if state.bound_groups is not None:  # opted in: bare group codes, no values or labels
         np.save(target / "bound_groups.npy", np.asarray(state.bound_groups, dtype=np.int16))
     files = {p.name: _sha256(p) for p in sorted(target.iterdir())}
@@ -500,6 +502,21 @@ def load_model(path: str | os.PathLike) -> IntroductionRecommender:
             index_bytes = np.load(read("als_index.npy"), allow_pickle=False)
             if index_bytes.dtype != np.uint8 or index_bytes.ndim != 1:
                 raise ValueError("an index is a 1-d array of bytes")
+    ensemble = None
+    if "community_ensemble.npy" in files:
+        with _parsing(root, "community_ensemble.npy"):
+            ensemble = _array(
+                np.load(read("community_ensemble.npy"), allow_pickle=False),
+                "community labels",
+                kind="i",
+                ndim=2,
+            )
+            if (
+                len(ensemble) != n
+                or ensemble.shape[1] < 1
+                or (ensemble.size and ensemble.min() < 0)
+            ):
+                raise ValueError(f"expected {n} rows of community labels of at least 0")
     bound_groups = None
     if "bound_groups.npy" in files:
         with _parsing(root, "bound_groups.npy"):
@@ -539,6 +556,7 @@ def load_model(path: str | os.PathLike) -> IntroductionRecommender:
             rerank=RerankSetting.from_dict(manifest["rerank_params"]),
             rerank_report=manifest.get("rerank_report", {}),
             bound_groups=bound_groups,
+            community_ensemble=ensemble,
             training_pairs=int(manifest["training"]["pairs"]),
             training_positives=int(manifest["training"]["positives"]),
         )

@@ -93,7 +93,8 @@ class BridgeBonusReranker(BaseEstimator):
 
     With ``bonus="linear"`` (the default) the re-ranking score is ``score + score_scale ·
     (bridge_weight · cross · (1 + small) − degree_penalty · log(1 + degree(other)))``, where
-    ``cross`` is 1 when the two members sit in different communities and ``small`` is 1 when the
+    ``cross`` is 1 when the two members sit in different communities (given an ensemble of
+    partitions, (n, M) labels: the share of them that separate the two) and ``small`` is 1 when the
     member's own network is small (fewer than ``small_network`` connections) or lies entirely in
     one community. An additive bonus in the score's own units is what a budget of bridges costs
     least recall under (the Lagrangian of "most expected acceptances with at least B bridges"):
@@ -177,7 +178,11 @@ class BridgeBonusReranker(BaseEstimator):
         require_fitted(self, "communities_")
         valid = candidate_ids >= 0
         safe = np.where(valid, candidate_ids, 0)
-        cross = self.communities_[safe] != self.communities_[member_rows][:, None]
+        labels = self.communities_
+        if labels.ndim == 1:
+            cross = labels[safe] != labels[member_rows][:, None]
+        else:  # an ensemble: the share of its partitions that separate the two
+            cross = (labels[safe] != labels[member_rows][:, None, :]).mean(axis=-1)
         boost = 1.0 + self.small_[member_rows].astype(np.float32)
         shift = (
             self.bridge_weight * cross * boost[:, None]

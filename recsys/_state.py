@@ -80,7 +80,11 @@ class FittedState:
         The training graph: member ids, CSR adjacency and member × interest matrices, and the
         operational member columns (never a sensitive attribute once saved).
     communities : ndarray (n,) int32
-        Community of each member in the training graph (Leiden).
+        Community of each member in the training graph (Leiden): the model's own partition.
+    community_ensemble : ndarray (n, M) int32, or None
+        Partitions of the training graph at other seeds and resolutions
+        (:func:`recsys.community_ensemble`; column 0 is ``communities``): the bridge bonus pays
+        for the share of them that separate two members. None: the one partition alone.
     member_factors : ndarray (n, f) float32
         L2-normalised interest embeddings (zeros for members without interests).
     als_index : ndarray of uint8, or None
@@ -103,6 +107,7 @@ class FittedState:
     rerank: RerankSetting
     rerank_report: Mapping[str, Any] = field(default_factory=lambda: {"tuned": False})
     bound_groups: np.ndarray | None = None
+    community_ensemble: np.ndarray | None = None
     training_pairs: int = 0
     training_positives: int = 0
 
@@ -114,6 +119,8 @@ class FittedState:
         }
         if self.bound_groups is not None:
             checks["bound_groups"] = (self.bound_groups.shape, (n,))
+        if self.community_ensemble is not None:
+            checks["community_ensemble"] = (self.community_ensemble.shape[:1], (n,))
         for name, (got, want) in checks.items():
             if got != want:
                 raise ValueError(f"{name} has shape {got}; the network has {n} members")

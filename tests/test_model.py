@@ -96,7 +96,7 @@ def test_save_load_round_trip(fitted, tmp_path):
     model, train, _ = fitted
     path = save_model(model, tmp_path / "model", config={"note": "test"})
     manifest = json.loads((path / "manifest.json").read_text())
-    assert manifest["format_version"] == 2 and manifest["config"] == {"note": "test"}
+    assert manifest["format_version"] == 3 and manifest["config"] == {"note": "test"}
     assert not list(path.glob("*.pkl")) and not list(path.glob("*.pickle"))
     for digest in manifest["files"].values():
         assert len(digest) == 64
@@ -279,7 +279,7 @@ def test_a_version_1_model_is_migrated_explicitly(fitted, tmp_path):
     manifest.pop("training")
     (path / "manifest.json").write_text(json.dumps(manifest))
     old = load_model(path)
-    assert old.manifest_["format_version"] == 2
+    assert old.manifest_["format_version"] == 3
     assert old.three_hop_middles == 0 and old.slate_size == 20
     assert old.rerank_params_["bonus"] == "log" and old.rerank_params_["score_scale"] == 1.0
     assert old.reranker_.bridge_.bonus == "log"
@@ -287,7 +287,7 @@ def test_a_version_1_model_is_migrated_explicitly(fitted, tmp_path):
     assert (ids >= 0).any()
 
 
-@pytest.mark.parametrize("version", [3, "2", None])
+@pytest.mark.parametrize("version", [4, "3", None])
 def test_a_format_version_this_build_cannot_read_is_refused(fitted, tmp_path, version):
     path = save_model(fitted[0], tmp_path / "model")
     manifest = json.loads((path / "manifest.json").read_text())

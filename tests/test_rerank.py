@@ -424,3 +424,15 @@ def test_pledged_preferences_hold_enough_outside_candidates():
     slate, sc = rr.rerank(np.array([0]), ids, scores, 2, outside=outside)
     assert slate.tolist() == [[1, 5]]
     assert (np.diff(sc[0]) <= 0).all()
+
+
+def test_least_exposed_places_go_to_smaller_networks_among_the_equally_shown():
+    prefs = np.array([[1, 2, 3, 4]], np.int32)
+    s = np.array([[0.9, 0.8, 0.7, 0.6]], np.float32)
+    lists = PreferenceLists(prefs, s, np.zeros(prefs.shape, bool))
+    common = dict(k=2, capacity=np.full(10, 10), required=np.zeros(1, bool), floor_slots=1)
+    got, _ = assign_slates(lists, **common)
+    assert got.tolist() == [[1, 2]]  # no tie-break: the earlier preference
+    degrees = np.array([0, 50, 40, 3, 30, 0, 0, 0, 0, 0])
+    got, _ = assign_slates(lists, **common, tiebreak=degrees)
+    assert got.tolist() == [[1, 3]]  # member 3, with 3 connections, among those never shown

@@ -5,7 +5,15 @@ import scipy.sparse as sp
 
 from recsys import PreferenceLists, assign_slates
 from recsys._rerank import top_k
-from recsys._tuning import _exposure_ratio, _group_codes, _shortfall, slate_figures, tune_reranker
+from recsys._tuning import (
+    DEFAULT_TARGETS,
+    Validation,
+    _exposure_ratio,
+    equity_path,
+    shortfall,
+    slate_figures,
+    tune_reranker,
+)
 from recsys.metrics import exposure_ratio
 
 
@@ -15,32 +23,32 @@ def test_fast_exposure_ratio_equals_the_metric_frame_one():
     groups = rng.choice(
         ["a", "b", "c", "undisclosed", "tiny"], 4000, p=[0.5, 0.3, 0.18, 0.018, 0.002]
     )
-    codes, n = _group_codes(pd.DataFrame({"g": groups}), "g", np.arange(4000))
+    codes, uniques = pd.factorize(groups)
     assert np.isclose(
-        _exposure_ratio(exposure, codes, n, 20),
+        _exposure_ratio(exposure, codes, len(uniques), 20),
         exposure_ratio(exposure, groups, min_group_size=20),
     )
 
 
 def test_shortfall_is_zero_when_every_bound_is_met():
-    base = {"recall": 0.4, "bridge_rate": 0.1, "exposure_gini": 0.6}
-    good = {"recall": 0.39, "bridge_rate": 0.25, "exposure_gini": 0.4, "exposure_ratio/g": 0.9}
-    targets = {
-        "min_recall_ratio": 0.95,
-        "min_bridge_gain": 2.0,
-        "max_gini_ratio": 0.7,
-        "min_exposure_ratio": 0.85,
-    }
-    assert sum(_shortfall(good, base, targets).values()) == 0
+    peer = {"recall": 0.4, "bridge_rate": 0.1, "exposure_gini": 0.6}
+    good = {"recall": 0.45, "bridge_rate": 0.25, "exposure_gini": 0.4, "exposure_ratio/g": 0.9}
+    assert sum(shortfall(good, peer, DEFAULT_TARGETS).values()) == 0
     bad = {**good, "recall": 0.3, "exposure_ratio/g": 0.5}
-    miss = _shortfall(bad, base, targets)
+    miss = shortfall(bad, peer, DEFAULT_TARGETS)
     assert miss["recall"] > 0 and miss["exposure_ratio/g"] > 0 and miss["exposure_gini"] == 0
+
+
+def test_equity_path_tightens_every_lever_as_the_price_grows():
+    path = [equity_path(t, k=20) for t in np.linspace(0, 1, 6)]
+    assert all(a["capacity_multiple"] >= b["capacity_multiple"] for a, b in zip(path, path[1:]))
+    assert all(a["floor_slots"] <= b["floor_slots"] for a, b in zip(path, path[1:]))
+    assert path[0]["floor_slots"] == 0 and path[-1]["capacity_multiple"] == pytest.approx(1.0)
 
 
 class _Bonus:
     """A stand-in re-ranker for the tuner: the score plus ``w`` times a fixed bonus per
-    candidate.
-    """
+    candidate (which plays the bridge bonus)."""
 
     def __init__(self, bonus: np.ndarray, w: float):
         self.bonus, self.w = bonus, w
@@ -57,7 +65,9 @@ class _Bonus:
         return np.zeros(len(rows), dtype=bool)
 
 
-def _tuning_problem(n=400, n_rows=300, width=130, k=20):
+def _validation(n=400, n_rows=300, width=130, k=20) -> tuple[Validation, np.ndarray]:
+    """Pools skewed to popular members; held-out links among the best-scored; the 'bridges' are
+    pairs with a member of community 0 (a quarter of members), which the bonus favours."""
     rng = np.random.default_rng(5)
     popularity = rng.pareto(1.5, n) + 0.1
     ids = np.stack(
@@ -68,108 +78,160 @@ def _tuning_problem(n=400, n_rows=300, width=130, k=20):
     ).astype(np.int32)
     scores = (rng.random(ids.shape) * np.log1p(popularity[ids])).astype(np.float32)
     rows = rng.choice(n, n_rows, replace=False).astype(np.int64)
-    # held-out connections: the best-scored quarter of each pool, thinned
     hit = (scores > np.quantile(scores, 0.75, axis=1, keepdims=True)) & (
         rng.random(ids.shape) < 0.3
     )
     relevant = sp.csr_matrix(
         (np.ones(hit.sum()), (np.nonzero(hit)[0], ids[hit])), shape=(n_rows, n)
     )
-    problem = dict(
+    communities = np.where(np.arange(n) % 4 == 0, 0, 1)
+    communities[rows] = 1  # every ranked member sits in community 1: a bridge is a 0-candidate
+    peer, _ = top_k(ids, np.where(ids >= 0, popularity[np.maximum(ids, 0)], -np.inf), k)
+    validation = Validation(
         member_rows=rows,
         pool_ids=ids,
         scores=scores,
         outside=np.zeros(ids.shape, dtype=bool),
         relevant=relevant,
-        communities=rng.integers(0, 4, n),
+        communities=communities,
         sensitive=pd.DataFrame({"g": rng.choice(["a", "b"], n)}),
+        tiers=np.where(popularity > np.median(popularity), 2, 0),
+        peer_ids=peer,
         capacity=lambda multiple: np.full(n, int(np.ceil(multiple * k * n_rows / n))),
         k=k,
     )
-    return problem, -np.log1p(popularity)
+    return validation, (communities == 0).astype(float)
 
 
-def test_tuner_measures_each_setting_as_the_assignment_makes_it():
-    problem, bonus = _tuning_problem()
-    make = lambda params: _Bonus(bonus, params["w"])  # noqa: E731
-    grid = {
-        "w": (0.0, 0.2),
-        "capacity_multiple": (2.0, 20.0),
-        "floor_slots": (0, 2, 4),
-        "floor_depth": (2, 6),
+def test_the_tuner_meets_a_feasible_bound_at_the_smallest_price():
+    validation, bonus = _validation()
+    plain, _ = top_k(validation.pool_ids, validation.scores, 20)
+    peer = slate_figures(validation, validation.peer_ids)["bridge_rate"]
+    # twice the bridges of ranking by score alone: a bonus is needed, and enough of one exists
+    ratio = 2 * slate_figures(validation, plain)["bridge_rate"] / peer
+    targets = {
+        "min_recall_ratio": 0.0,
+        "min_bridge_ratio": ratio,
+        "max_gini_ratio": 10.0,
+        "min_exposure_ratio": 0.0,
     }
-    params, report = tune_reranker(make, grid=grid, **problem)
-    # without least-exposed places the depth is moot: 2 weights × 2 capacities × (1 + 2 × 2)
-    assert report["settings_tried"] == 20 and set(params) == set(grid)
-
-    population = np.unique(problem["pool_ids"])
-    measure = {name: problem[name] for name in ("relevant", "communities", "sensitive")}
-    for setting in (
-        {"w": 0.2, "capacity_multiple": 2.0, "floor_slots": 4, "floor_depth": 6},
-        {"w": 0.0, "capacity_multiple": 20.0, "floor_slots": 2, "floor_depth": 2},
-        {"w": 0.2, "capacity_multiple": 20.0, "floor_slots": 0, "floor_depth": 2},
-        params,
-    ):
-        one = {name: (value,) for name, value in setting.items()}
-        _, got = tune_reranker(make, grid=one, **problem)
-        prefs = make(setting).preferences(None, problem["pool_ids"], problem["scores"], 120)
-        ids, _ = assign_slates(
-            prefs,
-            k=20,
-            capacity=problem["capacity"](setting["capacity_multiple"]),
-            required=np.zeros(len(prefs.ids), bool),
-            floor_slots=setting["floor_slots"],
-            floor_depth=setting["floor_depth"] * 20,
-        )
-        assert got["chosen"] == slate_figures(
-            problem["member_rows"], ids, population=population, **measure
-        )
+    params, report = tune_reranker(
+        lambda s: _Bonus(bonus, s["bridge_weight"]), validation, targets=targets
+    )
+    assert report["bounds_met"]["bridge_rate"] and not report["infeasible"]
+    assert report["equity_price"] == 0.0  # nothing to pay for: the equity bounds are loose
+    assert params["bridge_weight"] > 0
+    # the smallest weight that meets the bound: a clearly smaller one does not
+    lower = dict(params, bridge_weight=params["bridge_weight"] * 0.8)
+    ids, _ = _assign(validation, _Bonus(bonus, lower["bridge_weight"]), lower)
+    below = slate_figures(validation, ids)["bridge_rate"]
+    assert below < ratio * peer <= report["chosen"]["bridge_rate"]
 
 
-def test_deeper_least_exposed_places_reach_members_shown_less():
-    problem, bonus = _tuning_problem()
-    make = lambda params: _Bonus(bonus, params["w"])  # noqa: E731
-    figures = {
-        depth: tune_reranker(
-            make,
-            grid={
-                "w": (0.0,),
-                "capacity_multiple": (20.0,),
-                "floor_slots": (6,),
-                "floor_depth": (depth,),
-            },
-            **problem,
-        )[1]["chosen"]
-        for depth in (2, 6)
+def test_the_tuner_reports_a_bound_no_price_can_meet():
+    validation, bonus = _validation()
+    # slates entirely of bridges: the pools hold about a quarter of them, so no price can
+    targets = {
+        "min_recall_ratio": 0.0,
+        "min_bridge_ratio": 1e6,
+        "max_gini_ratio": 10.0,
+        "min_exposure_ratio": 0.0,
     }
-    assert figures[6]["exposure_gini"] < figures[2]["exposure_gini"]
+    params, report = tune_reranker(
+        lambda s: _Bonus(bonus, s["bridge_weight"]), validation, targets=targets
+    )
+    assert report["infeasible"] == ["bridge_rate"] and not report["all_bounds_met"]
+    assert params["bridge_weight"] == pytest.approx(4.0)  # the largest price, kept
+
+
+def test_the_equity_price_buys_the_gini_bound():
+    validation, bonus = _validation()
+    targets = {
+        "min_recall_ratio": 0.0,
+        "min_bridge_ratio": 0.0,
+        "max_gini_ratio": 0.6,
+        "min_exposure_ratio": 0.0,
+    }
+    params, report = tune_reranker(
+        lambda s: _Bonus(bonus, s["bridge_weight"]), validation, targets=targets
+    )
+    assert report["bounds_met"]["exposure_gini"] and report["equity_price"] > 0
+    assert report["chosen"]["exposure_gini"] <= 0.6 * report["peer"]["exposure_gini"]
+    assert report["chosen"]["exposure_gini"] < report["unconstrained"]["exposure_gini"]
+
+
+def test_a_bound_that_costs_more_recall_than_the_floor_allows_is_held_by_recall():
+    validation, bonus = _validation()
+    plain, _ = top_k(validation.pool_ids, validation.scores, 20)
+    plain_recall = slate_figures(validation, plain)["recall"]
+    peer = slate_figures(validation, validation.peer_ids)["recall"]
+    # keep 97% of ranking by score alone, and ask for far more bridges than that leaves room for
+    floor = 0.97 * plain_recall / peer
+    targets = {
+        "min_recall_ratio": floor,
+        "min_bridge_ratio": 1e6,
+        "max_gini_ratio": 10.0,
+        "min_exposure_ratio": 0.0,
+    }
+    params, report = tune_reranker(
+        lambda s: _Bonus(bonus, s["bridge_weight"]), validation, targets=targets
+    )
+    assert report["held_by_recall"] == ["bridge_rate"] and report["bounds_met"]["recall"]
+    assert 0 < params["bridge_weight"] < 4.0  # as much bonus as the recall floor allows
+    assert report["chosen"]["bridge_rate"] > report["unconstrained"]["bridge_rate"]
+
+
+def test_the_tuner_measures_each_setting_as_the_assignment_makes_it():
+    validation, bonus = _validation()
+    params, report = tune_reranker(lambda s: _Bonus(bonus, s["bridge_weight"]), validation)
+    ids, _ = _assign(validation, _Bonus(bonus, params["bridge_weight"]), params)
+    assert report["chosen"] == slate_figures(validation, ids)
+
+
+def test_fixed_settings_are_never_searched():
+    validation, bonus = _validation()
+    params, report = tune_reranker(
+        lambda s: _Bonus(bonus, s["bridge_weight"]),
+        validation,
+        fixed={"floor_slots": 0, "capacity_multiple": 3.0},
+    )
+    assert params["floor_slots"] == 0 and params["capacity_multiple"] == 3.0
+
+
+def _assign(validation, reranker, setting):
+    prefs = reranker.preferences(None, validation.pool_ids, validation.scores, 120)
+    return assign_slates(
+        prefs,
+        k=20,
+        capacity=validation.capacity(setting["capacity_multiple"]),
+        required=np.zeros(len(prefs.ids), bool),
+        floor_slots=setting["floor_slots"],
+        floor_depth=setting["floor_depth"] * 20,
+    )
 
 
 def test_fitted_model_reports_its_tuning(fitted):
     model, _, _ = fitted
     report = model.rerank_report_
-    from recsys._tuning import DEFAULT_GRID
-
-    weights = np.prod(
-        [
-            len(DEFAULT_GRID[name])
-            for name in ("bridge_weight", "degree_penalty", "bound_tolerance")
-        ]
-    )
-    floors = (
-        len(DEFAULT_GRID["floor_slots"]) - 1
-    )  # 0 (none) is tried once, the others at every depth
-    assignments = len(DEFAULT_GRID["capacity_multiple"]) * (
-        1 + floors * len(DEFAULT_GRID["floor_depth"])
-    )
-    assert report["tuned"] and report["settings_tried"] == weights * assignments
-    assert set(report["params"]) == set(DEFAULT_GRID)
+    assert report["tuned"] and report["settings_tried"] > 2
     assert report["params"] == {name: model.rerank_params_[name] for name in report["params"]}
     assert (
         model.rerank_params_["bonus"] == "linear" and 0 < model.rerank_params_["score_scale"] < 1
     )
-    assert set(report["bounds_met"]) >= {"recall", "exposure_gini"}
-    assert "exposure_ratio/gender" in report["chosen"]
+    assert set(report["bounds_met"]) >= {
+        "recall",
+        "bridge_rate",
+        "exposure_gini",
+        "exposure_ratio/network_size",
+        "exposure_ratio/gender",
+    }
+    assert set(report["ratios_to_peer"]) == {
+        "recall",
+        "recall_pooled",
+        "bridge_rate",
+        "exposure_gini",
+    }
+    assert "exposure_ratio/gender" in report["chosen"] and "recall" in report["peer"]
 
 
 def test_batch_ranking_holds_capacity(fitted):

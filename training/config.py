@@ -91,6 +91,9 @@ class ScoringConfig(_Section):
     fairness: Literal["none", "tpr_parity", "equalized_odds"] = "none"
     """Train the acceptance model under a fairlearn constraint across same/cross-community pairs.
     """
+    community_feature: bool = False
+    """Let the acceptance model see whether a pair shares a community (it then learns to keep
+    members inside theirs, which the re-ranker pays to undo; see the README)."""
     seed: int = 0
 
 
@@ -99,6 +102,8 @@ class RerankConfig(_Section):
     bridge_weight: float = Field(0.5, ge=0)
     degree_penalty: float = Field(0.05, ge=0)
     plus_one: Literal["off", "pledged", "all"] = "pledged"
+    community_partitions: int = Field(5, ge=1, le=5)
+    """Leiden partitions in the ensemble the bridge bonus pays on (1: the model's own alone)."""
     bound_attribute: str | None = None
     """Opt-in: exposure bounds at every prefix on this consented sensitive attribute (one of
     ``data.sensitive_attributes``) instead of network-size tiers; the model then keeps each

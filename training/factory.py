@@ -36,6 +36,8 @@ def recommender_params(config: Config) -> dict:
         validation_fraction=config.scoring.validation_fraction,
         max_training_members=config.scoring.max_training_members,
         fairness=config.scoring.fairness,
+        community_feature=config.scoring.community_feature,
+        community_partitions=config.rerank.community_partitions,
         rerank=config.rerank.enabled,
         slate_size=config.evaluation.k,
         bridge_weight=config.rerank.bridge_weight,

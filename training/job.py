@@ -23,6 +23,7 @@ from recsys import (
     atomic_write,
     evaluate_slates,
     evaluation_members,
+    evaluation_partitions,
     heldout_matrix,
     holdout_split,
     load_model,
@@ -94,6 +95,9 @@ def evaluate_model(
         min_group_size=config.data.min_group_size,
         atkinson_epsilon=config.evaluation.atkinson_epsilon,
         plus_one_rows=model.reranker_.required_rows(np.arange(train.n_members)),
+        # partitions the model never saw: bridging judged under any reasonable boundary
+        partitions=evaluation_partitions(train.adjacency, random_state=config.evaluation.seed),
+        ensemble=model.state_.community_ensemble,
     )
     if len(heldout):
         metrics.update(_pool_recall(model, train, heldout, rows, seed=config.evaluation.seed))

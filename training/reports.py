@@ -115,6 +115,7 @@ def evaluation_extras(
     atkinson_epsilon: float = 0.5,
     bootstrap_samples: int = 300,
     random_state: int = 0,
+    ensemble: np.ndarray | None = None,
 ) -> ReportExtras:
     """The reach and equity figures a run reports beyond DESIGN.md's metrics.
 
@@ -128,6 +129,9 @@ def evaluation_extras(
         Held-out pairs; ``None`` or empty skips the recall figures.
     communities : (n,) int array
         Communities of the training graph (``model.communities_``).
+    ensemble : (n, M) int array, optional
+        The model's community ensemble: reach is also counted in each of its partitions and
+        averaged (``reach/ensemble/*``), so that a gain is not the luck of one boundary.
     k : int
         Slate size measured.
     min_group_size : int
@@ -153,6 +157,11 @@ def evaluation_extras(
     recall = _per_member_recall(rows, ids, train, heldout, k)
     before, after = m.reach(rows, ids, train.adjacency, communities)
     gain = (after - before).astype(np.float64)
+    if ensemble is not None and len(rows):
+        per_partition = [m.reach(rows, ids, train.adjacency, labels) for labels in ensemble.T]
+        gains = np.stack([a - b for b, a in per_partition]).astype(np.float64)
+        metrics["reach/ensemble/mean_gain"] = float(gains.mean())
+        metrics["reach/ensemble/share_gaining"] = float((gains > 0).mean())
 
     # --- inequality of per-member outcomes (Atkinson with a bootstrap interval, Gini)
     _, low, high = _bootstrap(
@@ -488,6 +497,7 @@ def log_run_reports(
         train=train,
         heldout=heldout,
         communities=model.communities_,
+        ensemble=model.state_.community_ensemble,
         k=k,
         min_group_size=min_size,
         atkinson_epsilon=config.evaluation.atkinson_epsilon,

@@ -170,14 +170,16 @@ def fill_least_exposed(
     exposure,
     capacity,
     depth,
+    tiebreak,
 ):
     """Fill each slate's empty places (after its filled prefix) from its preference list, taking
-    among the first ``depth`` entries the candidate with the least ``exposure`` so far (ties: the
-    earlier preference), below ``capacity``, not already in the slate and, once a row holds
-    ``max_inside`` candidates marked ``pref_inside``, beyond two hops; where none of those is
-    left, the least exposed of the rest of the list. One place per row per round, so every row
-    gets its first such place before any row its second. ``n_inside`` is set to the number of
-    each prefix's candidates marked ``pref_inside``, then kept up to date with ``exposure``."""
+    among the first ``depth`` entries the candidate with the least ``exposure`` so far (ties:
+    the lower ``tiebreak``, then the earlier preference), below ``capacity``, not already in the
+    slate and, once a row holds ``max_inside`` candidates marked ``pref_inside``, beyond two
+    hops; where none of those is left, the least exposed of the rest of the list. One place per
+    row per round, so every row gets its first such place before any row its second.
+    ``n_inside`` is set to the number of each prefix's candidates marked ``pref_inside``, then
+    kept up to date with ``exposure``."""
     n_rows, k = slates.shape
     width = prefs.shape[1]
     filled = np.zeros(n_rows, dtype=np.int64)
@@ -211,6 +213,7 @@ def fill_least_exposed(
                 max_inside,
                 exposure,
                 capacity,
+                tiebreak,
             )
             if best < 0:
                 best = _least_exposed(
@@ -224,6 +227,7 @@ def fill_least_exposed(
                     max_inside,
                     exposure,
                     capacity,
+                    tiebreak,
                 )
             if best < 0:
                 continue
@@ -240,9 +244,10 @@ def fill_least_exposed(
 
 @njit(cache=True, nogil=True)
 def _least_exposed(
-    r, start, stop, prefs, taken, pref_inside, n_inside, max_inside, exposure, capacity
+    r, start, stop, prefs, taken, pref_inside, n_inside, max_inside, exposure, capacity, tiebreak
 ):
-    """Position in ``prefs[r, start:stop]`` of the eligible candidate shown least (-1: none)."""
+    """Position in ``prefs[r, start:stop]`` of the eligible candidate shown least, ties to the
+    lower ``tiebreak`` and then the earlier preference (-1: none)."""
     best = -1
     for j in range(start, stop):
         c = prefs[r, j]
@@ -254,7 +259,11 @@ def _least_exposed(
             or (pref_inside[r, j] and n_inside[r] >= max_inside[r])
         ):
             continue
-        if best < 0 or exposure[c] < exposure[prefs[r, best]]:
+        if best < 0:
+            best = j
+            continue
+        b = prefs[r, best]
+        if exposure[c] < exposure[b] or (exposure[c] == exposure[b] and tiebreak[c] < tiebreak[b]):
             best = j
     return best
 
