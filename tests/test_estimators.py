@@ -37,6 +37,7 @@ from recsys import (
     ConstrainedAcceptanceModel,
     InterestOverlapCandidates,
     IntroductionRecommender,
+    PersonalizedPageRankCandidates,
     SlateReranker,
     synthetic_network,
 )
@@ -140,6 +141,11 @@ def _cases(net, model) -> dict[str, Case]:
             lambda est: est.fit(net),
             lambda est: ("slates", *est.candidates(np.arange(8), 10)),
         ),
+        "PersonalizedPageRankCandidates": Case(
+            lambda: PersonalizedPageRankCandidates(epsilon=1e-3),
+            lambda est: est.fit(net),
+            lambda est: ("slates", *est.candidates(np.arange(8), 10)),
+        ),
         "BrokerRanker": Case(
             lambda: BrokerRanker(),
             lambda est: est.fit(model),
@@ -161,6 +167,7 @@ NAMES = [
     "AdamicAdarCandidates",
     "InterestOverlapCandidates",
     "ALSCandidates",
+    "PersonalizedPageRankCandidates",
     "BrokerRanker",
 ]
 
