@@ -15,9 +15,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys import _kernels
-from recsys._acceptance import RECIPROCAL_CODES, AcceptanceModel, Combination
+from recsys._acceptance import AcceptanceModel
 from recsys._candidates import hop_weights, middle_members
 from recsys._features import FEATURE_NAMES, features_from_overlaps
+from recsys._reciprocal import RECIPROCAL_CODES, Combination
 
 __all__ = ["PairFeatures", "pool_scores_from_features"]
 

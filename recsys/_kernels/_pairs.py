@@ -15,10 +15,11 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from recsys._acceptance import RECIPROCAL_CODES, combine, directional_logits, sigmoid32
+from recsys._acceptance import directional_logits
 from recsys._acceptance import standardised_both as _standardised_both
 from recsys._features import FEATURE_NAMES, OVERLAP_COLUMNS, feature_row
 from recsys._kernels._common import PARALLEL_LOCK, scratch_overlap, touch, use_parallel
+from recsys._reciprocal import RECIPROCAL_CODES, combine, sigmoid32
 
 __all__ = ["pair_overlaps", "pool_scores"]
 
