@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from recsys import _kernels
 from recsys._acceptance import AcceptanceModel
 from recsys._candidates import hop_weights, middle_members
-from recsys._features import FEATURE_NAMES, features_from_overlaps
+from recsys._features import FEATURE_NAMES, embedding_dots, features_from_overlaps
 from recsys._reciprocal import RECIPROCAL_CODES, Combination
 
 __all__ = ["PairFeatures", "pool_scores_from_features"]
@@ -125,9 +125,7 @@ class PairFeatures:
         )
         return features_from_overlaps(
             overlaps,
-            embedding_similarity=np.einsum(
-                "ij,ij->i", self.member_factors[u], self.member_factors[v]
-            ),
+            embedding_similarity=embedding_dots(self.member_factors, u, v),
             degree_u=self.degrees[u],
             degree_v=self.degrees[v],
             same_community=self.communities[u] == self.communities[v],
