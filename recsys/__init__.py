@@ -72,6 +72,7 @@ from recsys._simulation import (
 from recsys._split import heldout_matrix, holdout_split
 from recsys._state import FittedState, RerankSetting
 from recsys._synthetic import generate_tables, write_synthetic
+from recsys._trees import GradientBoostedAcceptanceModel
 from recsys.data import (
     DataValidationError,
     Network,
@@ -122,6 +123,7 @@ __all__ = [
     "FEATURE_NAMES",
     "FORMAT_VERSION",
     "FittedState",
+    "GradientBoostedAcceptanceModel",
     "MAX_POOL_SIZE",
     "MAX_SLATE_SIZE",
     "InterestOverlapCandidates",

@@ -25,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from recsys._features import FEATURE_NAMES, N_SYMMETRIC, swap_direction
 from recsys._reciprocal import Combination, reciprocal, sigmoid
+from recsys._trees import GradientBoostedAcceptanceModel
 
 __all__ = [
     "AcceptanceModel",
@@ -432,8 +433,12 @@ class ConstrainedAcceptanceModel(BaseEstimator):
         )
 
 
-def acceptance_from_dict(stored: dict) -> AcceptanceModel | ConstrainedAcceptanceModel:
+def acceptance_from_dict(
+    stored: dict,
+) -> AcceptanceModel | ConstrainedAcceptanceModel | GradientBoostedAcceptanceModel:
     """Rebuild whichever acceptance model :meth:`to_dict` wrote."""
     if stored.get("kind") == "exponentiated_gradient_mixture":
         return ConstrainedAcceptanceModel.from_dict(stored)
+    if stored.get("kind") == "gradient_boosting":
+        return GradientBoostedAcceptanceModel.from_dict(stored)
     return AcceptanceModel.from_dict(stored)

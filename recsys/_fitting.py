@@ -30,6 +30,7 @@ from recsys._rerank import SlateReranker
 from recsys._scoring import PairFeatures
 from recsys._split import heldout_matrix
 from recsys._state import FittedState, RerankSetting
+from recsys._trees import GradientBoostedAcceptanceModel
 from recsys._tuning import DEFAULT_GRID, DEFAULT_TARGETS, tune_reranker
 from recsys.data import Network
 
@@ -334,9 +335,21 @@ def fit_member_factors(
     return factors
 
 
-def fit_acceptance(fairness: str, features: np.ndarray, labels: np.ndarray):
+def fit_acceptance(
+    fairness: str,
+    features: np.ndarray,
+    labels: np.ndarray,
+    *,
+    model: str = "logistic",
+    random_state: int = 0,
+):
     """The acceptance model, plain or under a fairlearn constraint across same/cross-community
-    pairs (structural: no sensitive attribute)."""
+    pairs (structural: no sensitive attribute); ``model="gradient_boosting"`` fits the trees of
+    :class:`recsys.GradientBoostedAcceptanceModel` instead of the logistic model."""
+    if model == "gradient_boosting":
+        if fairness != "none":
+            raise ValueError("fairness constraints train the logistic acceptance model only")
+        return GradientBoostedAcceptanceModel(random_state=random_state).fit(features, labels)
     if fairness == "none":
         return AcceptanceModel().fit(features, labels)
     same = features[:, FEATURE_NAMES.index("same_community")] > 0

@@ -75,6 +75,10 @@ class IntroductionRecommender(BaseEstimator):
     als_index : {"auto", "exact", "hnsw", "ivf"}
         Exact member-to-member search, a faiss HNSW or IVF index, or exact up to 50,000 members and
         IVF above.
+    acceptance : {"logistic", "gradient_boosting"}
+        The acceptance model: logistic regression with pairwise interactions
+        (:class:`recsys.AcceptanceModel`) or gradient-boosted trees
+        (:class:`recsys.GradientBoostedAcceptanceModel`; not with ``fairness``).
     reciprocal : {"harmonic", "product", "none"}
         How the two directions' acceptance probabilities combine.
     validation_fraction : float
@@ -149,6 +153,7 @@ class IntroductionRecommender(BaseEstimator):
         als_alpha: float = 2.0,
         als_index: Literal["auto", "exact", "hnsw", "ivf"] = "auto",
         als_seed: int | None = None,
+        acceptance: Literal["logistic", "gradient_boosting"] = "logistic",
         reciprocal: Literal["harmonic", "product", "none"] = "harmonic",
         validation_fraction: float = 0.2,
         max_training_members: int = 20000,
@@ -180,6 +185,7 @@ class IntroductionRecommender(BaseEstimator):
         self.als_alpha = als_alpha
         self.als_seed = als_seed
         self.als_index = als_index
+        self.acceptance = acceptance
         self.reciprocal = reciprocal
         self.validation_fraction = validation_fraction
         self.max_training_members = max_training_members
@@ -245,7 +251,13 @@ class IntroductionRecommender(BaseEstimator):
         extra = introduction_pairs(network, inner_features)
         if extra is not None:
             features, labels = np.vstack([features, extra[0]]), np.concatenate([labels, extra[1]])
-        acceptance = fit_acceptance(self.fairness, features, labels)
+        acceptance = fit_acceptance(
+            self.fairness,
+            features,
+            labels,
+            model=self.acceptance,
+            random_state=self.random_state,
+        )
         scores, outside = pool_scores_from_features(
             pools["ids"], pools["features"], acceptance, how=self.reciprocal
         )
@@ -303,6 +315,12 @@ class IntroductionRecommender(BaseEstimator):
             )
         if self.n_adamic_adar + self.n_interests + self.n_als == 0:
             raise ValueError("at least one candidate source needs n > 0")
+        if self.acceptance not in ("logistic", "gradient_boosting"):
+            raise ValueError(
+                f"acceptance must be 'logistic' or 'gradient_boosting', got {self.acceptance!r}"
+            )
+        if self.acceptance == "gradient_boosting" and self.fairness != "none":
+            raise ValueError("fairness constraints train the logistic acceptance model only")
 
     def _source_sizes(self) -> dict[str, int]:
         return {

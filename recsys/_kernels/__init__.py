@@ -27,6 +27,7 @@ from recsys._kernels._slates import (
     top_k_rows,
 )
 from recsys._kernels._sources import graph_topn, interest_topn, keep_pairs, merge_rrf
+from recsys._kernels._trees import tree_pool_scores
 
 __all__ = [
     "assign_rounds",
@@ -41,4 +42,5 @@ __all__ = [
     "ppr_topn",
     "prefix_bounds_rows",
     "top_k_rows",
+    "tree_pool_scores",
 ]
