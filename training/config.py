@@ -84,7 +84,9 @@ class CandidatesConfig(_Section):
 
 
 class ScoringConfig(_Section):
-    model: Literal["logistic"] = "logistic"
+    model: Literal["logistic", "gradient_boosting"] = "logistic"
+    """The acceptance model: logistic regression with pairwise interactions, or gradient-boosted
+    trees (not with ``fairness``; see benchmarks/RESULTS.md, "Link prediction")."""
     reciprocal: Literal["harmonic", "product", "none"] = "harmonic"
     validation_fraction: float = Field(0.2, gt=0, lt=1)
     max_training_members: int = Field(20000, ge=10)

@@ -32,6 +32,7 @@ def recommender_params(config: Config) -> dict:
         als_alpha=c.als.alpha,
         als_index=c.als.index,
         als_seed=c.als.seed,
+        acceptance=config.scoring.model,
         reciprocal=config.scoring.reciprocal,
         validation_fraction=config.scoring.validation_fraction,
         max_training_members=config.scoring.max_training_members,
