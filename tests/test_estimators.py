@@ -35,6 +35,7 @@ from recsys import (
     BridgeBonusReranker,
     BrokerRanker,
     ConstrainedAcceptanceModel,
+    GradientBoostedAcceptanceModel,
     InterestOverlapCandidates,
     IntroductionRecommender,
     PersonalizedPageRankCandidates,
@@ -112,6 +113,11 @@ def _cases(net, model) -> dict[str, Case]:
             lambda est: est.fit(x, y, sensitive_features=pair_type),
             lambda est: ("probabilities", est.reciprocal_score(x)),
         ),
+        "GradientBoostedAcceptanceModel": Case(
+            lambda: GradientBoostedAcceptanceModel(max_iter=10, min_samples_leaf=5),
+            lambda est: est.fit(x, y),
+            lambda est: ("probabilities", est.reciprocal_score(x)),
+        ),
         "BridgeBonusReranker": Case(
             lambda: BridgeBonusReranker(),
             lambda est: est.fit(**_structure(net)),
@@ -162,6 +168,7 @@ NAMES = [
     "IntroductionRecommender",
     "AcceptanceModel",
     "ConstrainedAcceptanceModel",
+    "GradientBoostedAcceptanceModel",
     "BridgeBonusReranker",
     "SlateReranker",
     "AdamicAdarCandidates",
