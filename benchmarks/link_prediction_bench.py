@@ -1,0 +1,258 @@
+"""Link prediction on the real networks: the heuristics against the acceptance models (issue 18).
+
+    .venv/bin/python benchmarks/link_prediction_bench.py
+        [--datasets deezer_europe,facebook100_georgetown15] [--members 0] [--json FILE]
+
+On each network, 10% of connections are held out (``holdout_split(fraction=0.1, seed=101)``,
+the split of ``pool_bench.py``) and every member with a kept and a held-out connection (or
+``--members`` of them drawn at random) gets a ranked list from each method:
+
+* Adamic-Adar and resource allocation over common contacts (``AdamicAdarCandidates``, two hops);
+* personalized PageRank by the push (``PersonalizedPageRankCandidates``, α = 0.15, ε = 1e-4);
+* truncated Katz, ``β² (A²)[u, v] + β³ (A³)[u, v]`` with β = 0.005 and 0.0005 (walks of
+  length two and three; length one is a connection and never proposed), from sparse products;
+* the logistic acceptance model and the gradient-boosted one, each as
+  ``IntroductionRecommender(acceptance=..., rerank=False, tune_rerank=False)``: the default
+  pool of 300 scored by the model, no re-ranking.
+
+Every list excludes the member, their kept connections and opted-out members. Reported per
+method: recall@20 pooled (held-out connections found over all held out) and per member (the
+mean of :func:`recsys.metrics.recall_at_k`), NDCG@20 (per-member mean of
+:func:`recsys.metrics.ndcg_at_k`), recall of the first 300 (for the models, their merged pool),
+fit time and ranking time per member (the heuristics' lists are 300 long; the models build the
+pool, score it and keep 20). Ratios are to Adamic-Adar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np
+import scipy.sparse as sp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# ../shared/datasets from a checkout, ../../shared/datasets from a worktree under /work/wt
+DATASETS = next(
+    (
+        p
+        for p in (ROOT.parent / "shared" / "datasets", ROOT.parents[1] / "shared" / "datasets")
+        if p.is_dir()
+    ),
+    ROOT.parent / "shared" / "datasets",
+)
+K = 20
+POOL = 300
+#: Two values of β: at 0.005 (about 1 / the mean degree of the campus network) walks of length
+#: three weigh as much as common contacts there; at 0.0005 Katz is common contacts with walks of
+#: three breaking ties.
+KATZ_BETAS = {"katz": 0.005, "katz_small_beta": 0.0005}
+HEURISTICS = ("adamic_adar", "resource_allocation", "ppr", *KATZ_BETAS)
+
+
+class TruncatedKatz:
+    """``β² (A²)[u, v] + β³ (A³)[u, v]`` over members ``v`` that may be proposed to ``u``: the
+    Katz index (Katz 1953) cut after walks of length three, as link-prediction surveys compare it
+    (Lü & Zhou 2011). Plain scipy sparse products, a batch of rows at a time; the exclusions are
+    the library sources' (``eligible_`` of a fitted source)."""
+
+    def __init__(self, *, beta: float = 0.005, batch: int = 256):
+        self.beta = beta
+        self.batch = batch
+
+    def fit(self, network) -> TruncatedKatz:
+        from recsys import AdamicAdarCandidates
+
+        exclusions = AdamicAdarCandidates().fit(network)
+        self.adjacency_ = sp.csr_array(exclusions.adjacency_, dtype=np.float64)
+        self.eligible_ = exclusions.eligible_
+        return self
+
+    def candidates(self, rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        a, b = self.adjacency_, self.beta
+        ids = np.full((len(rows), n), -1, dtype=np.int32)
+        scores = np.full((len(rows), n), -np.inf, dtype=np.float32)
+        for start in range(0, len(rows), self.batch):
+            part = rows[start : start + self.batch]
+            two = a[part] @ a
+            score = (b * b * two + b**3 * (two @ a)).toarray()
+            score[:, ~self.eligible_] = 0.0
+            score[np.arange(len(part)), part] = 0.0
+            own = a[part].tocoo()
+            score[own.row, own.col] = 0.0
+            top = np.argpartition(-score, n - 1, axis=1)[:, :n]
+            got = np.take_along_axis(score, top, axis=1)
+            order = np.argsort(-got, axis=1, kind="stable")
+            top = np.take_along_axis(top, order, axis=1)
+            got = np.take_along_axis(got, order, axis=1)
+            ids[start : start + len(part)] = np.where(got > 0, top, -1)
+            scores[start : start + len(part)] = np.where(got > 0, got, -np.inf)
+        return ids, scores
+
+
+def _heuristic(name: str):
+    from recsys import AdamicAdarCandidates, PersonalizedPageRankCandidates
+
+    if name == "adamic_adar":
+        return AdamicAdarCandidates()
+    if name == "resource_allocation":
+        return AdamicAdarCandidates(weighting="resource_allocation")
+    if name == "ppr":
+        return PersonalizedPageRankCandidates(alpha=0.15, epsilon=1e-4)
+    if name in KATZ_BETAS:
+        return TruncatedKatz(beta=KATZ_BETAS[name])
+    raise ValueError(name)
+
+
+def _relevance(ids: np.ndarray, relevant) -> dict[str, float]:
+    from recsys import metrics as m
+
+    n_relevant = np.diff(relevant.indptr)
+    recall = m.recall_at_k(ids, relevant, k=K)
+    ndcg = m.ndcg_at_k(ids, relevant, k=K)
+    found = np.rint(recall * n_relevant).sum()
+    pool = m.recall_at_k(ids, relevant, k=POOL) if ids.shape[1] >= POOL else None
+    return {
+        f"recall_at_{K}_pooled": round(float(found / n_relevant.sum()), 4),
+        f"recall_at_{K}_per_member": round(float(np.nanmean(recall)), 4),
+        f"ndcg_at_{K}": round(float(np.nanmean(ndcg)), 4),
+        f"pool_recall_at_{POOL}": (
+            round(float(np.rint(pool * n_relevant).sum() / n_relevant.sum()), 4)
+            if pool is not None
+            else None
+        ),
+    }
+
+
+def network_table(data_dir: Path, n_members: int, models: list[str]) -> dict:
+    from recsys import (
+        IntroductionRecommender,
+        heldout_matrix,
+        holdout_split,
+        load_network,
+        rank_all,
+    )
+
+    net = load_network(data_dir)
+    train, heldout = holdout_split(net, fraction=0.1, seed=101)
+    held = heldout_matrix(heldout, net.n_members)
+    eligible = np.flatnonzero((np.diff(held.indptr) > 0) & (train.degrees > 0))
+    rows = eligible
+    if n_members and n_members < len(eligible):
+        rows = np.sort(np.random.default_rng(0).choice(eligible, n_members, replace=False))
+    relevant = held[rows]
+    result: dict = {
+        "members": int(net.n_members),
+        "connections": int(len(net.connections)),
+        "heldout": int(len(heldout)),
+        "mean_degree_kept": round(float(train.degrees.mean()), 1),
+        "rows": int(len(rows)),
+        "heldout_of_rows": int(relevant.sum()),
+        "methods": {},
+    }
+    print(f"{data_dir.name}: {len(rows)} members, {int(relevant.sum())} held out", flush=True)
+
+    for name in HEURISTICS:
+        t = time.perf_counter()
+        method = _heuristic(name).fit(train)
+        fit_s = time.perf_counter() - t
+        method.candidates(rows[:50], POOL)  # compile before timing
+        t = time.perf_counter()
+        ids, _ = method.candidates(rows, POOL)
+        rank_s = time.perf_counter() - t
+        result["methods"][name] = {
+            **_relevance(ids, relevant),
+            "fit_s": round(fit_s, 1),
+            "rank_ms_per_member": round(rank_s / len(rows) * 1e3, 3),
+        }
+        print(f"  {name:22s} {result['methods'][name]}", flush=True)
+
+    for acceptance in models:
+        t = time.perf_counter()
+        model = IntroductionRecommender(
+            acceptance=acceptance, rerank=False, tune_rerank=False
+        ).fit(train)
+        fit_s = time.perf_counter() - t
+        model.rank(rows[:50], k=K)  # compile before timing
+        t = time.perf_counter()
+        slates = rank_all(functools.partial(model.rank, rerank=False), rows, k=K)
+        rank_s = time.perf_counter() - t
+        pool_ids, _ = model.pool(rows)
+        figures = _relevance(slates.ids, relevant)
+        figures[f"pool_recall_at_{POOL}"] = _relevance(pool_ids, relevant)[
+            f"pool_recall_at_{POOL}"
+        ]
+        result["methods"][acceptance] = {
+            **figures,
+            "fit_s": round(fit_s, 1),
+            "rank_ms_per_member": round(rank_s / len(rows) * 1e3, 3),
+        }
+        print(f"  {acceptance:22s} {result['methods'][acceptance]}", flush=True)
+    return result
+
+
+def markdown(name: str, table: dict) -> str:
+    """One network's table, with ratios to Adamic-Adar."""
+    methods = table["methods"]
+    aa = methods["adamic_adar"]
+    cols = [
+        (f"recall_at_{K}_pooled", f"recall@{K} pooled"),
+        (f"recall_at_{K}_per_member", f"recall@{K} per member"),
+        (f"ndcg_at_{K}", f"NDCG@{K}"),
+        (f"pool_recall_at_{POOL}", f"recall of {POOL}"),
+    ]
+    lines = [
+        f"**{name}**: {table['members']:,} members, {table['connections']:,} connections "
+        f"({table['heldout']:,} held out); {table['rows']:,} members ranked, "
+        f"{table['heldout_of_rows']:,} of their connections held out",
+        "",
+        "| method | " + " | ".join(label for _, label in cols) + " | fit s | rank ms/member |",
+        "| --- | " + " | ".join("---" for _ in cols) + " | ---: | ---: |",
+    ]
+    for method, f in methods.items():
+        cells = []
+        for key, _ in cols:
+            if f[key] is None:
+                cells.append("–")
+            elif method == "adamic_adar" or not aa[key]:
+                cells.append(f"{f[key]:.4f}")
+            else:
+                cells.append(f"{f[key]:.4f} ({f[key] / aa[key]:.2f}×)")
+        lines.append(
+            f"| {method} | " + " | ".join(cells) + f" | {f['fit_s']} | {f['rank_ms_per_member']} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--datasets", default="deezer_europe,facebook100_georgetown15")
+    parser.add_argument("--members", type=int, default=0, help="0: every eligible member")
+    parser.add_argument("--models", default="logistic,gradient_boosting")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    models = [m for m in args.models.split(",") if m]
+    out = {
+        name: network_table(DATASETS / name, args.members, models)
+        for name in args.datasets.split(",")
+        if name
+    }
+    for name, table in out.items():
+        print()
+        print(markdown(name, table))
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2))
+    return out
+
+
+if __name__ == "__main__":
+    main()
