@@ -218,6 +218,26 @@ def test_scratch_is_left_clear_between_calls(net):
     assert not acc.any() and not seen.any() and not resid.any() and not queued.any()
 
 
+def test_the_queue_stays_inside_its_own_scratch_row(net):
+    """Scratch sets grow apart: after a larger network, the shared rows (est, seen, touched) can
+    be longer than the push's own queue. The ring must wrap at the queue's length: here the
+    queue is a view of a larger buffer whose tail must stay untouched."""
+    a = net.adjacency.tocsr()
+    a.sort_indices()
+    n = net.n_members
+    est, seen, touched = np.zeros(3 * n), np.zeros(3 * n, bool), np.empty(3 * n, np.int64)
+    resid, queued = np.zeros(n), np.zeros(n, bool)
+    buffer = np.full(3 * n, -7, dtype=np.int64)
+    queue = buffer[:n]
+    rows = np.arange(20, dtype=np.int64)
+    ids, scores = _kernels._common.outputs(len(rows), 30)
+    src = PersonalizedPageRankCandidates(epsilon=1e-6).fit(net)
+    args = (a.indptr, a.indices, src.eligible_, 0.15, 1e-6, False)
+    _kernels._ppr._ppr_serial(rows, *args, est, resid, queued, queue, seen, touched, ids, scores)
+    assert (buffer[n:] == -7).all()
+    np.testing.assert_array_equal(ids, src.candidates(rows, 30)[0])
+
+
 def test_pair_scores_keep_the_shape_and_equal_the_candidates_scores(net):
     src = PersonalizedPageRankCandidates().fit(net)
     ids, scores = src.candidates([3, 8], 10)

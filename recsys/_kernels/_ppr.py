@@ -52,8 +52,14 @@ __all__ = ["ppr_topn", "ppr_pair_scores"]
 @njit(cache=True, nogil=True)
 def _push(u, indptr, indices, alpha, eps, est, resid, queued, queue, seen, touched):
     """Push from ``u`` until no residual is at least ``eps · deg``; returns how many members were
-    touched (listed in ``touched``), with ``p + α r`` in ``est``. ``resid`` is left clear."""
-    n = len(est)
+    touched (listed in ``touched``), with ``p + α r`` in ``est``. ``resid`` is left clear.
+
+    The queue is a ring over ``queue`` itself: each member is in it at most once, so it never
+    holds more than the network's members, and every scratch row is at least that long. Each
+    scratch set grows on its own (``recsys._kernels._common.cached``), so ``est`` may be longer
+    than ``queue``: a ring as long as ``est`` wrote past the end of ``queue`` once another
+    kernel had grown ``est`` on a larger network (a segfault in the test suite)."""
+    n = len(queue)
     nt = touch(u, seen, touched, 0)
     resid[u] = 1.0
     queue[0] = u
