@@ -20,6 +20,7 @@ from recsys._candidates import (
     AdamicAdarCandidates,
     ALSCandidates,
     InterestOverlapCandidates,
+    PersonalizedPageRankCandidates,
     fit_als_factors,
     merge_pools,
     tfidf_interests,
@@ -85,7 +86,7 @@ def build_runtime(params: dict[str, Any], state: FittedState) -> Runtime:
         plus_one=params["plus_one"],
         bound_groups=state.bound_groups,
     )
-    sizes = {name: int(params[f"n_{name}"]) for name in ("adamic_adar", "interests", "als")}
+    sizes = {name: int(params[f"n_{name}"]) for name in ("adamic_adar", "interests", "als", "ppr")}
     return Runtime(
         sources=sources,
         features=features,
@@ -121,6 +122,8 @@ def build_sources(
         sources["als"] = ALSCandidates(
             index=params["als_index"], random_state=params["random_state"]
         ).set_factors(network, member_factors, als_index)
+    if params["n_ppr"]:
+        sources["ppr"] = PersonalizedPageRankCandidates().fit(network)
     return sources
 
 

@@ -59,8 +59,10 @@ class IntroductionRecommender(BaseEstimator):
     ----------
     pool_size : int
         Candidates kept per member after merging the sources.
-    n_adamic_adar, n_interests, n_als : int
-        Candidates asked of each source (0 switches a source off).
+    n_adamic_adar, n_interests, n_als, n_ppr : int
+        Candidates asked of each source (0 switches a source off). ``n_ppr`` asks personalized
+        PageRank by a local push (:class:`PersonalizedPageRankCandidates`, α = 0.15,
+        ε = 1e-4), which reaches past three hops; off by default.
     three_hop_weight : float
         Weight of walks of length three in the friends-of-friends source (0: two hops only).
     three_hop_middles : int
@@ -146,6 +148,7 @@ class IntroductionRecommender(BaseEstimator):
         three_hop_middles: int = 64,
         n_interests: int = 100,
         n_als: int = 100,
+        n_ppr: int = 0,
         interest_max_df: float = 0.05,
         als_factors: int = 32,
         als_iterations: int = 15,
@@ -178,6 +181,7 @@ class IntroductionRecommender(BaseEstimator):
         self.three_hop_middles = three_hop_middles
         self.n_interests = n_interests
         self.n_als = n_als
+        self.n_ppr = n_ppr
         self.interest_max_df = interest_max_df
         self.als_factors = als_factors
         self.als_iterations = als_iterations
@@ -297,7 +301,7 @@ class IntroductionRecommender(BaseEstimator):
 
     def _check_params(self) -> None:
         # bounded (recsys._limits): a pool or a slate is allocated per member ranked
-        for name in ("pool_size", "n_adamic_adar", "n_interests", "n_als"):
+        for name in ("pool_size", "n_adamic_adar", "n_interests", "n_als", "n_ppr"):
             value, low = getattr(self, name), int(name == "pool_size")
             if (
                 isinstance(value, bool)
@@ -313,7 +317,7 @@ class IntroductionRecommender(BaseEstimator):
                 f"floor_depth must be between 2 and {PREFERENCE_DEPTH} (times k), got "
                 f"{self.floor_depth}"
             )
-        if self.n_adamic_adar + self.n_interests + self.n_als == 0:
+        if self.n_adamic_adar + self.n_interests + self.n_als + self.n_ppr == 0:
             raise ValueError("at least one candidate source needs n > 0")
         if self.acceptance not in ("logistic", "gradient_boosting"):
             raise ValueError(
@@ -327,6 +331,7 @@ class IntroductionRecommender(BaseEstimator):
             "adamic_adar": self.n_adamic_adar,
             "interests": self.n_interests,
             "als": self.n_als,
+            "ppr": self.n_ppr,
         }
 
     # ------------------------------------------------------------------ the fitted state

@@ -76,11 +76,18 @@ class ALSConfig(_Section):
     ``spark-submit`` gave, else ``local[*]``."""
 
 
+class PPRConfig(_Section):
+    n: int = Field(0, ge=0, le=MAX_POOL_SIZE)
+    """Candidates from personalized PageRank by a local push (0: off); see
+    benchmarks/RESULTS.md, "Link prediction"."""
+
+
 class CandidatesConfig(_Section):
     pool_size: int = Field(300, ge=1, le=MAX_POOL_SIZE)
     adamic_adar: AdamicAdarConfig = AdamicAdarConfig()
     interests: InterestsConfig = InterestsConfig()
     als: ALSConfig = ALSConfig()
+    ppr: PPRConfig = PPRConfig()
 
 
 class ScoringConfig(_Section):

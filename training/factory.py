@@ -25,6 +25,7 @@ def recommender_params(config: Config) -> dict:
         three_hop_middles=c.adamic_adar.three_hop_middles,
         n_interests=c.interests.n,
         n_als=c.als.n,
+        n_ppr=c.ppr.n,
         interest_max_df=c.interests.max_df,
         als_factors=c.als.factors,
         als_iterations=c.als.iterations,
