@@ -13,7 +13,11 @@ the split of ``pool_bench.py``) and every member with a kept and a held-out conn
   length two and three; length one is a connection and never proposed), from sparse products;
 * the logistic acceptance model and the gradient-boosted one, each as
   ``IntroductionRecommender(acceptance=..., rerank=False, tune_rerank=False)``: the default
-  pool of 300 scored by the model, no re-ranking.
+  pool of 300 scored by the model, no re-ranking; and the logistic model over pools with
+  personalized PageRank added (:data:`MODELS`);
+* with ``--ppr-probe``, for each model, its pool ordered by reciprocal-rank fusion of the
+  model's order and PPR's order (``merge_pools``): a parameter-free probe of what PPR would add
+  as a pair feature, before building one.
 
 Every list excludes the member, their kept connections and opted-out members. Reported per
 method: recall@20 pooled (held-out connections found over all held out) and per member (the
@@ -57,6 +61,21 @@ POOL = 300
 #: three breaking ties.
 KATZ_BETAS = {"katz": 0.005, "katz_small_beta": 0.0005}
 HEURISTICS = ("adamic_adar", "resource_allocation", "ppr", *KATZ_BETAS)
+
+#: The acceptance models, as ``IntroductionRecommender`` parameters (re-ranking always off). The
+#: default pool is friends of friends 200 + interests 100 + ALS 100; the "+ ppr" variants add
+#: personalized PageRank to it (the best merges of ``pool_bench.py``).
+MODELS = {
+    "logistic": {},
+    "gradient_boosting": {"acceptance": "gradient_boosting"},
+    "logistic [fof 300 + ppr 300 + int 15 + als 15]": {
+        "n_adamic_adar": 300,
+        "n_ppr": 300,
+        "n_interests": 15,
+        "n_als": 15,
+    },
+    "logistic [fof 200 + ppr 200 + int 100 + als 100]": {"n_ppr": 200},
+}
 
 
 class TruncatedKatz:
@@ -133,7 +152,7 @@ def _relevance(ids: np.ndarray, relevant) -> dict[str, float]:
     }
 
 
-def network_table(data_dir: Path, n_members: int, models: list[str]) -> dict:
+def network_table(data_dir: Path, n_members: int, models: list[str], ppr_probe: bool) -> dict:
     from recsys import (
         IntroductionRecommender,
         heldout_matrix,
@@ -176,11 +195,11 @@ def network_table(data_dir: Path, n_members: int, models: list[str]) -> dict:
         }
         print(f"  {name:22s} {result['methods'][name]}", flush=True)
 
-    for acceptance in models:
+    for label in models:
         t = time.perf_counter()
-        model = IntroductionRecommender(
-            acceptance=acceptance, rerank=False, tune_rerank=False
-        ).fit(train)
+        model = IntroductionRecommender(**MODELS[label], rerank=False, tune_rerank=False).fit(
+            train
+        )
         fit_s = time.perf_counter() - t
         model.rank(rows[:50], k=K)  # compile before timing
         t = time.perf_counter()
@@ -191,13 +210,37 @@ def network_table(data_dir: Path, n_members: int, models: list[str]) -> dict:
         figures[f"pool_recall_at_{POOL}"] = _relevance(pool_ids, relevant)[
             f"pool_recall_at_{POOL}"
         ]
-        result["methods"][acceptance] = {
+        result["methods"][label] = {
             **figures,
             "fit_s": round(fit_s, 1),
             "rank_ms_per_member": round(rank_s / len(rows) * 1e3, 3),
         }
-        print(f"  {acceptance:22s} {result['methods'][acceptance]}", flush=True)
+        print(f"  {label:22s} {result['methods'][label]}", flush=True)
+        if ppr_probe:
+            fused = _fused_with_ppr(model, train, rows, pool_ids)
+            result["methods"][f"{label} ⊕ PPR order (probe)"] = {
+                **_relevance(fused, relevant),
+                "fit_s": None,
+                "rank_ms_per_member": None,
+            }
+            print(f"    with PPR order {result['methods'][f'{label} ⊕ PPR order (probe)']}")
     return result
+
+
+def _fused_with_ppr(model, train, rows: np.ndarray, pool_ids: np.ndarray) -> np.ndarray:
+    """The model's pool ordered by reciprocal-rank fusion of the model's scores and PPR's."""
+    from recsys import PersonalizedPageRankCandidates, merge_pools, top_k
+
+    scores, _ = model.score_pool(rows, pool_ids)
+    r, j = np.nonzero(pool_ids >= 0)
+    ppr = np.full(pool_ids.shape, -np.inf, dtype=np.float32)
+    ppr[r, j] = PersonalizedPageRankCandidates().fit(train).pair_scores(rows[r], pool_ids[r, j])
+    width = pool_ids.shape[1]
+    orders = {
+        "adamic_adar": (top_k(pool_ids, scores, width)[0], None),  # the bit's name only
+        "ppr": (top_k(pool_ids, ppr, width)[0], None),
+    }
+    return merge_pools(orders, pool_size=K)[0]
 
 
 def markdown(name: str, table: dict) -> str:
@@ -228,7 +271,10 @@ def markdown(name: str, table: dict) -> str:
             else:
                 cells.append(f"{f[key]:.4f} ({f[key] / aa[key]:.2f}×)")
         lines.append(
-            f"| {method} | " + " | ".join(cells) + f" | {f['fit_s']} | {f['rank_ms_per_member']} |"
+            f"| {method} | "
+            + " | ".join(cells)
+            + f" | {f['fit_s'] if f['fit_s'] is not None else '–'}"
+            + f" | {f['rank_ms_per_member'] if f['rank_ms_per_member'] is not None else '–'} |"
         )
     return "\n".join(lines)
 
@@ -237,12 +283,15 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", default="deezer_europe,facebook100_georgetown15")
     parser.add_argument("--members", type=int, default=0, help="0: every eligible member")
-    parser.add_argument("--models", default="logistic,gradient_boosting")
+    parser.add_argument(
+        "--models", default=",".join(MODELS), help="labels of MODELS, comma-separated"
+    )
+    parser.add_argument("--ppr-probe", action="store_true")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
-    models = [m for m in args.models.split(",") if m]
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
     out = {
-        name: network_table(DATASETS / name, args.members, models)
+        name: network_table(DATASETS / name, args.members, models, args.ppr_probe)
         for name in args.datasets.split(",")
         if name
     }
