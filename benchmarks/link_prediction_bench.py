@@ -63,8 +63,9 @@ KATZ_BETAS = {"katz": 0.005, "katz_small_beta": 0.0005}
 HEURISTICS = ("adamic_adar", "resource_allocation", "ppr", *KATZ_BETAS)
 
 #: The acceptance models, as ``IntroductionRecommender`` parameters (re-ranking always off). The
-#: default pool is friends of friends 200 + interests 100 + ALS 100; the "+ ppr" variants add
-#: personalized PageRank to it (the best merges of ``pool_bench.py``).
+#: default pool is friends of friends 200 + interests 100 + ALS 100 fused to 300; the variants
+#: in brackets add personalized PageRank (the best merges of ``pool_bench.py``), and "→ 400"
+#: scores a pool of 400, whose first 300 by the model's score are its "recall of 300".
 MODELS = {
     "logistic": {},
     "gradient_boosting": {"acceptance": "gradient_boosting"},
@@ -75,6 +76,13 @@ MODELS = {
         "n_als": 15,
     },
     "logistic [fof 200 + ppr 200 + int 100 + als 100]": {"n_ppr": 200},
+    "logistic [fof 300 + ppr 300 + int 15 + als 15 → 400]": {
+        "pool_size": 400,
+        "n_adamic_adar": 300,
+        "n_ppr": 300,
+        "n_interests": 15,
+        "n_als": 15,
+    },
 }
 
 
@@ -132,22 +140,26 @@ def _heuristic(name: str):
     raise ValueError(name)
 
 
-def _relevance(ids: np.ndarray, relevant) -> dict[str, float]:
+def _pooled_recall(ids: np.ndarray, relevant, k: int) -> float:
+    """Held-out connections in the first ``k`` of each list, over all held out."""
     from recsys import metrics as m
 
     n_relevant = np.diff(relevant.indptr)
-    recall = m.recall_at_k(ids, relevant, k=K)
-    ndcg = m.ndcg_at_k(ids, relevant, k=K)
-    found = np.rint(recall * n_relevant).sum()
-    pool = m.recall_at_k(ids, relevant, k=POOL) if ids.shape[1] >= POOL else None
+    found = np.rint(m.recall_at_k(ids, relevant, k=k) * n_relevant).sum()
+    return round(float(found / n_relevant.sum()), 4)
+
+
+def _relevance(ids: np.ndarray, relevant) -> dict[str, float]:
+    from recsys import metrics as m
+
     return {
-        f"recall_at_{K}_pooled": round(float(found / n_relevant.sum()), 4),
-        f"recall_at_{K}_per_member": round(float(np.nanmean(recall)), 4),
-        f"ndcg_at_{K}": round(float(np.nanmean(ndcg)), 4),
+        f"recall_at_{K}_pooled": _pooled_recall(ids, relevant, K),
+        f"recall_at_{K}_per_member": round(
+            float(np.nanmean(m.recall_at_k(ids, relevant, k=K))), 4
+        ),
+        f"ndcg_at_{K}": round(float(np.nanmean(m.ndcg_at_k(ids, relevant, k=K))), 4),
         f"pool_recall_at_{POOL}": (
-            round(float(np.rint(pool * n_relevant).sum() / n_relevant.sum()), 4)
-            if pool is not None
-            else None
+            _pooled_recall(ids, relevant, POOL) if ids.shape[1] >= POOL else None
         ),
     }
 
@@ -159,6 +171,7 @@ def network_table(data_dir: Path, n_members: int, models: list[str], ppr_probe: 
         holdout_split,
         load_network,
         rank_all,
+        top_k,
     )
 
     net = load_network(data_dir)
@@ -207,9 +220,15 @@ def network_table(data_dir: Path, n_members: int, models: list[str], ppr_probe: 
         rank_s = time.perf_counter() - t
         pool_ids, _ = model.pool(rows)
         figures = _relevance(slates.ids, relevant)
-        figures[f"pool_recall_at_{POOL}"] = _relevance(pool_ids, relevant)[
-            f"pool_recall_at_{POOL}"
-        ]
+        # the first 300 of the model's order: its pool when that is 300 long, else the model's
+        # cut of a longer pool (a learned fusion of the sources)
+        scores, _ = model.score_pool(rows, pool_ids)
+        ordered, _ = top_k(pool_ids, scores, POOL)
+        figures[f"pool_recall_at_{POOL}"] = _relevance(ordered, relevant)[f"pool_recall_at_{POOL}"]
+        figures["merged_pool"] = {
+            "size": int(pool_ids.shape[1]),
+            "recall": _pooled_recall(pool_ids, relevant, pool_ids.shape[1]),
+        }
         result["methods"][label] = {
             **figures,
             "fit_s": round(fit_s, 1),

@@ -190,8 +190,8 @@ class PersonalizedPageRankCandidates(_Source):
     (``"degree"``, which in an undirected graph equals ``π_v[u] / deg(u)``: the walk from the
     candidate back to the member, so popular members no longer collect every walk). New
     connections go to well-connected members more often than walks do, and ``"none"`` recalls
-    more: 0.64 against 0.59 of Deezer's held-out connections in the top 300, 0.75 against 0.63 of
-    Facebook100's (benchmarks/RESULTS.md, "Candidate pools").
+    more: 0.64 against 0.59 of Deezer's held-out connections in the top 300, 0.75 against 0.62 of
+    Facebook100's (benchmarks/RESULTS.md, "Link prediction (issue 18)", pool recall).
 
     Examples
     --------
