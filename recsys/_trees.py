@@ -349,7 +349,7 @@ class GradientBoostedAcceptanceModel(BaseEstimator):
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(500, len(FEATURE_NAMES))).astype(np.float32)
     >>> y = (X[:, 0] + rng.normal(size=500) > 0).astype(int)
-    >>> model = GradientBoostedAcceptanceModel(max_iter=20).fit(X, y)
+    >>> model = GradientBoostedAcceptanceModel(max_iter=20, early_stopping=False).fit(X, y)
     >>> p = model.predict_proba(X)
     >>> p.shape, p.dtype.name, model.trees_.n_trees
     ((500,), 'float32', 20)
