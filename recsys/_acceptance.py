@@ -21,9 +21,9 @@ from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
-from sklearn.utils.validation import check_is_fitted
 
 from recsys._features import FEATURE_NAMES, N_SYMMETRIC, swap_direction
+from recsys._fitted import require_fitted
 from recsys._reciprocal import Combination, reciprocal, sigmoid
 from recsys._trees import GradientBoostedAcceptanceModel
 
@@ -256,7 +256,7 @@ class AcceptanceModel(BaseEstimator):
     def form(self) -> DirectionalForm:
         """The fitted model as a :class:`DirectionalForm` (built once: ``z̃ᵀ W z̃ + b`` over
         ``z̃ = [z, 1]``, one small matrix instead of every product)."""
-        check_is_fitted(self)
+        require_fitted(self, "coef_")
         cached = self.__dict__.get("_form")
         if cached is not None and cached[0] is self.coef_:
             return cached[1]
@@ -419,7 +419,7 @@ class ConstrainedAcceptanceModel(BaseEstimator):
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """(P,) float32: the mixture's probability of acceptance."""
-        check_is_fitted(self)
+        require_fitted(self, "weights_")
         out = np.zeros(len(features), dtype=np.float64)
         for weight, member in zip(self.weights_, self.members_):
             out += weight * member.predict_proba(features)

@@ -17,9 +17,9 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.preprocessing import normalize
-from sklearn.utils.validation import check_is_fitted
 
 from recsys import _kernels
+from recsys._fitted import require_fitted
 from recsys.data import Network
 
 __all__ = [
@@ -135,7 +135,7 @@ class AdamicAdarCandidates(_Source):
         return self
 
     def candidates(self, member_rows, n: int) -> tuple[np.ndarray, np.ndarray]:
-        check_is_fitted(self)
+        require_fitted(self, "hop_weights_")
         rows = _as_rows(member_rows)
         a = self.adjacency_
         return _kernels.graph_topn(
@@ -224,7 +224,7 @@ class PersonalizedPageRankCandidates(_Source):
         return self
 
     def candidates(self, member_rows, n: int) -> tuple[np.ndarray, np.ndarray]:
-        check_is_fitted(self)
+        require_fitted(self, "eligible_")
         rows = _as_rows(member_rows)
         a = self.adjacency_
         return _kernels.ppr_topn(
@@ -251,7 +251,7 @@ class PersonalizedPageRankCandidates(_Source):
         >>> bool(np.allclose(src.pair_scores(np.full(3, 4), ids[0]), scores[0]))
         True
         """
-        check_is_fitted(self)
+        require_fitted(self, "eligible_")
         u = np.asarray(u, dtype=np.int64)
         v = np.asarray(v, dtype=np.int64)
         for name, rows in (("u", u), ("v", v)):
@@ -307,7 +307,7 @@ class InterestOverlapCandidates(_Source):
         return self
 
     def candidates(self, member_rows, n: int) -> tuple[np.ndarray, np.ndarray]:
-        check_is_fitted(self)
+        require_fitted(self, "weighted_")
         rows = _as_rows(member_rows)
         return _kernels.interest_topn(
             rows, self.weighted_, self.interest_members_, self.adjacency_, self.eligible_, n
@@ -319,7 +319,7 @@ class InterestOverlapCandidates(_Source):
         """Cold start: candidates for members described only by interest rows (R, m), raw
         weights.
         """
-        check_is_fitted(self)
+        require_fitted(self, "weighted_")
         if interest_weights.shape[1] != self.weighted_.shape[1]:
             raise ValueError("interest_weights must have one column per known interest")
         query = normalize(
@@ -458,7 +458,7 @@ class ALSCandidates(_Source):
         return faiss.serialize_index(self.index_)
 
     def candidates(self, member_rows, n: int) -> tuple[np.ndarray, np.ndarray]:
-        check_is_fitted(self)
+        require_fitted(self, "member_factors_")
         rows = _as_rows(member_rows)
         # ask for more than n: the member, their connections and opted-out members are dropped
         # after.

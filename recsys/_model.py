@@ -11,12 +11,12 @@ from typing import Any, Literal
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
 
 from recsys._assignment import PREFERENCE_DEPTH, PreferenceLists, assign_slates, slate_capacity
 from recsys._communities import detect_communities
 from recsys._evaluation import rank_all
 from recsys._explain import explain_introductions
+from recsys._fitted import require_fitted
 from recsys._fitting import (
     bound_group_codes,
     build_features,
@@ -375,7 +375,7 @@ class IntroductionRecommender(BaseEstimator):
         again, graph sources and pair features rebuilt; the interest embeddings, the acceptance
         model and the re-ranker setting are kept (what a feedback-loop simulation does between
         rounds)."""
-        check_is_fitted(self)
+        require_fitted(self, "state_")
         if network.n_members != self.state_.network.n_members:
             raise ValueError(
                 f"refit_graph keeps the members: the model has {self.state_.network.n_members}, "
@@ -404,11 +404,11 @@ class IntroductionRecommender(BaseEstimator):
         return MappingProxyType(self._fitted().rerank.to_dict())
 
     def _fitted(self) -> FittedState:
-        check_is_fitted(self)
+        require_fitted(self, "state_")
         return self.state_
 
     def _ready(self):
-        check_is_fitted(self)
+        require_fitted(self, "runtime_")
         return self.runtime_
 
     # ------------------------------------------------------------------ rank

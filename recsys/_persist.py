@@ -33,10 +33,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import scipy.sparse as sp
-from sklearn.utils.validation import check_is_fitted
 
 from recsys._acceptance import acceptance_from_dict
 from recsys._features import FEATURE_NAMES
+from recsys._fitted import require_fitted
 from recsys._io import make_staging_dir, publish_dir
 from recsys._migrations import FORMAT_VERSION, migrate
 from recsys._model import IntroductionRecommender
@@ -155,7 +155,7 @@ def write_model_dir(
     Nothing is published: this is the writing half of :func:`save_model`, for a job that
     publishes a whole output at once. Returns the path.
     """
-    check_is_fitted(model)
+    require_fitted(model, "state_")
     target = Path(path)
     target.mkdir(parents=True)
     state = model.state_
@@ -226,7 +226,7 @@ def save_model(
     model, the estimator's parameters and the SHA-256 of every file.
     """
     target = Path(path)
-    check_is_fitted(model)
+    require_fitted(model, "state_")
     staged = make_staging_dir(target)
     try:
         write_model_dir(model, staged / "model", config=config, metadata=metadata)

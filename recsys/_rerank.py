@@ -8,10 +8,10 @@ from typing import Literal
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
 
 from recsys import _kernels
 from recsys._assignment import PreferenceLists, monotone
+from recsys._fitted import require_fitted
 
 __all__ = [
     "BridgeBonusReranker",
@@ -174,7 +174,7 @@ class BridgeBonusReranker(BaseEstimator):
     def adjusted_scores(
         self, member_rows: np.ndarray, candidate_ids: np.ndarray, scores: np.ndarray
     ) -> np.ndarray:
-        check_is_fitted(self)
+        require_fitted(self, "communities_")
         valid = candidate_ids >= 0
         safe = np.where(valid, candidate_ids, 0)
         cross = self.communities_[safe] != self.communities_[member_rows][:, None]
@@ -191,7 +191,7 @@ class BridgeBonusReranker(BaseEstimator):
 
     def required_rows(self, member_rows: np.ndarray) -> np.ndarray:
         """(R,) bool: the members whose slates keep the +1 balance."""
-        check_is_fitted(self)
+        require_fitted(self, "communities_")
         if self.plus_one == "all":
             return np.ones(len(member_rows), dtype=bool)
         if self.plus_one == "pledged":
@@ -369,7 +369,7 @@ class SlateReranker(BaseEstimator):
 
     def required_rows(self, member_rows: np.ndarray) -> np.ndarray:
         """(R,) bool: the members whose slates keep the +1 balance."""
-        check_is_fitted(self)
+        require_fitted(self, "bridge_")
         return self.bridge_.required_rows(member_rows)
 
     def preferences(
@@ -388,7 +388,7 @@ class SlateReranker(BaseEstimator):
         allows), so a slate cut from the list can be balanced; the lists' own ``outside`` marks
         are read off it (without it, none is marked).
         """
-        check_is_fitted(self)
+        require_fitted(self, "bridge_")
         member_rows = np.asarray(member_rows, dtype=np.int64)
         pool_ids = candidate_ids
         adjusted = self.bridge_.adjusted_scores(member_rows, candidate_ids, scores)

@@ -1,18 +1,33 @@
 """The built-in synthetic network: members, interests and connections with planted structure.
 
 The generator plants what the rest of the project is meant to find or correct, so that tests and
-demo runs know the answer:
+demo runs know the answer, and forms connections the way social networks form them, so that what
+a recommender learns there is what it would learn on real data:
 
 - **communities** of varied size, with a share ``homophily`` of connections inside them;
-- **heavy-tailed degrees** (Chung-Lu style: each member has an expected degree drawn from a power
-  law with exponent ``degree_exponent``, capped at the structural cutoff);
-- **interests** that follow communities (each community has its own pool of niche interests) on
-  top of globally popular ones (Zipf-like popularity);
+- **tastes**: each member has a place on a ring of tastes, on their community's arc;
+- **interests** that follow communities and tastes (each community has its own pool of niche
+  interests, and most of a member's niche draws fall near their taste) on top of globally
+  popular ones (Zipf-like popularity);
+- **connections in two layers**. The base layer: each member makes ties in proportion to their
+  activity (heavy tailed: a power-law tail of exponent ``degree_exponent`` over a log-normal
+  body), to partners drawn by a softened activity (``degree_preference``; 1 is Chung-Lu), inside
+  the community mostly near in taste (``interest_homophily``), the most active reaching across
+  communities. Then a share ``triadic_closure`` of the connections forms in waves by closing
+  triangles: a member meets a friend's friend, more often one close in taste and of the same
+  sensitive group. Why: in a Chung-Lu network (this generator before issue 17) a connection is
+  drawn in proportion to both members' degrees and nothing else, so held-out connections go to
+  the most popular candidates whatever the structure, recall comes from ranking by popularity,
+  and spreading exposure costs recall by construction. Here, as on Deezer and Facebook100, they
+  go mostly to friends of friends who share tastes; Adamic-Adar recall, clustering and the
+  spread of degrees sit between the two real networks' (``benchmarks/synthetic_bench.py``,
+  ``benchmarks/RESULTS.md``);
 - a two-valued sensitive attribute ``gender`` (``"a"`` majority, ``"b"`` minority) whose minority
-  concentrates in some communities, so that connections are assortative by attribute, with a
-  share of members who did not disclose it;
-- a non-sensitive ``region`` correlated with community, and ``created_at`` times over two years
-  so that a time-based split is possible.
+  concentrates in some communities and closes triangles across groups less often, so that
+  connections are assortative by attribute, with a share of members who did not disclose it;
+- a non-sensitive ``region`` correlated with community, and ``created_at`` times over two years:
+  members join over time, a connection comes after both joined and the later its wave, so that a
+  time-based split holds out mostly the triangles closed last, as a growing network would.
 
 Everything is vectorised numpy (the only Python loops run over rounds of sampling, never over
 members or connections): a million members with about ten million connections and twenty
@@ -27,12 +42,14 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import scipy.sparse as sp
 
 from recsys._io import write_frame
 
@@ -50,6 +67,17 @@ _NICHE_ZIPF = 0.7  # Zipf exponent inside a community's pool of niche interests
 _REGION_LOYALTY = 0.8  # share of members living in their community's home region
 _MENTOR_SHARE = 0.02  # members with a finite introduction capacity
 _MAX_ROUNDS = 30  # top-up rounds of edge sampling before settling for fewer edges
+_MAX_DRAWS = 1 << 23  # proposals per round, which bounds the memory of a round (~0.5 GiB)
+# Connection formation (calibrated by benchmarks/synthetic_bench.py, see benchmarks/RESULTS.md):
+_ACTIVITY_SPREAD = 1.1  # log-normal spread of activity below its power-law tail
+_MAX_DEGREE_RATIO = 50.0  # largest activity, in multiples of the mean degree
+_HUB_ROOM = 0.15  # share of their own community a member's inside ties may take at most
+_TASTE_SCALE = 40.0  # length scale of taste homophily, in members along the taste ring
+_TASTE_SPREAD = 20.0  # spread of the niche interests drawn near a member's taste, in members
+_TASTE_DRAW_SHARE = 0.8  # share of niche interest draws taken near the member's taste
+_CLOSURE_WAVES = 4  # waves of triadic closure, each over the network the earlier ones left
+_GROUP_AVERSION = 0.3  # a friend's friend across the sensitive group is accepted this much
+# less often, times attribute_homophily
 
 
 # ----------------------------------------------------------------------------------------------
@@ -122,27 +150,21 @@ def _community_sizes(rng: np.random.Generator, n_members: int, n_communities: in
 
 
 def _expected_degrees(
-    rng: np.random.Generator,
-    community_size_of_member: np.ndarray,
-    *,
-    mean_degree: float,
-    degree_exponent: float,
-    homophily: float,
+    rng: np.random.Generator, n: int, *, mean_degree: float, degree_exponent: float
 ) -> np.ndarray:
-    """Chung-Lu weights: power law with exponent ``degree_exponent``, capped, mean ``mean_degree``.
+    """Activity weights: a power-law tail of exponent ``degree_exponent``, mean ``mean_degree``.
 
-    The cap is the structural cutoff ``sqrt(n * mean_degree)`` (above it Chung-Lu pair
-    probabilities exceed 1) and half of what a member's community can hold, so that the planted
-    share of inside connections stays reachable for the most popular members.
+    A Pareto draw times a log-normal factor (spread ``_ACTIVITY_SPREAD``): the tail keeps the
+    exponent, and the log-normal spreads the body below the Pareto minimum, so that many members
+    have a few connections, as in real networks. Capped at ``_MAX_DEGREE_RATIO`` times the mean
+    (the largest degree is 26 times the mean on Deezer, 14 times on Georgetown15; ties are made
+    and received, so the largest degree comes out at about 20 times) and at a quarter of the
+    members.
     """
-    n = len(community_size_of_member)
     # Pareto with tail index alpha = exponent - 1: P(degree > k) ~ k ** -(exponent - 1).
     raw = (1.0 - rng.random(n)) ** (-1.0 / (degree_exponent - 1.0))
-    cap = np.minimum(
-        np.sqrt(n * mean_degree),
-        0.5 * (community_size_of_member - 1) / max(homophily, 0.05),
-    )
-    cap = np.minimum(np.maximum(cap, 1.0), n - 1)
+    raw *= np.exp(_ACTIVITY_SPREAD * rng.standard_normal(n))
+    cap = min(_MAX_DEGREE_RATIO * mean_degree, (n - 1.0) / 4)
     scale = mean_degree / raw.mean()
     for _ in range(30):  # fixed point: rescale until the capped mean hits mean_degree
         weights = np.minimum(raw * scale, cap)
@@ -153,19 +175,64 @@ def _expected_degrees(
     return np.minimum(raw * scale, cap)
 
 
-class _WeightedSampler:
-    """Draw members with probability proportional to their weight, globally or within a community.
+def _inside_shares(weights: np.ndarray, room: np.ndarray, homophily: float) -> np.ndarray:
+    """Each member's share of base-layer ties inside their community, averaging ``homophily``.
 
-    Members are laid out community by community; one cumulative sum serves both kinds of draw
-    (``np.searchsorted`` on it, clipped to the community's block against rounding at its edges).
+    The most active members would fill their community (``room``: the others in it) if they
+    kept the planted share, so their share is capped at ``_HUB_ROOM * room / weight`` and the
+    others' raised to keep the activity-weighted mean at ``homophily`` (bisection on the
+    uncapped share). Hubs then reach across communities, as in real networks.
+    """
+    limit = _HUB_ROOM * room / np.maximum(weights, 1e-12)
+    total = weights.sum()
+    low, high = homophily, 1.0
+    if (weights * np.minimum(high, limit)).sum() <= homophily * total:
+        return np.minimum(high, limit)
+    for _ in range(40):
+        mid = 0.5 * (low + high)
+        if (weights * np.minimum(mid, limit)).sum() < homophily * total:
+            low = mid
+        else:
+            high = mid
+    return np.minimum(high, limit)
+
+
+def _tastes(rng: np.random.Generator, community: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Each member's place on the taste ring ``[0, 1)``, uniform on their community's arc.
+
+    Communities hold consecutive arcs in proportion to their size (the same arcs their niche
+    interest pools hold), so members lie evenly around the ring: a distance ``d`` on it spans
+    about ``d * n`` members, whatever the network's size.
+    """
+    share = sizes / len(community)
+    start = np.cumsum(share) - share
+    return start[community] + rng.random(len(community)) * share[community]
+
+
+def _taste_distance(taste: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance around the taste ring between members ``a`` and ``b``, in members."""
+    d = np.abs(taste[a] - taste[b])
+    return np.minimum(d, 1.0 - d) * len(taste)
+
+
+class _WeightedSampler:
+    """Draw members with probability proportional to their weight: globally, within a community,
+    or near a member's taste within their community.
+
+    Members are laid out community by community, by taste inside each; one cumulative sum serves
+    every kind of draw (``np.searchsorted`` on it, clipped to the community's block against
+    rounding at its edges).
     """
 
-    def __init__(self, weights: np.ndarray, community: np.ndarray, n_communities: int) -> None:
-        self.order = np.argsort(community, kind="stable")
+    def __init__(self, weights: np.ndarray, community: np.ndarray, taste: np.ndarray) -> None:
+        self.community = community
+        self.order = np.lexsort((taste, community))
+        self.place = np.empty_like(self.order)
+        self.place[self.order] = np.arange(len(self.order))
         self.cumulative = np.cumsum(weights[self.order])
-        sizes = np.bincount(community, minlength=n_communities)
-        self.block_end = np.cumsum(sizes)
-        self.block_start = self.block_end - sizes
+        self.sizes = np.bincount(community)
+        self.block_end = np.cumsum(self.sizes)
+        self.block_start = self.block_end - self.sizes
         self.weight_end = self.cumulative[self.block_end - 1]
         self.weight_start = np.concatenate([[0.0], self.weight_end[:-1]])
 
@@ -188,48 +255,63 @@ class _WeightedSampler:
 
     def within(self, rng: np.random.Generator, communities: np.ndarray) -> np.ndarray:
         start, end = self.weight_start[communities], self.weight_end[communities]
-        u = start + rng.random(len(communities)) * (end - start)
+        return self._in_block(communities, start + rng.random(len(communities)) * (end - start))
+
+    def near(self, rng: np.random.Generator, members: np.ndarray, scale: float) -> np.ndarray:
+        """Weighted draws in each member's community at a Laplace offset in taste order.
+
+        The offset has scale ``scale`` members of the community's mean weight and wraps around
+        the community's block, so a small community is drawn from almost evenly.
+        """
+        c = self.community[members]
+        start, end = self.weight_start[c], self.weight_end[c]
+        span = end - start
+        offset = rng.laplace(0.0, scale, len(members)) * (span / self.sizes[c])
+        u = start + np.mod(self.cumulative[self.place[members]] - start + offset, span)
+        return self._in_block(c, u)
+
+    def _in_block(self, communities: np.ndarray, u: np.ndarray) -> np.ndarray:
         position = np.searchsorted(self.cumulative, u, side="right")
         first, last = self.block_start[communities], self.block_end[communities] - 1
-        position = np.clip(position, first, last)
-        return self.order[position]
+        return self.order[np.clip(position, first, last)]
 
 
-def _sample_pairs(
+def _contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Whether each of ``keys`` (sorted: the search then walks the array in order) is present."""
+    if len(sorted_keys) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    position = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return sorted_keys[position] == keys
+
+
+def _distinct_pairs(
     rng: np.random.Generator,
-    sampler: _WeightedSampler,
-    community: np.ndarray,
+    draw: Callable[[int], tuple[np.ndarray, np.ndarray]],
     target: int,
+    n: int,
     *,
-    inside: bool,
+    existing: np.ndarray,
+    kind: str,
 ) -> np.ndarray:
-    """``target`` distinct pairs as sorted keys ``a * n + b`` (``a < b``), inside or across.
+    """``target`` distinct new pairs as sorted keys ``a * n + b`` (``a < b``) from ``draw``.
 
-    Samples in vectorised rounds: draw, drop self-loops and pairs of the wrong kind,
-    de-duplicate, top up the shortfall; a random excess is dropped at the end. The first
-    endpoint is drawn in ascending block order (fast, see ``_WeightedSampler.globally``); the
-    second is drawn independently, so the pairs are still independent weighted draws.
+    ``draw(count)`` proposes up to ``count`` pairs (self-loops and pairs of the wrong kind
+    already dropped); pairs in ``existing`` (sorted keys) or drawn before are dropped, and the
+    shortfall is drawn again in vectorised rounds. A random excess is dropped at the end.
     """
-    n = len(community)
     keys = np.empty(0, dtype=np.int64)
     accept_rate = 1.0
     for _ in range(_MAX_ROUNDS):
         missing = target - len(keys)
         if missing <= 0:
             break
-        draws = int(missing / max(accept_rate, 0.05) * 1.05) + 16
-        a = sampler.globally(rng, draws, ascending=True)
-        if inside:
-            b = sampler.within(rng, community[a])
-            ok = a != b
-        else:
-            b = sampler.globally(rng, draws)
-            ok = community[a] != community[b]
-        a, b = a[ok], b[ok]
-        new = np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b)
-        before = len(keys)
-        keys = _sorted_unique(np.concatenate([keys, new]))
-        accept_rate = max((len(keys) - before) / draws, 1e-3)
+        draws = min(int(missing / max(accept_rate, 0.01) * 1.05) + 16, _MAX_DRAWS)
+        a, b = draw(draws)
+        new = _sorted_unique(np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b))
+        del a, b
+        new = new[~(_contains(existing, new) | _contains(keys, new))]
+        keys = np.sort(np.concatenate([keys, new]), kind="stable")  # merges two sorted runs
+        accept_rate = max(len(new) / draws, 1e-3)
     if len(keys) > target:
         keys = np.delete(keys, rng.choice(len(keys), size=len(keys) - target, replace=False))
     elif len(keys) < target:
@@ -237,7 +319,7 @@ def _sample_pairs(
             "synthetic network: only %d of %d %s connections could be drawn",
             len(keys),
             target,
-            "inside-community" if inside else "cross-community",
+            kind,
         )
     return keys
 
@@ -249,12 +331,12 @@ def _attach_isolated(
     keys: np.ndarray,
     homophily: float,
 ) -> np.ndarray:
-    """Give every member without a connection one, to a weighted partner (own community w.p. h)."""
+    """Keys that give each member without a connection one, inside their community w.p. h."""
     n = len(community)
     degree = np.bincount(np.concatenate([keys // n, keys % n]), minlength=n)
     lonely = np.flatnonzero(degree == 0)
     if len(lonely) == 0:
-        return keys
+        return np.empty(0, dtype=np.int64)
     partner = np.full(len(lonely), -1, dtype=np.int64)
     for _ in range(10):
         todo = np.flatnonzero(partner < 0)
@@ -270,16 +352,183 @@ def _attach_isolated(
     a, b = np.minimum(lonely, partner), np.maximum(lonely, partner)
     extra = _sorted_unique(a.astype(np.int64) * n + b)  # two lonely members may pick each other
     logger.debug("synthetic network: attached %d members without connections", len(lonely))
-    return np.concatenate([keys, extra])
+    return extra
+
+
+def _neighbour_lists(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR ``indptr``, ``indices`` of the undirected pairs ``keys`` (neighbours in any order).
+
+    SciPy's COO-to-CSR conversion is a linear counting sort; marking the COO canonical skips
+    the per-row sort of indices that a random neighbour does not need (20M entries on the
+    loaded 2-core machine: 1.3 s instead of 2.4 s; ``np.argsort`` took 10 s).
+    """
+    a, b = keys // n, keys % n
+    rows = np.concatenate([a, b]).astype(np.int32)
+    cols = np.concatenate([b, a]).astype(np.int32)
+    matrix = sp.coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n, n))
+    matrix.has_canonical_format = True  # no duplicates; unsorted rows are fine
+    csr = matrix.tocsr()
+    return csr.indptr.astype(np.int64), csr.indices
+
+
+def _close_triangles(
+    rng: np.random.Generator,
+    proposers: _WeightedSampler,
+    keys: np.ndarray,
+    target: int,
+    *,
+    community: np.ndarray,
+    taste: np.ndarray,
+    minority: np.ndarray,
+    homophily: float,
+    interest_homophily: float,
+    attribute_homophily: float,
+) -> np.ndarray:
+    """``target`` new pairs, each a member and a friend of a friend (sorted keys).
+
+    A proposer ``u`` (drawn by activity) walks to a random friend ``w`` and on to a random
+    friend ``v`` of ``w``; the walk itself prefers well-connected ``v`` (in proportion to their
+    degree, as in real networks), and ``u`` accepts ``v`` with a probability that falls with their
+    distance in taste (weight ``interest_homophily``) and across the sensitive group (weight
+    ``attribute_homophily``). Accepted pairs inside and across communities are then thinned so
+    that a share ``homophily`` lies inside, as in the base layer.
+    """
+    n = len(community)
+    indptr, indices = _neighbour_lists(keys, n)
+    degree = np.diff(indptr)
+    across_factor = 1.0 - _GROUP_AVERSION * attribute_homophily
+
+    def draw(count: int) -> tuple[np.ndarray, np.ndarray]:
+        u = proposers.globally(rng, count, ascending=True)
+        u = u[degree[u] > 0]
+        w = indices[indptr[u] + (rng.random(len(u)) * degree[u]).astype(np.int64)]
+        v = indices[indptr[w] + (rng.random(len(w)) * degree[w]).astype(np.int64)]
+        ok = u != v
+        u, v = u[ok], v[ok]
+        p = (1.0 - interest_homophily) + interest_homophily * np.exp(
+            -_taste_distance(taste, u, v) / _TASTE_SCALE
+        )
+        p[minority[u] != minority[v]] *= across_factor
+        same = community[u] == community[v]
+        inside, across = p[same].sum(), p[~same].sum()
+        if inside > 0 and across > 0:  # thin the side above its planted share
+            if inside * (1.0 - homophily) > across * homophily:
+                p[same] *= homophily * across / ((1.0 - homophily) * inside)
+            else:
+                p[~same] *= (1.0 - homophily) * inside / (homophily * across)
+        keep = rng.random(len(u)) < p
+        return u[keep], v[keep]
+
+    return _distinct_pairs(rng, draw, target, n, existing=keys, kind="friend-of-friend")
+
+
+def _form_connections(
+    rng: np.random.Generator,
+    community: np.ndarray,
+    sizes: np.ndarray,
+    weights: np.ndarray,
+    taste: np.ndarray,
+    minority: np.ndarray,
+    *,
+    mean_degree: float,
+    homophily: float,
+    triadic_closure: float,
+    interest_homophily: float,
+    degree_preference: float,
+    attribute_homophily: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct pairs as keys ``a * n + b`` (``a < b``) and the wave each formed in.
+
+    Wave 0 is the base layer: an initiator drawn by activity ``weights`` picks a partner by
+    ``weights ** degree_preference`` — inside their community (a share ``homophily`` of the
+    ties, less for the most active: ``_inside_shares``), there near their taste with probability
+    ``interest_homophily``; else anywhere outside it — and members left without a connection
+    get one. Waves ``1.._CLOSURE_WAVES`` close triangles over
+    the network formed so far, a share ``triadic_closure`` of the connections in all.
+    """
+    n = len(community)
+    initiators = _WeightedSampler(weights, community, taste)
+    partners = _WeightedSampler(weights**degree_preference, community, taste)
+    inside_share = _inside_shares(weights, sizes[community] - 1.0, homophily)
+    inside_initiators = _WeightedSampler(weights * inside_share, community, taste)
+    across_initiators = _WeightedSampler(weights * (1.0 - inside_share), community, taste)
+    n_edges = int(round(n * mean_degree / 2))
+    possible_inside = int((sizes * (sizes - 1) // 2).sum())
+    possible_across = n * (n - 1) // 2 - possible_inside
+    n_base = n_edges - int(round(triadic_closure * n_edges))
+    # At most half of the possible pairs of each kind, so that rejection sampling converges;
+    # a single community (no pair across) puts all connections inside.
+    target_across = min(n_base - int(round(homophily * n_base)), possible_across // 2)
+    target_inside = min(n_base - target_across, possible_inside // 2)
+
+    def draw_inside(count: int) -> tuple[np.ndarray, np.ndarray]:
+        a = inside_initiators.globally(rng, count, ascending=True)
+        local = rng.random(count) < interest_homophily
+        b = np.empty_like(a)
+        b[local] = partners.near(rng, a[local], _TASTE_SCALE)
+        b[~local] = partners.within(rng, community[a[~local]])
+        ok = a != b
+        return a[ok], b[ok]
+
+    def draw_across(count: int) -> tuple[np.ndarray, np.ndarray]:
+        a = across_initiators.globally(rng, count, ascending=True)
+        b = partners.globally(rng, count)
+        ok = community[a] != community[b]
+        return a[ok], b[ok]
+
+    none = np.empty(0, dtype=np.int64)
+    inside = _distinct_pairs(rng, draw_inside, target_inside, n, existing=none, kind="inside")
+    across = _distinct_pairs(rng, draw_across, target_across, n, existing=inside, kind="across")
+    base = np.sort(np.concatenate([inside, across]))
+    del inside, across
+    base = np.sort(
+        np.concatenate([base, _attach_isolated(rng, partners, community, base, homophily)])
+    )
+    waves = [base]
+    keys = base
+    n_closure = max(n_edges - len(base), 0)
+    for wave in range(_CLOSURE_WAVES):
+        target = (wave + 1) * n_closure // _CLOSURE_WAVES - wave * n_closure // _CLOSURE_WAVES
+        if target == 0 or len(keys) == 0:
+            continue
+        new = _close_triangles(
+            rng,
+            initiators,
+            keys,
+            target,
+            community=community,
+            taste=taste,
+            minority=minority,
+            homophily=homophily,
+            interest_homophily=interest_homophily,
+            attribute_homophily=attribute_homophily,
+        )
+        waves.append(new)
+        keys = np.sort(np.concatenate([keys, new]), kind="stable")  # merges two sorted runs
+    wave_of = np.repeat(np.arange(len(waves)), [len(w) for w in waves])
+    return np.concatenate(waves), wave_of
 
 
 def _connection_times(
-    rng: np.random.Generator, a: np.ndarray, b: np.ndarray, n_members: int
+    rng: np.random.Generator,
+    a: np.ndarray,
+    b: np.ndarray,
+    wave: np.ndarray,
+    n_members: int,
 ) -> np.ndarray:
-    """Epoch seconds: members join over the first 90% of the span; a connection comes later."""
+    """Epoch seconds: members join over the first 90% of the span; a connection comes later,
+    the later the wave it formed in.
+
+    Wave ``w`` takes the slice of the time left after both members joined that its share of the
+    connections would take at an even pace, so the newest connections are mostly triangles
+    closed last, as in a growing network.
+    """
     joined = rng.random(n_members) ** 0.7 * 0.9  # more members join later: the network grows
     start = np.maximum(joined[a], joined[b])
-    fraction = start + rng.random(len(a)) * (1.0 - start)
+    counts = np.bincount(wave)
+    before = (np.cumsum(counts) - counts) / len(wave)
+    position = before[wave] + rng.random(len(a)) * (counts / len(wave))[wave]
+    fraction = start + position * (1.0 - start)
     return TIME_START + (fraction * TIME_SPAN).astype(np.int64)
 
 
@@ -301,6 +550,9 @@ def generate_tables(
     attribute_homophily: float = 0.7,
     undisclosed_share: float = 0.1,
     degree_exponent: float = 2.5,
+    triadic_closure: float = 0.2,
+    interest_homophily: float = 0.85,
+    degree_preference: float = 0.5,
     with_times: bool = True,
 ) -> dict[str, pd.DataFrame]:
     """Generate a synthetic network with planted communities, in the project's input layout.
@@ -334,7 +586,19 @@ def generate_tables(
     undisclosed_share : float
         Share of members whose ``gender`` is missing (NaN), in ``[0, 1)``.
     degree_exponent : float
-        Power-law exponent of the degree distribution, greater than 2.
+        Power-law exponent of the members' activity (how many connections they make), greater
+        than 2.
+    triadic_closure : float
+        Share of connections formed by closing triangles (a member meets a friend's friend),
+        in ``[0, 1)``; 0 leaves only the base layer.
+    interest_homophily : float
+        Strength of the preference for partners close in taste, in ``[0, 1]``: the share of
+        base-layer partners inside a community drawn near the member's taste, and the weight of
+        taste in accepting a friend's friend. 0 makes taste irrelevant to connections.
+    degree_preference : float
+        Exponent of the partner's activity in choosing a base-layer partner, in ``[0, 1]``:
+        1 draws both ends by activity (Chung-Lu), smaller values soften the pull of the
+        well-connected.
     with_times : bool
         Whether connections get a ``created_at`` column.
 
@@ -375,9 +639,13 @@ def generate_tables(
         ("homophily", homophily),
         ("minority_share", minority_share),
         ("attribute_homophily", attribute_homophily),
+        ("interest_homophily", interest_homophily),
+        ("degree_preference", degree_preference),
     ]:
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{name} must be in [0, 1], got {value}")
+    if not 0.0 <= triadic_closure < 1.0:
+        raise ValueError(f"triadic_closure must be in [0, 1), got {triadic_closure}")
     if not 0.0 <= undisclosed_share < 1.0:
         raise ValueError(f"undisclosed_share must be in [0, 1), got {undisclosed_share}")
     if not mean_degree > 0:
@@ -399,35 +667,6 @@ def generate_tables(
     sizes = _community_sizes(rng, n, k)
     community = rng.permutation(np.repeat(np.arange(k), sizes))
 
-    # Connections: Chung-Lu inside communities and across them.
-    weights = _expected_degrees(
-        rng,
-        sizes[community],
-        mean_degree=mean_degree,
-        degree_exponent=degree_exponent,
-        homophily=homophily,
-    )
-    sampler = _WeightedSampler(weights, community, k)
-    n_edges = int(round(n * mean_degree / 2))
-    possible_inside = int((sizes * (sizes - 1) // 2).sum())
-    possible_across = n * (n - 1) // 2 - possible_inside
-    # At most half of the possible pairs of each kind, so that rejection sampling converges;
-    # a single community (no pair across) puts all connections inside.
-    target_across = min(n_edges - int(round(homophily * n_edges)), possible_across // 2)
-    target_inside = min(n_edges - target_across, possible_inside // 2)
-    keys = np.concatenate(
-        [
-            _sample_pairs(rng, sampler, community, target_inside, inside=True),
-            _sample_pairs(rng, sampler, community, target_across, inside=False),
-        ]
-    )
-    keys = _attach_isolated(rng, sampler, community, keys, homophily)
-    member_a, member_b = keys // n, keys % n
-    del keys
-    created_at = _connection_times(rng, member_a, member_b, n) if with_times else None
-    order = np.argsort(created_at, kind="stable") if with_times else rng.permutation(len(member_a))
-    member_a, member_b = member_a[order], member_b[order]
-
     # Sensitive attribute: community c has minority propensity (1 - ah) * p + ah * t_c, where
     # t_c in [0, 1] fills communities (in random order) with the minority up to share p.
     block = rng.permutation(k)
@@ -438,6 +677,35 @@ def generate_tables(
     propensity = (1.0 - attribute_homophily) * minority_share + attribute_homophily * fill
     is_minority = rng.random(n) < propensity[community]
     undisclosed = rng.random(n) < undisclosed_share
+
+    # Connections: a base layer by activity, community and taste, then waves of triadic closure.
+    taste = _tastes(rng, community, sizes)
+    weights = _expected_degrees(rng, n, mean_degree=mean_degree, degree_exponent=degree_exponent)
+    keys, wave = _form_connections(
+        rng,
+        community,
+        sizes,
+        weights,
+        taste,
+        is_minority,
+        mean_degree=mean_degree,
+        homophily=homophily,
+        triadic_closure=triadic_closure,
+        interest_homophily=interest_homophily,
+        degree_preference=degree_preference,
+        attribute_homophily=attribute_homophily,
+    )
+    del weights
+    member_a, member_b = keys // n, keys % n
+    del keys
+    if with_times:
+        created_at = _connection_times(rng, member_a, member_b, wave, n)
+        order = np.argsort(created_at, kind="stable")
+    else:
+        created_at = None
+        order = rng.permutation(len(member_a))
+    del wave
+    member_a, member_b = member_a[order], member_b[order]
 
     # Region: each community has a home region most of its members live in.
     n_regions = int(min(max(3, k // 4 + 2), 50))
@@ -480,7 +748,13 @@ def generate_tables(
     del member_a, member_b, created_at, order
 
     interests = _interest_table(
-        rng, community, sizes, member_names, mean_interests=mean_interests, n_interests=n_interests
+        rng,
+        community,
+        sizes,
+        taste,
+        member_names,
+        mean_interests=mean_interests,
+        n_interests=n_interests,
     )
 
     n_conn = len(connections)
@@ -503,12 +777,18 @@ def _interest_table(
     rng: np.random.Generator,
     community: np.ndarray,
     sizes: np.ndarray,
+    taste: np.ndarray,
     member_names: pa.Array,
     *,
     mean_interests: float,
     n_interests: int,
 ) -> pd.DataFrame:
-    """Member × interest rows: niche draws from the community's pool, the rest Zipf-popular."""
+    """Member × interest rows: niche draws from the community's pool, the rest Zipf-popular.
+
+    A share ``_TASTE_DRAW_SHARE`` of the niche draws is taken near the member's taste instead
+    (normal, spread ``_TASTE_SPREAD`` members), which may reach a neighbouring community's pool:
+    members close in taste share niche interests.
+    """
     n = len(community)
     n_popular = max(1, n_interests // 5)
     n_niche = n_interests - n_popular
@@ -532,7 +812,10 @@ def _interest_table(
     topic[niche] = n_popular + (
         pool_start[c] + _bounded_zipf(u[niche], pool_size[c], _NICHE_ZIPF)
     ) % max(n_niche, 1)
-    del u, niche, c
+    local = niche & (rng.random(m) < _TASTE_DRAW_SHARE)
+    spot = taste[who[local]] + rng.normal(0.0, _TASTE_SPREAD / n, int(local.sum()))
+    topic[local] = n_popular + np.floor(spot * n_niche).astype(np.int64) % max(n_niche, 1)
+    del u, niche, c, local, spot
     # Shuffle topic labels so a topic's number says nothing about its popularity or pool, and
     # sort each member's topics in an order of their own (labels rotated by a per-member offset)
     # so that trimming to `counts` keeps a random subset of the distinct draws.

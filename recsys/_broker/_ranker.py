@@ -8,7 +8,6 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
 
 from recsys import _candidates
 from recsys._broker._features import Chunk, block_features, chunks
@@ -16,6 +15,7 @@ from recsys._broker._pairs import assign_pairs
 from recsys._candidates import hop_weights
 from recsys._explain import summarize_reasons
 from recsys._features import FEATURE_NAMES
+from recsys._fitted import require_fitted
 
 __all__ = [
     "BrokerRanker",
@@ -117,7 +117,7 @@ class BrokerRanker(BaseEstimator):
     # ------------------------------------------------------------------ fit
     def fit(self, model) -> BrokerRanker:
         """Take the fitted ``model``'s graph, features, acceptance model and member columns."""
-        check_is_fitted(model)
+        require_fitted(model, "state_")
         if self.bridge_weight < 0 or self.small_network_weight < 0:
             raise ValueError("bridge_weight and small_network_weight must be non-negative")
         if self.default_capacity < 0:
@@ -153,7 +153,7 @@ class BrokerRanker(BaseEstimator):
         return self
 
     def _check_fitted(self) -> None:
-        check_is_fitted(self, "model_")
+        require_fitted(self, "model_")
 
     def _check_rows(self, broker_rows) -> np.ndarray:
         rows = np.atleast_1d(np.asarray(broker_rows))
