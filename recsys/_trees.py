@@ -22,6 +22,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.utils.validation import check_is_fitted
 
 from recsys._features import FEATURE_NAMES, N_SYMMETRIC
+from recsys._fitted import require_fitted
 from recsys._reciprocal import Combination, reciprocal, sigmoid
 
 __all__ = [
@@ -446,7 +447,7 @@ class GradientBoostedAcceptanceModel(BaseEstimator):
 
         ``features`` (P, len(FEATURE_NAMES)) are seen from the first member; the second
         direction swaps the two own-network sizes (:func:`recsys._features.swap_direction`)."""
-        check_is_fitted(self)
+        require_fitted(self, "trees_")
         features = _check_features(features)
         d_uv = np.empty(len(features), dtype=np.float64)
         d_vu = np.empty(len(features), dtype=np.float64)
@@ -458,7 +459,7 @@ class GradientBoostedAcceptanceModel(BaseEstimator):
 
     def decision_function(self, features: np.ndarray) -> np.ndarray:
         """(P,) float64 log-odds of acceptance, seen from the first member."""
-        check_is_fitted(self)
+        require_fitted(self, "trees_")
         features = _check_features(features)
         out = np.empty(len(features), dtype=np.float64)
         if len(features):
@@ -483,7 +484,7 @@ class GradientBoostedAcceptanceModel(BaseEstimator):
 
     def to_dict(self) -> dict:
         """Plain JSON: the parameters, the input names and the trees' arrays."""
-        check_is_fitted(self)
+        require_fitted(self, "trees_")
         return {
             "kind": "gradient_boosting",
             "features": list(FEATURE_NAMES),
