@@ -31,6 +31,7 @@ from recsys._candidates import (
     AdamicAdarCandidates,
     ALSCandidates,
     InterestOverlapCandidates,
+    PersonalizedPageRankCandidates,
     fit_als_factors,
     merge_pools,
     tfidf_interests,
@@ -78,6 +79,7 @@ from recsys._simulation import (
 from recsys._split import heldout_matrix, holdout_split
 from recsys._state import FittedState, RerankSetting
 from recsys._synthetic import generate_tables, write_synthetic
+from recsys._trees import GradientBoostedAcceptanceModel
 from recsys.data import (
     DataValidationError,
     Network,
@@ -132,10 +134,12 @@ __all__ = [
     "FEATURE_NAMES",
     "FORMAT_VERSION",
     "FittedState",
+    "GradientBoostedAcceptanceModel",
     "MAX_POOL_SIZE",
     "MAX_SLATE_SIZE",
     "InterestOverlapCandidates",
     "IntroductionRecommender",
+    "PersonalizedPageRankCandidates",
     "ModelFormatError",
     "Network",
     "PREFERENCE_DEPTH",

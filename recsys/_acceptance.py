@@ -24,6 +24,8 @@ from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 from recsys._features import FEATURE_NAMES, N_SYMMETRIC, swap_direction
 from recsys._fitted import require_fitted
+from recsys._reciprocal import Combination, reciprocal, sigmoid
+from recsys._trees import GradientBoostedAcceptanceModel
 
 __all__ = [
     "AcceptanceModel",
@@ -33,35 +35,6 @@ __all__ = [
     "directional_logits",
     "reciprocal",
 ]
-
-Combination = Literal["harmonic", "product", "none"]
-
-#: How the two directions combine, as the compiled scorers take it.
-RECIPROCAL_CODES = {"harmonic": 0, "product": 1, "none": 2}
-
-
-def reciprocal(p_uv: np.ndarray, p_vu: np.ndarray, *, how: Combination = "harmonic") -> np.ndarray:
-    """Combine the two directions' acceptance probabilities; symmetric in its arguments
-    (``none`` keeps the first direction only).
-
-    The harmonic mean ``2pq/(p+q)`` is near the smaller of the two: a meeting only one side wants
-    scores low (reciprocal recommendation, Pizzato et al. 2010).
-
-    Examples
-    --------
-    >>> round(float(reciprocal(np.array([0.9]), np.array([0.1]))[0]), 2)
-    0.18
-    """
-    p_uv = np.asarray(p_uv, dtype=np.float32)
-    p_vu = np.asarray(p_vu, dtype=np.float32)
-    if how == "harmonic":
-        total = p_uv + p_vu
-        return np.divide(2 * p_uv * p_vu, total, out=np.zeros_like(total), where=total > 0)
-    if how == "product":
-        return p_uv * p_vu
-    if how == "none":
-        return p_uv
-    raise ValueError(f"unknown reciprocal combination {how!r}")
 
 
 @dataclass(frozen=True)
@@ -119,12 +92,6 @@ class DirectionalForm:
 
 
 @njit(cache=True, nogil=True)
-def sigmoid32(d):
-    """σ(d) rounded to float32, as every scorer stores a probability."""
-    return np.float32(1.0 / (1.0 + np.exp(-d)))
-
-
-@njit(cache=True, nogil=True)
 def _logit(q_shared, lin_a, lin_b, x, y, aa, bb, ab, bias):
     """One direction's logit from the shared part and its own-size columns ``x``, ``y``."""
     return (
@@ -178,17 +145,6 @@ def standardised_both(row, mean, scale, s):
 
 
 @njit(cache=True, nogil=True)
-def combine(p_uv, p_vu, how):
-    """:func:`reciprocal` of two float32 probabilities, ``how`` a :data:`RECIPROCAL_CODES` code."""
-    if how == 0:
-        total = p_uv + p_vu
-        return np.float32(2.0) * p_uv * p_vu / total if total > 0 else np.float32(0.0)
-    if how == 1:
-        return p_uv * p_vu
-    return p_uv
-
-
-@njit(cache=True, nogil=True)
 def _logits(features, mean, scale, shared, a, b, aa, bb, ab, bias, d_uv, d_vu):
     s = np.empty(len(a), dtype=np.float64)
     for p in range(features.shape[0]):
@@ -196,10 +152,6 @@ def _logits(features, mean, scale, shared, a, b, aa, bb, ab, bias, d_uv, d_vu):
         d_uv[p], d_vu[p] = directional_logits(
             s, x_uv, y_uv, x_vu, y_vu, shared, a, b, aa, bb, ab, bias
         )
-
-
-def _sigmoid(d: np.ndarray) -> np.ndarray:
-    return (1.0 / (1.0 + np.exp(-d))).astype(np.float32)
 
 
 class AcceptanceModel(BaseEstimator):
@@ -355,7 +307,7 @@ class AcceptanceModel(BaseEstimator):
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """(P,) float32 probability of acceptance, seen from the first member."""
-        return _sigmoid(self.decision_function(features))
+        return sigmoid(self.decision_function(features))
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """(P,) int64 hard labels: what fairlearn's reductions call."""
@@ -366,7 +318,7 @@ class AcceptanceModel(BaseEstimator):
     ) -> np.ndarray:
         """Both directions scored and combined with :func:`reciprocal`; (P,) float32."""
         d_uv, d_vu = self.logits(features)
-        return reciprocal(_sigmoid(d_uv), _sigmoid(d_vu), how=how)
+        return reciprocal(sigmoid(d_uv), sigmoid(d_vu), how=how)
 
 
 def _power_pairs(powers: np.ndarray, n: int) -> np.ndarray:
@@ -481,8 +433,12 @@ class ConstrainedAcceptanceModel(BaseEstimator):
         )
 
 
-def acceptance_from_dict(stored: dict) -> AcceptanceModel | ConstrainedAcceptanceModel:
+def acceptance_from_dict(
+    stored: dict,
+) -> AcceptanceModel | ConstrainedAcceptanceModel | GradientBoostedAcceptanceModel:
     """Rebuild whichever acceptance model :meth:`to_dict` wrote."""
     if stored.get("kind") == "exponentiated_gradient_mixture":
         return ConstrainedAcceptanceModel.from_dict(stored)
+    if stored.get("kind") == "gradient_boosting":
+        return GradientBoostedAcceptanceModel.from_dict(stored)
     return AcceptanceModel.from_dict(stored)

@@ -12,7 +12,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["FEATURE_NAMES", "OVERLAP_COLUMNS", "feature_row", "features_from_overlaps"]
+__all__ = [
+    "FEATURE_NAMES",
+    "OVERLAP_COLUMNS",
+    "embedding_dot",
+    "embedding_dots",
+    "feature_row",
+    "features_from_overlaps",
+]
 
 #: Pair features, symmetric ones first; the last two are the two members' own network sizes and
 #: are swapped to score the other direction. No sensitive attribute is ever a feature.
@@ -85,6 +92,37 @@ def feature_row(aa, ra, common, walks, l3, shared, cosine, embed, deg_u, deg_v, 
     out[10] = both
     out[11] = _f32(_log1p(deg_u))
     out[12] = _f32(_log1p(deg_v))
+
+
+@njit(cache=True, nogil=True)
+def embedding_dot(factors, u, v):
+    """The ``embedding_similarity`` of members ``u`` and ``v``: the dot product of their rows of
+    ``factors`` (float32), summed in float32 in column order. Every path sums it this one way,
+    so a pair's features are the same bits whichever path found them (numpy's dot sums in
+    another order, which moved a tree model's score across a split for 1 pair in 2,000)."""
+    total = np.float32(0.0)
+    for c in range(factors.shape[1]):
+        total += factors[u, c] * factors[v, c]
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _embedding_dots(factors, u, v, out):
+    for p in range(len(u)):
+        out[p] = embedding_dot(factors, u[p], v[p])
+
+
+def embedding_dots(factors: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """:func:`embedding_dot` of pairs ``(u[i], v[i])``: (P,) float32."""
+    out = np.empty(len(u), dtype=np.float32)
+    if len(u):
+        _embedding_dots(
+            np.ascontiguousarray(factors, dtype=np.float32),
+            np.asarray(u, dtype=np.int64),
+            np.asarray(v, dtype=np.int64),
+            out,
+        )
+    return out
 
 
 @njit(cache=True, nogil=True)

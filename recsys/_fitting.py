@@ -20,6 +20,7 @@ from recsys._candidates import (
     AdamicAdarCandidates,
     ALSCandidates,
     InterestOverlapCandidates,
+    PersonalizedPageRankCandidates,
     fit_als_factors,
     merge_pools,
     tfidf_interests,
@@ -30,6 +31,7 @@ from recsys._rerank import SlateReranker
 from recsys._scoring import PairFeatures
 from recsys._split import heldout_matrix
 from recsys._state import FittedState, RerankSetting
+from recsys._trees import GradientBoostedAcceptanceModel
 from recsys._tuning import DEFAULT_TARGETS, Validation, tune_reranker
 from recsys.data import Network
 
@@ -91,7 +93,7 @@ def build_runtime(params: dict[str, Any], state: FittedState) -> Runtime:
         bound_groups=state.bound_groups,
         ensemble=state.community_ensemble,
     )
-    sizes = {name: int(params[f"n_{name}"]) for name in ("adamic_adar", "interests", "als")}
+    sizes = {name: int(params[f"n_{name}"]) for name in ("adamic_adar", "interests", "als", "ppr")}
     return Runtime(
         sources=sources,
         features=features,
@@ -127,6 +129,8 @@ def build_sources(
         sources["als"] = ALSCandidates(
             index=params["als_index"], random_state=params["random_state"]
         ).set_factors(network, member_factors, als_index)
+    if params["n_ppr"]:
+        sources["ppr"] = PersonalizedPageRankCandidates().fit(network)
     return sources
 
 
@@ -349,9 +353,21 @@ def fit_member_factors(
     return factors
 
 
-def fit_acceptance(fairness: str, features: np.ndarray, labels: np.ndarray):
+def fit_acceptance(
+    fairness: str,
+    features: np.ndarray,
+    labels: np.ndarray,
+    *,
+    model: str = "logistic",
+    random_state: int = 0,
+):
     """The acceptance model, plain or under a fairlearn constraint across same/cross-community
-    pairs (structural: no sensitive attribute)."""
+    pairs (structural: no sensitive attribute); ``model="gradient_boosting"`` fits the trees of
+    :class:`recsys.GradientBoostedAcceptanceModel` instead of the logistic model."""
+    if model == "gradient_boosting":
+        if fairness != "none":
+            raise ValueError("fairness constraints train the logistic acceptance model only")
+        return GradientBoostedAcceptanceModel(random_state=random_state).fit(features, labels)
     if fairness == "none":
         return AcceptanceModel().fit(features, labels)
     same = features[:, FEATURE_NAMES.index("same_community")] > 0

@@ -59,8 +59,10 @@ class IntroductionRecommender(BaseEstimator):
     ----------
     pool_size : int
         Candidates kept per member after merging the sources.
-    n_adamic_adar, n_interests, n_als : int
-        Candidates asked of each source (0 switches a source off).
+    n_adamic_adar, n_interests, n_als, n_ppr : int
+        Candidates asked of each source (0 switches a source off). ``n_ppr`` asks personalized
+        PageRank by a local push (:class:`PersonalizedPageRankCandidates`, α = 0.15,
+        ε = 1e-4), which reaches past three hops; off by default.
     three_hop_weight : float
         Weight of walks of length three in the friends-of-friends source (0: two hops only).
     three_hop_middles : int
@@ -75,6 +77,10 @@ class IntroductionRecommender(BaseEstimator):
     als_index : {"auto", "exact", "hnsw", "ivf"}
         Exact member-to-member search, a faiss HNSW or IVF index, or exact up to 50,000 members and
         IVF above.
+    acceptance : {"logistic", "gradient_boosting"}
+        The acceptance model: logistic regression with pairwise interactions
+        (:class:`recsys.AcceptanceModel`) or gradient-boosted trees
+        (:class:`recsys.GradientBoostedAcceptanceModel`; not with ``fairness``).
     reciprocal : {"harmonic", "product", "none"}
         How the two directions' acceptance probabilities combine.
     validation_fraction : float
@@ -150,6 +156,7 @@ class IntroductionRecommender(BaseEstimator):
         three_hop_middles: int = 64,
         n_interests: int = 100,
         n_als: int = 100,
+        n_ppr: int = 0,
         interest_max_df: float = 0.05,
         als_factors: int = 32,
         als_iterations: int = 15,
@@ -157,6 +164,7 @@ class IntroductionRecommender(BaseEstimator):
         als_alpha: float = 2.0,
         als_index: Literal["auto", "exact", "hnsw", "ivf"] = "auto",
         als_seed: int | None = None,
+        acceptance: Literal["logistic", "gradient_boosting"] = "logistic",
         reciprocal: Literal["harmonic", "product", "none"] = "harmonic",
         validation_fraction: float = 0.2,
         max_training_members: int = 20000,
@@ -183,6 +191,7 @@ class IntroductionRecommender(BaseEstimator):
         self.three_hop_middles = three_hop_middles
         self.n_interests = n_interests
         self.n_als = n_als
+        self.n_ppr = n_ppr
         self.interest_max_df = interest_max_df
         self.als_factors = als_factors
         self.als_iterations = als_iterations
@@ -190,6 +199,7 @@ class IntroductionRecommender(BaseEstimator):
         self.als_alpha = als_alpha
         self.als_seed = als_seed
         self.als_index = als_index
+        self.acceptance = acceptance
         self.reciprocal = reciprocal
         self.validation_fraction = validation_fraction
         self.max_training_members = max_training_members
@@ -258,7 +268,13 @@ class IntroductionRecommender(BaseEstimator):
         extra = introduction_pairs(network, inner_features)
         if extra is not None:
             features, labels = np.vstack([features, extra[0]]), np.concatenate([labels, extra[1]])
-        acceptance = fit_acceptance(self.fairness, features, labels)
+        acceptance = fit_acceptance(
+            self.fairness,
+            features,
+            labels,
+            model=self.acceptance,
+            random_state=self.random_state,
+        )
         scores, outside = pool_scores_from_features(
             pools["ids"], pools["features"], acceptance, how=self.reciprocal
         )
@@ -309,7 +325,7 @@ class IntroductionRecommender(BaseEstimator):
 
     def _check_params(self) -> None:
         # bounded (recsys._limits): a pool or a slate is allocated per member ranked
-        for name in ("pool_size", "n_adamic_adar", "n_interests", "n_als"):
+        for name in ("pool_size", "n_adamic_adar", "n_interests", "n_als", "n_ppr"):
             value, low = getattr(self, name), int(name == "pool_size")
             if (
                 isinstance(value, bool)
@@ -330,14 +346,21 @@ class IntroductionRecommender(BaseEstimator):
                 f"floor_depth must be between 2 and {PREFERENCE_DEPTH} (times k), got "
                 f"{self.floor_depth}"
             )
-        if self.n_adamic_adar + self.n_interests + self.n_als == 0:
+        if self.n_adamic_adar + self.n_interests + self.n_als + self.n_ppr == 0:
             raise ValueError("at least one candidate source needs n > 0")
+        if self.acceptance not in ("logistic", "gradient_boosting"):
+            raise ValueError(
+                f"acceptance must be 'logistic' or 'gradient_boosting', got {self.acceptance!r}"
+            )
+        if self.acceptance == "gradient_boosting" and self.fairness != "none":
+            raise ValueError("fairness constraints train the logistic acceptance model only")
 
     def _source_sizes(self) -> dict[str, int]:
         return {
             "adamic_adar": self.n_adamic_adar,
             "interests": self.n_interests,
             "als": self.n_als,
+            "ppr": self.n_ppr,
         }
 
     # ------------------------------------------------------------------ the fitted state

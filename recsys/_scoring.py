@@ -3,8 +3,8 @@
 :class:`PairFeatures` holds what is known about the members of one (training) graph and turns
 pairs into the feature columns of :data:`recsys.FEATURE_NAMES` (raw overlaps from the compiled
 kernels, mapped by :func:`recsys._features.features_from_overlaps`). :meth:`PairFeatures.
-score_pools` scores whole pools; for the plain logistic model it does so in one compiled pass
-that never builds the feature matrix.
+score_pools` scores whole pools; for the plain logistic model and the gradient-boosted trees it
+does so in one compiled pass that never builds the feature matrix.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys import _kernels
-from recsys._acceptance import RECIPROCAL_CODES, AcceptanceModel, Combination
+from recsys._acceptance import AcceptanceModel
 from recsys._candidates import hop_weights, middle_members
-from recsys._features import FEATURE_NAMES, features_from_overlaps
+from recsys._features import FEATURE_NAMES, embedding_dots, features_from_overlaps
+from recsys._reciprocal import RECIPROCAL_CODES, Combination
+from recsys._trees import GradientBoostedAcceptanceModel
 
 __all__ = ["PairFeatures", "pool_scores_from_features"]
 
@@ -73,15 +75,23 @@ class PairFeatures:
         """Every pool member's reciprocal acceptance score from ``model`` and whether the pair
         has no mutual contact: ``(scores (R, P) float32, -inf at padding; outside (R, P) bool)``.
 
-        For the plain :class:`recsys.AcceptanceModel` the features and both directions' scores
-        are computed in one compiled pass (:func:`recsys._kernels.pool_scores`); other models go
-        through :meth:`transform` and their own ``reciprocal_score``. Both give the same scores.
+        For the plain :class:`recsys.AcceptanceModel` and the
+        :class:`recsys.GradientBoostedAcceptanceModel` the features and both directions' scores
+        are computed in one compiled pass (:func:`recsys._kernels.pool_scores`,
+        :func:`recsys._kernels.tree_pool_scores`); other models go through :meth:`transform`
+        and their own ``reciprocal_score``. Both give the same scores.
         """
         if how not in RECIPROCAL_CODES:
             raise ValueError(f"unknown reciprocal combination {how!r}")
         rows = np.asarray(rows, dtype=np.int64)
         if isinstance(model, AcceptanceModel):
-            return _kernels.pool_scores(
+            kernel, scorer = _kernels.pool_scores, model.form()
+        elif isinstance(model, GradientBoostedAcceptanceModel):
+            kernel, scorer = _kernels.tree_pool_scores, model
+        else:
+            kernel = None
+        if kernel is not None:
+            return kernel(
                 rows,
                 pool_ids,
                 self.adjacency,
@@ -92,7 +102,7 @@ class PairFeatures:
                 self.member_factors,
                 self.communities,
                 self._n_interests,
-                model.form(),
+                scorer,
                 how,
             )
         r, j = np.nonzero(pool_ids >= 0)
@@ -124,9 +134,7 @@ class PairFeatures:
         )
         return features_from_overlaps(
             overlaps,
-            embedding_similarity=np.einsum(
-                "ij,ij->i", self.member_factors[u], self.member_factors[v]
-            ),
+            embedding_similarity=embedding_dots(self.member_factors, u, v),
             degree_u=self.degrees[u],
             degree_v=self.degrees[v],
             same_community=self.communities[u] == self.communities[v],

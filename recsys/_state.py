@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 
 from recsys._acceptance import AcceptanceModel, ConstrainedAcceptanceModel
+from recsys._trees import GradientBoostedAcceptanceModel
 from recsys.data import Network
 
 __all__ = ["FittedState", "RerankSetting"]
@@ -89,7 +90,7 @@ class FittedState:
         L2-normalised interest embeddings (zeros for members without interests).
     als_index : ndarray of uint8, or None
         The serialised faiss index over ``member_factors`` (None: exact search).
-    acceptance : AcceptanceModel or ConstrainedAcceptanceModel
+    acceptance : AcceptanceModel, ConstrainedAcceptanceModel or GradientBoostedAcceptanceModel
     rerank : RerankSetting
     rerank_report : mapping
         What tuning found (``{"tuned": False}`` when it did not run).
@@ -103,7 +104,7 @@ class FittedState:
     communities: np.ndarray
     member_factors: np.ndarray
     als_index: np.ndarray | None
-    acceptance: AcceptanceModel | ConstrainedAcceptanceModel
+    acceptance: AcceptanceModel | ConstrainedAcceptanceModel | GradientBoostedAcceptanceModel
     rerank: RerankSetting
     rerank_report: Mapping[str, Any] = field(default_factory=lambda: {"tuned": False})
     bound_groups: np.ndarray | None = None

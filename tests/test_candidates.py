@@ -9,6 +9,7 @@ from recsys import (
     AdamicAdarCandidates,
     ALSCandidates,
     InterestOverlapCandidates,
+    PersonalizedPageRankCandidates,
     merge_pools,
     network_from_frames,
 )
@@ -20,6 +21,8 @@ SOURCES = {
     "als_exact": lambda: ALSCandidates(factors=16, iterations=5, random_state=0),
     "als_hnsw": lambda: ALSCandidates(factors=16, iterations=5, index="hnsw", random_state=0),
     "als_ivf": lambda: ALSCandidates(factors=16, iterations=5, index="ivf", random_state=0),
+    "ppr": lambda: PersonalizedPageRankCandidates(),
+    "ppr_by_degree": lambda: PersonalizedPageRankCandidates(normalize="degree", epsilon=1e-3),
 }
 
 

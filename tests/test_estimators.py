@@ -35,8 +35,10 @@ from recsys import (
     BridgeBonusReranker,
     BrokerRanker,
     ConstrainedAcceptanceModel,
+    GradientBoostedAcceptanceModel,
     InterestOverlapCandidates,
     IntroductionRecommender,
+    PersonalizedPageRankCandidates,
     SlateReranker,
     synthetic_network,
 )
@@ -111,6 +113,11 @@ def _cases(net, model) -> dict[str, Case]:
             lambda est: est.fit(x, y, sensitive_features=pair_type),
             lambda est: ("probabilities", est.reciprocal_score(x)),
         ),
+        "GradientBoostedAcceptanceModel": Case(
+            lambda: GradientBoostedAcceptanceModel(max_iter=10, min_samples_leaf=5),
+            lambda est: est.fit(x, y),
+            lambda est: ("probabilities", est.reciprocal_score(x)),
+        ),
         "BridgeBonusReranker": Case(
             lambda: BridgeBonusReranker(),
             lambda est: est.fit(**_structure(net)),
@@ -140,6 +147,11 @@ def _cases(net, model) -> dict[str, Case]:
             lambda est: est.fit(net),
             lambda est: ("slates", *est.candidates(np.arange(8), 10)),
         ),
+        "PersonalizedPageRankCandidates": Case(
+            lambda: PersonalizedPageRankCandidates(epsilon=1e-3),
+            lambda est: est.fit(net),
+            lambda est: ("slates", *est.candidates(np.arange(8), 10)),
+        ),
         "BrokerRanker": Case(
             lambda: BrokerRanker(),
             lambda est: est.fit(model),
@@ -156,11 +168,13 @@ NAMES = [
     "IntroductionRecommender",
     "AcceptanceModel",
     "ConstrainedAcceptanceModel",
+    "GradientBoostedAcceptanceModel",
     "BridgeBonusReranker",
     "SlateReranker",
     "AdamicAdarCandidates",
     "InterestOverlapCandidates",
     "ALSCandidates",
+    "PersonalizedPageRankCandidates",
     "BrokerRanker",
 ]
 

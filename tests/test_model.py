@@ -319,3 +319,30 @@ def test_fitted_state_does_not_change_after_fit(fitted):
     )
     plain = model.rank(rows, k=10, rerank=False)
     np.testing.assert_array_equal(copy.rank(rows, k=10)[0], plain[0])
+
+
+def test_ppr_source_joins_the_pool_and_survives_a_save(tmp_path):
+    """``n_ppr`` adds personalized PageRank to the merged pool (its bit in the source flags);
+    the saved parameters rebuild it on load, and a model saved without it keeps it off."""
+    from recsys import (
+        SOURCE_BITS,
+        IntroductionRecommender,
+        PersonalizedPageRankCandidates,
+        synthetic_network,
+    )
+
+    net = synthetic_network(300, seed=0)
+    model = IntroductionRecommender(
+        pool_size=40, n_ppr=30, als_iterations=2, tune_rerank=False, random_state=0
+    ).fit(net)
+    assert isinstance(model.sources_["ppr"], PersonalizedPageRankCandidates)
+    rows = np.arange(20)
+    _, bits = model.pool(rows)
+    assert ((bits & SOURCE_BITS["ppr"]) > 0).any()
+    loaded = load_model(save_model(model, tmp_path / "model"))
+    assert "ppr" in loaded.sources_
+    np.testing.assert_array_equal(loaded.rank(rows, k=10)[0], model.rank(rows, k=10)[0])
+    off = IntroductionRecommender(pool_size=40, als_iterations=2, tune_rerank=False).fit(net)
+    assert "ppr" not in off.sources_
+    with pytest.raises(ValueError, match="n_ppr"):
+        IntroductionRecommender(n_ppr=-1).fit(net)

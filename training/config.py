@@ -76,15 +76,24 @@ class ALSConfig(_Section):
     ``spark-submit`` gave, else ``local[*]``."""
 
 
+class PPRConfig(_Section):
+    n: int = Field(0, ge=0, le=MAX_POOL_SIZE)
+    """Candidates from personalized PageRank by a local push (0: off); see
+    benchmarks/RESULTS.md, "Link prediction"."""
+
+
 class CandidatesConfig(_Section):
     pool_size: int = Field(300, ge=1, le=MAX_POOL_SIZE)
     adamic_adar: AdamicAdarConfig = AdamicAdarConfig()
     interests: InterestsConfig = InterestsConfig()
     als: ALSConfig = ALSConfig()
+    ppr: PPRConfig = PPRConfig()
 
 
 class ScoringConfig(_Section):
-    model: Literal["logistic"] = "logistic"
+    model: Literal["logistic", "gradient_boosting"] = "logistic"
+    """The acceptance model: logistic regression with pairwise interactions, or gradient-boosted
+    trees (not with ``fairness``; see benchmarks/RESULTS.md, "Link prediction")."""
     reciprocal: Literal["harmonic", "product", "none"] = "harmonic"
     validation_fraction: float = Field(0.2, gt=0, lt=1)
     max_training_members: int = Field(20000, ge=10)

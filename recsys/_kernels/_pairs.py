@@ -15,10 +15,11 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from recsys._acceptance import RECIPROCAL_CODES, combine, directional_logits, sigmoid32
+from recsys._acceptance import directional_logits
 from recsys._acceptance import standardised_both as _standardised_both
-from recsys._features import FEATURE_NAMES, OVERLAP_COLUMNS, feature_row
+from recsys._features import FEATURE_NAMES, OVERLAP_COLUMNS, embedding_dot, feature_row
 from recsys._kernels._common import PARALLEL_LOCK, scratch_overlap, touch, use_parallel
+from recsys._reciprocal import RECIPROCAL_CODES, combine, sigmoid32
 
 __all__ = ["pair_overlaps", "pool_scores"]
 
@@ -185,9 +186,7 @@ def _score_one(
             continue
         aa_, ra_, cc, walks, shared_i, cosine, l3 = _overlap(v, graph, items, scratch)
         dv = float(indptr[v + 1] - indptr[v])
-        embed = np.float32(0.0)
-        for c in range(factors.shape[1]):
-            embed += factors[u, c] * factors[v, c]
+        embed = embedding_dot(factors, u, v)
         same = 1.0 if communities[u] == communities[v] else 0.0
         both = 1.0 if n_interests[u] > 0 and n_interests[v] > 0 else 0.0
         feature_row(aa_, ra_, cc, walks, l3, shared_i, cosine, embed, du, dv, same, both, row)
