@@ -5,9 +5,10 @@ places of :func:`recsys.assign_slates`, with no preference list collected to the
 ``assign_rounds``) every row still proposing moves one entry down its list per round, whether
 its last proposal was accepted, refused or passed over for the +1 quota; so round ``J`` is the
 ``J``-th entry of every active row. One Spark round is therefore: the entry ``J`` of each row
-still active and not over its quota (a join of the persisted lists with the small row state),
-ranked per recipient by ``(score descending, row ascending)`` — the kernel's stable sort of
-the round's proposals, ties to the lower row — and accepted where the rank is within the
+still active and not over its quota (the place-``J`` rows of the persisted entries, one row per
+list entry, joined with the small row state), ranked per recipient by ``(score descending,
+row ascending)`` — the kernel's stable sort of the round's proposals, ties to the lower row —
+and accepted where the rank is within the
 recipient's places left (a candidate with more proposals than places keeps the best; one with
 room keeps them all, which the same rule says). Rows and recipients update their counts from
 the accepted proposals and the next round starts. The data is partitioned by recipient for the
@@ -180,7 +181,26 @@ def assign_on_spark(
     )
     report.seconds["capacity_and_state"] = time.perf_counter() - started
     width = int(lists.select(F.max("length")).first()[0] or 0)
-    entries = lists.select("position", "ids", "scores", "outside")
+    # every list entry as a row, partitioned by row and sorted by place within each partition:
+    # round J reads the cached batches that hold place J (the in-memory scan skips the others
+    # by their min/max statistics), so a round costs the active rows, not every whole list
+    entries = (
+        lists.select(
+            "position",
+            F.posexplode(F.arrays_zip("ids", "scores", "outside")).alias("J", "entry"),
+        )
+        .select(
+            "position",
+            F.col("J").cast("int").alias("J"),
+            F.col("entry.ids").alias("cand"),
+            F.col("entry.scores").alias("score"),
+            F.col("entry.outside").alias("outside"),
+        )
+        .where(F.col("cand") >= 0)
+        .repartition(parts, "position")
+        .sortWithinPartitions("J", "position")
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
     by_recipient = Window.partitionBy("cand").orderBy(
         F.isnan("score").asc(), F.col("score").desc(), F.col("position").asc()
     )
@@ -193,16 +213,8 @@ def assign_on_spark(
         if active == 0 or left < finish_below:
             break
         proposals = (
-            state.join(entries, on="position")
-            .select(
-                "position",
-                "filled",
-                F.col("ids")[J].alias("cand"),
-                F.col("scores")[J].alias("score"),
-                F.col("outside")[J].alias("outside"),
-                "n_inside",
-                "max_inside",
-            )
+            state.join(entries.where(F.col("J") == J), on="position")
+            .select("position", "filled", "cand", "score", "outside", "n_inside", "max_inside")
             .where(F.col("outside") | (F.col("n_inside") < F.col("max_inside")))
         )
         taken = _checkpoint(
@@ -241,6 +253,7 @@ def assign_on_spark(
             .where((F.col("filled") < head_k) & (F.col("length") > J + 1))
         )
         J += 1
+    entries.unpersist()
     report.spark_rounds = J
     report.seconds["spark_rounds"] = time.perf_counter() - started
 

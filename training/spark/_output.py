@@ -10,12 +10,12 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from training.spark._ranking import SparkSlates
-from training.spark._worker import worker_model
+from training.spark._worker import node_model_dir
 
 __all__ = ["OUTPUT_SCHEMA", "write_slates_on_spark"]
 
@@ -26,11 +26,13 @@ _NAMES: dict[tuple[str, str], pa.Array] = {}
 
 
 def _member_names(model_dir: str, sha: str) -> pa.Array:
+    """The member ids, read from the node's verified copy of the member table (a worker that
+    writes need not load the model)."""
     key = (model_dir, sha)
     if key not in _NAMES:
         _NAMES.clear()
-        names = worker_model(model_dir, sha).network_.member_ids
-        _NAMES[key] = pa.array(np.asarray(names).astype(str), pa.string())
+        table = pq.read_table(node_model_dir(model_dir, sha) / "members.parquet")
+        _NAMES[key] = table.column("member_id").cast(pa.string()).combine_chunks()
     return _NAMES[key]
 
 

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from recsys import ModelFormatError, plus_one_quota, read_model_manifest
 from training.spark._arrow import list_array
 from training.spark._assign import SLATE_SCHEMA, AssignmentReport, assign_on_spark
-from training.spark._worker import manifest_sha, worker_model
+from training.spark._worker import manifest_sha, node_capacity, worker_model
 
 if TYPE_CHECKING:  # pyspark is an optional extra
     from pyspark.sql import DataFrame, SparkSession
@@ -108,13 +108,6 @@ def model_plan(spark: SparkSession, model_dir: str, sha: str, *, k: int) -> Mode
             raise ModelFormatError(said.group(1).strip()) from None
         raise
     return ModelPlan(int(row[0]), bool(row[1]), int(row[2]), int(row[3]))
-
-
-def model_capacity(model_dir: str, sha: str, n_slates: int, k: int) -> np.ndarray:
-    """(n,) capacity of every member for a batch of ``n_slates`` slates of ``k`` (the model's
-    :meth:`~recsys.IntroductionRecommender.slate_capacity`), on an executor."""
-    model = worker_model(model_dir, sha)
-    return model.slate_capacity(model.network_, n_slates=n_slates, k=k)
 
 
 def _blocks(batches: Iterator[pa.RecordBatch], batch_size: int):
@@ -290,7 +283,7 @@ def slates_on_spark(
             spark,
             lists,
             n_members=n_members,
-            capacity=functools.partial(model_capacity, model_dir, sha, n, k),
+            capacity=functools.partial(node_capacity, model_dir, sha, n, k),
             k=k,
             floor_slots=plan.floor_slots,
             floor_depth=plan.floor_depth,

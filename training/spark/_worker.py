@@ -27,9 +27,11 @@ import stat
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from recsys import IntroductionRecommender, ModelFormatError, load_model
 
-__all__ = ["manifest_sha", "node_model_dir", "worker_model"]
+__all__ = ["manifest_sha", "node_capacity", "node_model_dir", "worker_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +125,8 @@ def _remove_unused(root: Path, keep: str) -> None:
             except BlockingIOError:
                 continue  # a worker still ranks with it
             shutil.rmtree(root / sha, ignore_errors=True)
+            for kept in root.glob(f"{sha}.capacity-*.npy"):
+                kept.unlink(missing_ok=True)
             lock.unlink(missing_ok=True)
 
 
@@ -159,3 +163,29 @@ def worker_model(model_dir: str, sha: str) -> IntroductionRecommender:
         model = load_model(local, mmap=True, verify=False)  # verified when copied
         _WORKER_MODELS[key] = model
     return model
+
+
+def node_capacity(model_dir: str, sha: str, n_slates: int, k: int) -> np.ndarray:
+    """(n,) int64 capacity of every member for a batch of ``n_slates`` slates of ``k`` (the
+    model's :meth:`~recsys.IntroductionRecommender.slate_capacity`), made once per node and
+    kept beside the node's copy.
+
+    Spark ends a Python worker that has been idle for a minute, as the workers are during the
+    assignment's rounds (they run in the JVM); a worker started for a later step then reads
+    this array instead of loading the model again (about 25 s at a million members here).
+    """
+    node_model_dir(model_dir, sha)  # the verified copy, and this worker's hold on it
+    path = _cache_root() / f"{sha}.capacity-{int(n_slates)}-{int(k)}.npy"
+    if path.is_file():
+        capacity = np.load(path, allow_pickle=False)
+        if capacity.ndim == 1 and capacity.dtype == np.int64:
+            return capacity
+    model = worker_model(model_dir, sha)
+    capacity = np.asarray(
+        model.slate_capacity(model.network_, n_slates=n_slates, k=k), dtype=np.int64
+    )
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, capacity)
+    os.replace(tmp, path)
+    return capacity
