@@ -1,25 +1,25 @@
-"""Spark engine against the local one: batch-ranking throughput, and MLlib ALS against implicit.
+"""The Spark engine at scale: the driver's and the workers' memory, the assignment's rounds and
+the time of each stage of a batch ranking; and MLlib ALS against implicit.
 
-    .venv/bin/python benchmarks/spark_bench.py --model /tmp/bench-1m/model --members 40000
-    --skip-als
-    .venv/bin/python benchmarks/spark_bench.py --model /tmp/bench-1m/model --data /tmp/syn1m \
-        --skip-ranking --als-members 200000
+    PYTHONPATH=. .venv/bin/python benchmarks/spark_bench.py --model /tmp/spark-1m/model \
+        --members 20000 --skip-als
+    PYTHONPATH=. .venv/bin/python benchmarks/spark_bench.py --model /tmp/bench-1m/model \
+        --data /tmp/syn1m --skip-ranking --als-members 200000
 
-Defaults: all the model's members (``--members``, 1,000,000 for the model above) and all rows of
-its member × interest matrix (``--als-members``); ``--k 20``, ``--batch 2000``.
+Ranking: a seeded sample of ``--members`` members of the saved model (default: all of them) is
+ranked on Spark ``--master`` (default ``local[2]``) exactly as ``recsys rank --engine spark``
+does it: the driver reads the manifest only; the first Python worker copies the model to the
+node's cache (verifying every checksum), every worker memory-maps that copy; blocks of
+``--batch`` members are ranked by the executors, the capacity assignment runs as Spark rounds
+(``--finish-below``: list entries left when the last rounds go to one task) and the executors
+write the slates as Parquet to ``--output``. ``--check-local`` also ranks the same members with
+the local engine in this process, after the Spark run, and compares the slates.
 
-Ranking: the same seeded sample of ``--members`` members of the saved model is ranked three ways
-in one run: the local engine (``rank_batch`` in this process), then Spark ``local[1]`` and
-``local[2]`` (``rank_on_spark``: blocks of ``--batch`` members per task, one global capacity
-assignment on the driver). Each Spark session first ranks a few one-member blocks so that every
-Python worker loads the model (``warm_up_seconds``: the one-off cost per worker); the timed call
-is then the steady state, including the collection and the assignment on the driver. Every
-engine's slates are checked equal to the local ones.
-
-ALS: both engines fit the model's own member × interest matrix (its first ``--als-members``
-rows) with the model's ALS settings; the agreement is the overlap of each member's 10 nearest
-neighbours by cosine in the two embeddings (over 2,000 sampled members), and, for each engine,
-the share of those neighbours in the member's planted community when the data names it.
+Memory is sampled every half second from ``/proc``: the driver's Python process (VmHWM), the
+JVM (in ``local[N]`` it is the driver and the executor in one process) and every Python worker,
+whose ``/proc/PID/smaps_rollup`` splits resident memory into pages shared with other processes
+(the mapped model, the forked interpreter) and private ones; ``Pss`` charges each shared page
+to the processes that map it in equal parts, so the workers' ``Pss`` adds up to what they take.
 
 Prints one JSON object.
 """
@@ -29,11 +29,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import threading
 import time
+from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
+
+ROLLUP_FIELDS = (
+    "Rss",
+    "Pss",
+    "Pss_Anon",
+    "Pss_File",
+    "Shared_Clean",
+    "Shared_Dirty",
+    "Private_Clean",
+    "Private_Dirty",
+)
 
 
 def _neighbours(vectors: np.ndarray, queries: np.ndarray, n: int = 10) -> np.ndarray:
@@ -44,59 +58,176 @@ def _neighbours(vectors: np.ndarray, queries: np.ndarray, n: int = 10) -> np.nda
     return top
 
 
-def _rank(args, model, rows) -> dict:
-    from training.spark import rank_on_spark, spark_session
+def _children() -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        out.setdefault(ppid, []).append(int(entry))
+    return out
 
+
+def _descendants(pid: int) -> list[int]:
+    tree, found, todo = _children(), [], [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _rollup(pid: int) -> dict[str, int] | None:
+    """``/proc/PID/smaps_rollup`` in MiB."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
     out = {}
-    # rank_batch, in its two halves: per-member preference lists, then the global assignment
-    t = time.perf_counter()
-    lists = model.preference_lists(rows, args.k, batch_size=args.batch)
-    lists_s = time.perf_counter() - t
-    t = time.perf_counter()
-    want_ids, want_scores = model.assign(rows, *lists, args.k)
-    assign_s = time.perf_counter() - t
-    local_s = lists_s + assign_s
-    out["local"] = {
-        "seconds": round(local_s, 1),
-        "members_per_second": round(len(rows) / local_s, 1),
-        "preference_lists_seconds": round(lists_s, 1),
-        "assign_seconds": round(assign_s, 2),
-    }
-    for master in ("local[1]", "local[2]"):
-        t = time.perf_counter()
-        with spark_session(
-            master,
-            app_name="plusone-bench",
-            conf={"spark.ui.enabled": "false", "spark.driver.memory": args.driver_memory},
-        ) as spark:
-            spark.sparkContext.setLogLevel("ERROR")
-            start_s = time.perf_counter() - t
-            # warm-up: one-member blocks, enough for every worker to load the model once
-            t = time.perf_counter()
-            rank_on_spark(
-                spark,
-                model,
-                args.model,
-                rows[: 4 * spark.sparkContext.defaultParallelism],
-                k=args.k,
-                batch_size=1,
-            )
-            warm_s = time.perf_counter() - t
-            t = time.perf_counter()
-            ids, scores = rank_on_spark(
-                spark, model, args.model, rows, k=args.k, batch_size=args.batch
-            )
-            spark_s = time.perf_counter() - t
-        out[master] = {
-            "session_start_seconds": round(start_s, 1),
-            "warm_up_seconds": round(warm_s, 1),
-            "seconds": round(spark_s, 1),
-            "members_per_second": round(len(rows) / spark_s, 1),
-            "ratio_to_local": round(local_s / spark_s, 2),
-            "identical_slates": bool(
-                np.array_equal(ids, want_ids) and np.allclose(scores, want_scores, rtol=1e-6)
-            ),
+    for line in lines[1:]:
+        name, _, rest = line.partition(":")
+        if name in ROLLUP_FIELDS:
+            out[name] = int(rest.split()[0]) >> 10
+    return out
+
+
+def _status(pid: int, field: str) -> int | None:
+    """A ``/proc/PID/status`` field in MiB."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) >> 10
+    except OSError:
+        return None
+    return None
+
+
+class MemorySampler(threading.Thread):
+    """Peak memory of the JVM and of every Python worker under this process, every ``every``
+    seconds: per worker, the sample of its highest ``Pss`` (with the shared and private
+    split) and its highest ``Rss``."""
+
+    def __init__(self, every: float = 0.5):
+        super().__init__(daemon=True)
+        self.every = every
+        self.done = threading.Event()
+        self.workers: dict[int, dict] = {}
+        self.jvm: dict[int, int] = {}
+        self.sum_pss_peak = 0
+
+    def run(self) -> None:
+        while not self.done.wait(self.every):
+            total = 0
+            for pid in _descendants(os.getpid()):
+                line = _cmdline(pid)
+                if "java" in line.split(" ", 1)[0]:
+                    self.jvm[pid] = max(self.jvm.get(pid, 0), _status(pid, "VmRSS") or 0)
+                elif "pyspark.daemon" in line or "pyspark.worker" in line:
+                    now = _rollup(pid)
+                    if not now:
+                        continue
+                    total += now["Pss"]
+                    seen = self.workers.setdefault(pid, {"peak_rss": 0, "at_peak_pss": now})
+                    seen["peak_rss"] = max(seen["peak_rss"], now["Rss"])
+                    if now["Pss"] >= seen["at_peak_pss"]["Pss"]:
+                        seen["at_peak_pss"] = now
+            self.sum_pss_peak = max(self.sum_pss_peak, total)
+
+    def report(self) -> dict:
+        ranked = {  # the daemon that forks the workers stays small; workers load the model
+            pid: seen
+            for pid, seen in self.workers.items()
+            if seen["at_peak_pss"].get("Pss_File", 0) > 50 or seen["at_peak_pss"]["Rss"] > 400
         }
+        return {
+            "jvm_peak_rss_mib": max(self.jvm.values(), default=None),
+            "python_workers_seen": len(self.workers),
+            "python_workers_with_the_model": len(ranked),
+            "workers_mib_at_their_peak_pss": [seen["at_peak_pss"] for seen in ranked.values()],
+            "workers_peak_rss_mib": [seen["peak_rss"] for seen in ranked.values()],
+            "sum_of_workers_pss_peak_mib": self.sum_pss_peak,
+        }
+
+
+def _rank(args, rows: np.ndarray | None, n_members: int) -> dict:
+    from training.spark import manifest_sha, slates_on_spark, spark_session, write_slates_on_spark
+
+    cache = Path(args.cache)
+    shutil.rmtree(cache, ignore_errors=True)  # the first worker copies and verifies anew
+    os.environ["PLUSONE_MODEL_CACHE"] = str(cache)  # the workers inherit it (local master)
+    sampler = MemorySampler()
+    sampler.start()
+    stages: dict[str, float] = {}
+    t = time.perf_counter()
+    conf = {
+        "spark.ui.enabled": "false",
+        "spark.driver.memory": args.driver_memory,
+        "spark.sql.shuffle.partitions": str(args.partitions),
+    }
+    with spark_session(args.master, app_name="plusone-bench", conf=conf) as spark:
+        spark.sparkContext.setLogLevel("ERROR")
+        stages["session"] = time.perf_counter() - t
+        t = time.perf_counter()
+        found = slates_on_spark(
+            spark,
+            args.model,
+            rows,
+            k=args.k,
+            batch_size=args.batch,
+            finish_below=args.finish_below,
+        )
+        stages.update(found.seconds)
+        t = time.perf_counter()
+        model_dir = str(Path(args.model).resolve())
+        written = write_slates_on_spark(
+            found, model_dir, manifest_sha(model_dir), args.output, k=args.k
+        )
+        stages["write"] = time.perf_counter() - t
+        stages["total_after_session"] = sum(v for k, v in stages.items() if k != "session")
+    sampler.done.set()
+    sampler.join()
+    n = n_members if rows is None else len(rows)
+    out = {
+        "master": args.master,
+        "members": int(n),
+        "rows_written": int(written),
+        "parquet_files": len(list(Path(args.output).glob("*.parquet"))),
+        "seconds": {k: round(v, 1) for k, v in stages.items()},
+        "members_per_second_ranking": round(n / max(stages["ranking"], 1e-9), 1),
+        "assignment": found.assignment.to_dict() if found.assignment is not None else None,
+        "driver_python_peak_rss_mib": _status(os.getpid(), "VmHWM"),
+        **sampler.report(),
+    }
+    if args.check_local:
+        import pandas as pd
+
+        from recsys import load_model
+
+        model = load_model(args.model)
+        want_ids, want_scores = model.rank_batch(
+            np.arange(n) if rows is None else rows, args.k, batch_size=args.batch
+        )
+        got = pd.read_parquet(args.output)
+        row_of = {m: i for i, m in enumerate(model.network_.member_ids.astype(str))}
+        ids = np.full_like(want_ids, -1)
+        position = {int(r): i for i, r in enumerate(np.arange(n) if rows is None else rows)}
+        for member, rank, other in zip(got["member_id"], got["rank"], got["other_id"]):
+            ids[position[row_of[member]], rank - 1] = row_of[other]
+        out["identical_to_local"] = bool(np.array_equal(ids, want_ids))
     return out
 
 
@@ -167,57 +298,60 @@ def _als(args, model) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", default="/tmp/bench-1m/model")
+    parser.add_argument("--model", default="/tmp/spark-1m/model")
     parser.add_argument(
         "--data", default=None, help="the model's data directory (for the planted communities)"
     )
     parser.add_argument(
-        "--members",
-        type=int,
-        default=1_000_000,
-        help="members ranked (a seeded sample of the model's)",
+        "--members", type=int, default=0, help="members ranked (a seeded sample; 0: all)"
     )
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument(
         "--batch", type=int, default=2000, help="members per block (one Spark task)"
     )
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--partitions", type=int, default=8, help="spark.sql.shuffle.partitions")
+    parser.add_argument(
+        "--finish-below",
+        type=int,
+        default=None,
+        help="list entries left when the last rounds go to one task (default: the engine's)",
+    )
+    parser.add_argument("--output", default="/tmp/spark-bench-out/slates.parquet")
+    parser.add_argument("--cache", default="/tmp/spark-bench-out/model-cache")
+    parser.add_argument("--check-local", action="store_true")
     parser.add_argument(
         "--als-members",
         type=int,
         default=1_000_000,
         help="rows of the member × interest matrix fitted",
     )
-    parser.add_argument("--driver-memory", default="6g")
+    parser.add_argument("--driver-memory", default="2g")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-ranking", action="store_true")
     parser.add_argument("--skip-als", action="store_true")
     args = parser.parse_args()
 
-    from recsys import load_model
+    from recsys import read_model_manifest
 
-    t = time.perf_counter()
-    model = load_model(args.model)
-    load_s = time.perf_counter() - t
-    n = model.network_.n_members
-    rows = np.sort(
-        np.random.default_rng(args.seed).choice(n, size=min(args.members, n), replace=False)
-    )
+    n = int(read_model_manifest(args.model)["n_members"])  # the driver never loads the model
+    rows = None
+    if args.members and args.members < n:
+        rows = np.sort(
+            np.random.default_rng(args.seed).choice(n, size=args.members, replace=False)
+        )
     result = {
         "model": args.model,
         "members_in_model": n,
-        "model_load_seconds": round(load_s, 1),
         "cpus": os.cpu_count(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
     if not args.skip_ranking:
-        result["ranking"] = {
-            "members": int(len(rows)),
-            "k": args.k,
-            "batch": args.batch,
-            **_rank(args, model, rows),
-        }
+        result["ranking"] = {"k": args.k, "batch": args.batch, **_rank(args, rows, n)}
     if not args.skip_als:
-        result["als"] = _als(args, model)
+        from recsys import load_model
+
+        result["als"] = _als(args, load_model(args.model))
     result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result, indent=1))
 

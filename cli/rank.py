@@ -9,10 +9,15 @@ from pathlib import Path
 import numpy as np
 
 from cli._common import CliError, format_metrics_table
-from recsys import TooFewContactsError, check_slate_size, load_model
+from recsys import TooFewContactsError, check_slate_size, load_model, read_model_manifest
 from serving import UnknownMemberError, introductions_to_make
 from training.batch import write_batch_ranking
-from training.spark import SparkUnavailableError, require_pyspark, spark_batch_job
+from training.spark import (
+    SparkUnavailableError,
+    member_rows_of,
+    require_pyspark,
+    spark_batch_job,
+)
 
 __all__ = ["add_broker_parser", "add_rank_parser", "broker_command", "rank_command"]
 
@@ -25,7 +30,11 @@ def add_rank_parser(sub: argparse._SubParsersAction) -> None:
     who.add_argument("--members", help="file with one member id per line, or 'all'")
     p.add_argument("--k", type=int, default=20, help="slate size (default 20)")
     p.add_argument("--json", action="store_true", help="print JSON (single member)")
-    p.add_argument("--output", help="CSV or Parquet file for batch ranking")
+    p.add_argument(
+        "--output",
+        help="batch ranking: a CSV or Parquet file; with --engine spark a directory the "
+        "executors write Parquet files into",
+    )
     p.add_argument(
         "--engine",
         choices=("local", "spark"),
@@ -79,6 +88,7 @@ def rank_command(args: argparse.Namespace) -> int:
             require_pyspark()
         except SparkUnavailableError as err:
             raise CliError(str(err)) from None
+        return _rank_on_spark(args)
     model = load_model(args.model)
     net = model.network_
     if args.member is not None:
@@ -119,13 +129,7 @@ def rank_command(args: argparse.Namespace) -> int:
         rows = np.arange(net.n_members, dtype=np.int64)
     else:
         lines = _member_lines(args.members)
-        wanted = [member for _, member in lines]
-        rows = net.rows_of(wanted).astype(np.int64)
-        if (rows < 0).any():
-            i = int(np.flatnonzero(rows < 0)[0])
-            raise CliError(f"{args.members}, line {lines[i][0]}: unknown member {wanted[i]!r}")
-    if args.engine == "spark":
-        return _rank_on_spark(args, model, rows, out)
+        rows = _known_rows(args.members, lines, net.rows_of([m for _, m in lines]))
     n = write_batch_ranking(model, rows, k=args.k, output=out)
     print(f"wrote {n:,} introductions for {len(rows):,} members to {out}")
     return 0
@@ -152,10 +156,37 @@ def _member_lines(path: str) -> list[tuple[int, str]]:
     return [(i, line.strip()) for i, line in enumerate(text.split("\n"), 1) if line.strip()]
 
 
-def _rank_on_spark(args: argparse.Namespace, model, rows, out: Path) -> int:
+def _known_rows(path: str, lines: list[tuple[int, str]], rows: np.ndarray) -> np.ndarray:
+    rows = np.asarray(rows, dtype=np.int64)
+    if (rows < 0).any():
+        i = int(np.flatnonzero(rows < 0)[0])
+        raise CliError(f"{path}, line {lines[i][0]}: unknown member {lines[i][1]!r}")
+    return rows
+
+
+def _rank_on_spark(args: argparse.Namespace) -> int:
+    """Batch ranking on Spark: the driver reads the manifest (and, for --members FILE, the
+    member table) but never loads the model; the executors rank, assign and write."""
+    if args.member is not None or args.members is None:  # (--member is refused above)
+        raise CliError("--engine spark ranks many members (--members FILE or all)")
+    if not args.output:
+        raise CliError("--members needs --output DIR (with --engine spark, a directory)")
+    out = Path(args.output)
+    if out.name.endswith(".csv"):
+        raise CliError(
+            f"--output {out}: with --engine spark the executors write a directory of Parquet "
+            "files (e.g. --output slates/ or slates.parquet); CSV is for --engine local"
+        )
     try:
+        read_model_manifest(args.model)
+        if args.members == "all":
+            rows = None
+        else:
+            lines = _member_lines(args.members)
+            rows = _known_rows(
+                args.members, lines, member_rows_of(args.model, [m for _, m in lines])
+            )
         result = spark_batch_job(
-            model,
             args.model,
             rows,
             k=args.k,

@@ -14,6 +14,7 @@ from recsys._assignment import (
     PreferenceLists,
     assign_slates,
     assignment_head,
+    capacity_rounds,
     plus_one_quota,
     slate_capacity,
 )
@@ -154,6 +155,7 @@ __all__ = [
     "assign_slates",
     "assignment_head",
     "atomic_write",
+    "capacity_rounds",
     "bisect_price",
     "check_slate_size",
     "common_neighbour_broker_pairs",

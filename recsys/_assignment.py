@@ -21,6 +21,7 @@ __all__ = [
     "PreferenceLists",
     "assign_slates",
     "assignment_head",
+    "capacity_rounds",
     "monotone",
     "plus_one_quota",
 ]
@@ -170,6 +171,22 @@ def assignment_head(
     return _capacity_rounds(
         ids, scores, capacity, k - floor_slots, inside=~outside, max_inside=max_inside
     )
+
+
+def capacity_rounds(
+    preferences: PreferenceLists,
+    *,
+    k: int,
+    capacity: np.ndarray | float,
+    max_inside: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Step 1 of :func:`assign_slates` alone, with each row's +1 quota ``max_inside`` (R,) given
+    rather than computed from the lists (:func:`plus_one_quota`): ``(ids (R, k) int32, scores
+    (R, k) float32)``, padded. The Spark engine finishes its distributed rounds with it on the
+    rows still proposing, whose lists then start where the rounds stopped.
+    """
+    ids, scores, outside = preferences
+    return _capacity_rounds(ids, scores, capacity, k, inside=~outside, max_inside=max_inside)
 
 
 def plus_one_quota(

@@ -1,15 +1,16 @@
 """Saved models of older format versions, brought up to this build's.
 
 Each step takes a manifest of one version to the next and says what changed; loading applies
-them in order. The files of a model do not change between the versions listed here, so their
-checksums stay valid. A manifest newer than this build, or of a version no step starts from,
-is refused.
+them in order. A migration never rewrites a model's files, so their checksums stay valid
+(version 3 stores arrays differently; the loader reads both layouts). A manifest newer than
+this build, or of a version no step starts from, is refused.
 
 | version | what it holds |
 | --- | --- |
 | 1 | the first format; parameters and re-ranker settings added over its life may be missing |
 | 2 | every parameter and re-ranker setting present; ``slate_size``; the acceptance model's training-pair counts |
 | 3 | ``community_ensemble.npy`` (the partitions the bridge bonus pays on), ``community_partitions``, ``community_feature`` |
+| 4 | the graph and the member × interest matrix as plain ``.npy`` arrays (``NAME.indptr``, ``.indices``, ``.data``) and the connections as ``connections.npy``, which ``load_model(mmap=True)`` memory-maps; the manifest is unchanged, and the loader reads the ``.npz`` files of versions 1 and 2 as before |
 """  # noqa: E501 (a table row)
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 __all__ = ["FORMAT_VERSION", "migrate"]
 
 #: The format version this build writes.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
 def _v1_to_v2(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -62,8 +63,19 @@ def _v2_to_v3(manifest: dict[str, Any]) -> dict[str, Any]:
     return manifest
 
 
+def _v3_to_v4(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Nothing in the manifest changes: version 4 stores the same arrays as plain ``.npy``
+    files (memory-mappable) where version 3 zipped them (``adjacency.npz``,
+    ``member_interests.npz``); the loader tells the two apart by the files listed."""
+    return manifest
+
+
 #: ``{version: step to version + 1}``.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+}
 
 
 def migrate(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +89,7 @@ def migrate(manifest: dict[str, Any]) -> dict[str, Any]:
     ...                          "bound_tolerance": None}}
     >>> new = migrate(old)
     >>> new["format_version"], new["rerank_params"]["bonus"], new["params"]["slate_size"]
-    (3, 'log', 20)
+    (4, 'log', 20)
     """
     version = manifest.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool):

@@ -618,6 +618,13 @@ class IntroductionRecommender(BaseEstimator):
             multiple = self._fitted().rerank.capacity_multiple
         return slate_capacity(network, n_slates=n_slates, k=k, multiple=multiple)
 
+    def floor_places(self, k: int | None = None) -> tuple[int, int]:
+        """``(places, depth)``: how many of the last places of a slate of ``k`` go to the least
+        exposed of the member's candidates in :meth:`assign`, and how many entries down the
+        preference list they look (what a distributed assignment needs to do the same)."""
+        k = self._check_k(k)
+        return self._floor_slots(k), self._floor_depth(k)
+
     def _floor_slots(self, k: int) -> int:
         """Places at the end of a slate of ``k`` given to the least exposed: the setting's
         number for slates of ``slate_size``, scaled to ``k``."""

@@ -10,6 +10,12 @@ all. Loading reads only regular files the manifest lists by plain name (no path,
 device or pipe), verifies every one of them, and checks that what they hold fits together (the
 shapes, types and ranges of every array) before a model is built: anything else is a
 :class:`ModelFormatError` naming the file, never a traceback from deep inside ranking.
+
+Since format 4 the graph, the member × interest matrix and the connections are plain ``.npy``
+arrays, so that ``load_model(mmap=True)`` can memory-map them (with the embeddings and the
+search index): the processes of a machine that map the same files share one copy in the page
+cache (the Spark engine's workers; a ``.npz`` member cannot be mapped). A mapped array is
+checked like a read one; it is mapped from the very file descriptor whose bytes were hashed.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -33,10 +40,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import scipy.sparse as sp
+from sklearn.utils.validation import check_is_fitted
 
 from recsys._acceptance import acceptance_from_dict
 from recsys._features import FEATURE_NAMES
-from recsys._fitted import require_fitted
 from recsys._io import make_staging_dir, publish_dir
 from recsys._migrations import FORMAT_VERSION, migrate
 from recsys._model import IntroductionRecommender
@@ -62,12 +69,31 @@ OPERATIONAL_COLUMNS = ("open_to_intros", "plus_one", "capacity", "pledge_per_mon
 REQUIRED_FILES = (
     "members.parquet",
     "interests.parquet",
-    "adjacency.npz",
-    "member_interests.npz",
     "member_factors.npy",
     "acceptance.json",
 )
 OPTIONAL_FILES = ("als_index.npy", "bound_groups.npy", "community_ensemble.npy")
+#: The graph (``adjacency``, ``connections``: each once, the upper triangle) and the member ×
+#: interest matrix as plain arrays, since format 4 (CSR parts as scipy holds them).
+ARRAY_FILES = (
+    "adjacency.indptr.npy",
+    "adjacency.indices.npy",
+    "adjacency.data.npy",
+    "member_interests.indptr.npy",
+    "member_interests.indices.npy",
+    "member_interests.data.npy",
+    "connections.npy",
+)
+#: The same two matrices zipped, in formats 1 and 2 (still read, never mapped).
+ZIPPED_FILES = ("adjacency.npz", "member_interests.npz")
+#: The arrays ``load_model(mmap=True)`` maps instead of reading.
+MAPPED_FILES = (
+    *ARRAY_FILES,
+    "member_factors.npy",
+    "als_index.npy",
+    "bound_groups.npy",
+    "community_ensemble.npy",
+)
 #: A manifest is a few kB (its config and tuning report); one larger than this is not ours.
 MAX_MANIFEST_BYTES = 16 << 20
 #: What a listed file may be called: a plain name in the model directory, nothing else.
@@ -89,20 +115,26 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _save_csr(path: Path, matrix: sp.csr_matrix, *, with_data: bool = True) -> None:
-    arrays = {
-        "indptr": matrix.indptr.astype(np.int64),
-        "indices": matrix.indices.astype(np.int32),
-        "shape": np.asarray(matrix.shape, dtype=np.int64),
-    }
-    if with_data:
-        arrays["data"] = matrix.data.astype(np.float32)
-    np.savez(path, **arrays)
+def _save_csr_arrays(root: Path, name: str, matrix: sp.csr_matrix) -> None:
+    """``NAME.indptr.npy``, ``NAME.indices.npy``, ``NAME.data.npy``: plain arrays that can be
+    memory-mapped, indices sorted within rows, in the index dtypes scipy holds (so that
+    building the matrix from them copies nothing)."""
+    if not matrix.has_sorted_indices:
+        matrix = matrix.sorted_indices()
+    np.save(root / f"{name}.indptr.npy", matrix.indptr)
+    np.save(root / f"{name}.indices.npy", matrix.indices)
+    np.save(root / f"{name}.data.npy", np.asarray(matrix.data, dtype=np.float32))
+
+
+def _upper_pairs(adjacency: sp.csr_matrix) -> np.ndarray:
+    """(E, 2) int32 connections of a symmetric adjacency, each once (the upper triangle)."""
+    upper = sp.triu(adjacency, k=1).tocoo()
+    return np.column_stack([upper.row, upper.col]).astype(np.int32)
 
 
 def _load_csr(source: io.BytesIO, shape: tuple[int, int]) -> sp.csr_matrix:
-    """A CSR matrix of ``shape`` whose structure is checked in full (indptr monotone from 0 to
-    nnz, indices in range), with finite float data."""
+    """A CSR matrix of ``shape`` from a zipped one (formats 1 and 2), checked as
+    :func:`_checked_csr` checks it."""
     with np.load(source, allow_pickle=False) as z:
         for name in ("indptr", "indices", "shape"):
             if name not in z.files:
@@ -110,20 +142,43 @@ def _load_csr(source: io.BytesIO, shape: tuple[int, int]) -> sp.csr_matrix:
         stored = _array(z["shape"], "shape", kind="i", ndim=1)
         if tuple(int(x) for x in stored) != shape:
             raise ValueError(f"shape is {tuple(stored.tolist())}, the model needs {shape}")
-        indptr = _array(z["indptr"], "indptr", kind="i", ndim=1)
-        indices = _array(z["indices"], "indices", kind="i", ndim=1)
-        if "data" in z.files:
-            data = _array(z["data"], "data", kind="f", ndim=1)
-        else:
-            data = np.ones(len(indices), dtype=np.float32)
+        indptr, indices = z["indptr"], z["indices"]
+        data = z["data"] if "data" in z.files else None
+    return _checked_csr(indptr, indices, data, shape, sort=True)
+
+
+def _checked_csr(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray | None,
+    shape: tuple[int, int],
+    *,
+    sort: bool = False,
+) -> sp.csr_matrix:
+    """A CSR matrix of ``shape`` whose structure is checked in full (indptr monotone from 0 to
+    nnz, indices in range and sorted within rows, or sorted here with ``sort``), with finite
+    float data (``None``: ones).
+
+    Arrays already in the index dtype scipy picks are used as they are, so that mapped arrays
+    stay mapped (format 4 stores them so, sorted); others are converted."""
+    indptr = _array(indptr, "indptr", kind="i", ndim=1)
+    indices = _array(indices, "indices", kind="i", ndim=1)
+    if data is None:
+        data = np.ones(len(indices), dtype=np.float32)
+    data = _array(data, "data", kind="f", ndim=1)
     if len(indptr) != shape[0] + 1 or indptr[0] != 0 or indptr[-1] != len(indices):
         raise ValueError("indptr does not fit the shape and the number of entries")
     if len(data) != len(indices) or np.any(np.diff(indptr) < 0):
         raise ValueError("indptr is not increasing, or data and indices differ in length")
     if len(indices) and (indices.min() < 0 or indices.max() >= shape[1]):
         raise ValueError(f"an index is outside 0..{shape[1] - 1}")
-    matrix = sp.csr_matrix((data, indices.astype(np.int32), indptr.astype(np.int64)), shape=shape)
-    matrix.sort_indices()
+    if data.dtype != np.float32:
+        data = data.astype(np.float32)
+    matrix = sp.csr_matrix((data, indices, indptr), shape=shape, copy=False)
+    if not matrix.has_sorted_indices:
+        if not sort:  # format 4 saves them sorted; mapped arrays are not ours to sort
+            raise ValueError("the indices of a row are not sorted")
+        matrix.sort_indices()
     return matrix
 
 
@@ -155,7 +210,7 @@ def write_model_dir(
     Nothing is published: this is the writing half of :func:`save_model`, for a job that
     publishes a whole output at once. Returns the path.
     """
-    require_fitted(model, "state_")
+    check_is_fitted(model)
     target = Path(path)
     target.mkdir(parents=True)
     state = model.state_
@@ -172,8 +227,11 @@ def write_model_dir(
     pd.DataFrame({"interest": net.interest_names.astype(str)}).to_parquet(
         target / "interests.parquet", index=False
     )
-    _save_csr(target / "adjacency.npz", net.adjacency, with_data=False)
-    _save_csr(target / "member_interests.npz", net.member_interests)
+    # plain .npy, not .npz: load_model(mmap=True) maps them, so the processes of a machine
+    # share one copy (a Spark node's workers)
+    _save_csr_arrays(target, "adjacency", net.adjacency)
+    _save_csr_arrays(target, "member_interests", net.member_interests)
+    np.save(target / "connections.npy", _upper_pairs(net.adjacency))
     np.save(target / "member_factors.npy", state.member_factors)
     als = model.sources_.get("als")  # the index built from the state's, or afresh
     index_bytes = als.index_bytes() if als is not None else None
@@ -228,7 +286,7 @@ def save_model(
     model, the estimator's parameters and the SHA-256 of every file.
     """
     target = Path(path)
-    require_fitted(model, "state_")
+    check_is_fitted(model)
     staged = make_staging_dir(target)
     try:
         write_model_dir(model, staged / "model", config=config, metadata=metadata)
@@ -334,7 +392,8 @@ def _check_manifest(root: _ModelDir, manifest: dict[str, Any]) -> None:
             )
         if not isinstance(digest, str) or not _SHA256.match(digest):
             raise ModelFormatError(f"{where}: the checksum of {name} is not a SHA-256 digest")
-    missing = [name for name in REQUIRED_FILES if name not in files]
+    layout = ZIPPED_FILES if "adjacency.npz" in files else ARRAY_FILES
+    missing = [name for name in (*REQUIRED_FILES, *layout) if name not in files]
     if missing:
         raise ModelFormatError(f"{where}: does not list {', '.join(missing)}")
     for key in ("n_members", "n_interests"):
@@ -351,33 +410,78 @@ def _check_manifest(root: _ModelDir, manifest: dict[str, Any]) -> None:
             raise ModelFormatError(f"{where}: {key!r} must be a JSON object")
 
 
-def _hash_regular(root: _ModelDir, name: str) -> tuple[str, bytes | None]:
-    """SHA-256 of a listed file, and its bytes when it is one this build reads."""
-    fd = _open_regular(root, name)
+#: The files this build reads (others listed are hashed, never parsed).
+_KNOWN_FILES = frozenset((*REQUIRED_FILES, *OPTIONAL_FILES, *ARRAY_FILES, *ZIPPED_FILES))
+
+
+def _hashed(fh, *, keep: bool) -> tuple[str, bytes | None]:
+    """SHA-256 of an open file, and its bytes if ``keep``."""
     digest = hashlib.sha256()
-    keep = name in REQUIRED_FILES or name in OPTIONAL_FILES
     chunks: list[bytes] = []
-    with os.fdopen(fd, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-            if keep:
-                chunks.append(block)
+    for block in iter(lambda: fh.read(1 << 20), b""):
+        digest.update(block)
+        if keep:
+            chunks.append(block)
     return digest.hexdigest(), (b"".join(chunks) if keep else None)
 
 
-def _verified_files(root: _ModelDir, manifest: dict[str, Any]) -> dict[str, bytes]:
-    """Every listed file checked against its checksum; the bytes of those this build reads,
-    so that what is parsed is exactly what was verified, even if the directory changes."""
-    read: dict[str, bytes] = {}
+def _hash_regular(root: _ModelDir, name: str) -> tuple[str, bytes | None]:
+    """SHA-256 of a listed file, and its bytes when it is one this build reads."""
+    with os.fdopen(_open_regular(root, name), "rb") as fh:
+        return _hashed(fh, keep=name in _KNOWN_FILES)
+
+
+def _mapped_npy(fh) -> np.ndarray:
+    """The ``.npy`` array of an open file, memory-mapped read-only from that descriptor (the
+    file whose bytes were hashed, even if its name is replaced since); never an array of
+    Python objects."""
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+    else:
+        raise ValueError(f".npy version {version} is not one this build maps")
+    if dtype.hasobject:
+        raise ValueError("the array holds Python objects (pickles); refusing it")
+    offset = fh.tell()
+    nbytes = math.prod(shape) * dtype.itemsize
+    size = os.fstat(fh.fileno()).st_size
+    if size != offset + nbytes:
+        raise ValueError(f"the header says {nbytes} bytes of data, the file holds {size - offset}")
+    if nbytes == 0:
+        return np.zeros(shape, dtype=dtype)
+    mapped = np.memmap(
+        fh, dtype=dtype, mode="r", shape=shape, order="F" if fortran else "C", offset=offset
+    )
+    return np.asarray(mapped)  # a plain read-only view; the mapping lives as its base
+
+
+def _verified_files(
+    root: _ModelDir, manifest: dict[str, Any], *, mmap: bool = False, verify: bool = True
+) -> dict[str, bytes | np.ndarray]:
+    """Every listed file checked against its checksum; the bytes of those this build reads (so
+    that what is parsed is exactly what was verified, even if the directory changes), or with
+    ``mmap`` the arrays of :data:`MAPPED_FILES` mapped from the descriptor that was hashed.
+    ``verify=False`` skips the hashing (every other check stays)."""
+    read: dict[str, bytes | np.ndarray] = {}
     for name, expected in manifest["files"].items():
-        actual, data = _hash_regular(root, name)
-        if actual != expected:
-            raise ModelFormatError(
-                f"{root}: checksum mismatch for {name}: the model is corrupt or was modified; "
-                "refusing to load it"
-            )
-        if data is not None:
-            read[name] = data
+        mapped = mmap and name in MAPPED_FILES
+        keep = name in _KNOWN_FILES and not mapped
+        with os.fdopen(_open_regular(root, name), "rb") as fh:
+            if verify or keep:
+                actual, data = _hashed(fh, keep=keep)
+                if verify and actual != expected:
+                    raise ModelFormatError(
+                        f"{root}: checksum mismatch for {name}: the model is corrupt or was "
+                        "modified; refusing to load it"
+                    )
+                if data is not None:
+                    read[name] = data
+            if mapped:
+                fh.seek(0)
+                with _parsing(root, name):
+                    read[name] = _mapped_npy(fh)
     return read
 
 
@@ -431,11 +535,28 @@ def _parsing(root: _ModelDir, name: str) -> Iterator[None]:
         raise ModelFormatError(f"{_where(root, name)}: malformed ({text[:300]})") from None
 
 
-def load_model(path: str | os.PathLike) -> IntroductionRecommender:
+def load_model(
+    path: str | os.PathLike, *, mmap: bool = False, verify: bool = True
+) -> IntroductionRecommender:
     """Load a saved model after verifying its checksums and the shape of what it holds.
 
     ``path`` is resolved once (a published model is a link to its current version), and every
     file is read from that version.
+
+    Parameters
+    ----------
+    path : directory of a saved model
+    mmap : bool
+        Memory-map the large arrays (the graph, the member × interest matrix, the embeddings,
+        the search index) read-only instead of reading them into this process: processes that
+        load the same files share one copy in the page cache. Mapped arrays are checked as read
+        ones are; models of format 2 or older (zipped) are read into memory. A mapped file must
+        not be rewritten in place while in use: ``save_model`` never does (it publishes a new
+        directory), and a directory others can write should not be mapped.
+    verify : bool
+        Check every file against the manifest's SHA-256 (the default). ``False`` only for a
+        directory that whoever made it verified and no one else can write (the Spark engine's
+        node-local copy, verified once per node as it is copied); every other check stays.
 
     Raises
     ------
@@ -457,8 +578,15 @@ def load_model(path: str | os.PathLike) -> IntroductionRecommender:
     """
     root = _ModelDir(path)
     manifest = _read_manifest(root)
-    files = _verified_files(root, manifest)
-    read = lambda name: io.BytesIO(files[name])  # noqa: E731
+    files = _verified_files(root, manifest, mmap=mmap, verify=verify)
+
+    def read(name: str) -> io.BytesIO:
+        return io.BytesIO(files[name])
+
+    def npy(name: str) -> np.ndarray:  # mapped already, or parsed from the verified bytes
+        got = files[name]
+        return got if isinstance(got, np.ndarray) else np.load(read(name), allow_pickle=False)
+
     n, n_interests = manifest["n_members"], manifest["n_interests"]
 
     with _parsing(root, "members.parquet"):
@@ -482,31 +610,58 @@ def load_model(path: str | os.PathLike) -> IntroductionRecommender:
             raise ValueError(f"expected one column 'interest' of {n_interests} rows")
         if not all(isinstance(i, str) for i in interests["interest"]):
             raise ValueError("interest holds a value that is not a string")
-    with _parsing(root, "adjacency.npz"):
-        adjacency = _load_csr(read("adjacency.npz"), (n, n))
+    zipped = "adjacency.npz" in files
+    matrices = {}
+    for name, shape in (("adjacency", (n, n)), ("member_interests", (n, n_interests))):
+        if zipped:
+            with _parsing(root, f"{name}.npz"):
+                matrices[name] = _load_csr(read(f"{name}.npz"), shape)
+            continue
+        parts = {}
+        for part in ("indptr", "indices", "data"):
+            with _parsing(root, f"{name}.{part}.npy"):
+                parts[part] = npy(f"{name}.{part}.npy")
+        with _parsing(root, f"{name}.indptr.npy"):
+            matrices[name] = _checked_csr(parts["indptr"], parts["indices"], parts["data"], shape)
+    adjacency, member_interests = matrices["adjacency"], matrices["member_interests"]
+    with _parsing(root, "adjacency.npz" if zipped else "adjacency.indices.npy"):
         if (adjacency != adjacency.T).nnz or adjacency.diagonal().any():
             raise ValueError("the adjacency matrix is not symmetric or has self-connections")
-    with _parsing(root, "member_interests.npz"):
-        member_interests = _load_csr(read("member_interests.npz"), (n, n_interests))
+    with _parsing(root, "member_interests.npz" if zipped else "member_interests.data.npy"):
         if member_interests.nnz and member_interests.data.min() < 0:
             raise ValueError("an interest weight is negative")
+    if zipped:
+        connections = _upper_pairs(adjacency)
+    else:
+        with _parsing(root, "connections.npy"):
+            connections = _array(npy("connections.npy"), "connections", kind="i", ndim=2)
+            if connections.shape != (adjacency.nnz // 2, 2):
+                raise ValueError(
+                    f"shape {connections.shape}, the graph has {adjacency.nnz // 2} connections"
+                )
+            if len(connections) and (
+                connections.min() < 0
+                or connections.max() >= n
+                or (connections[:, 0] >= connections[:, 1]).any()
+            ):
+                raise ValueError(f"a connection is not a pair of rows a < b in 0..{n - 1}")
+            if connections.dtype != np.int32:
+                connections = connections.astype(np.int32)
     with _parsing(root, "member_factors.npy"):
-        factors = _array(
-            np.load(read("member_factors.npy"), allow_pickle=False), "factors", kind="f", ndim=2
-        )
+        factors = _array(npy("member_factors.npy"), "factors", kind="f", ndim=2)
         if factors.shape[0] != n:
             raise ValueError(f"{factors.shape[0]} rows, the model has {n} members")
     index_bytes = None
     if "als_index.npy" in files:
         with _parsing(root, "als_index.npy"):
-            index_bytes = np.load(read("als_index.npy"), allow_pickle=False)
+            index_bytes = npy("als_index.npy")
             if index_bytes.dtype != np.uint8 or index_bytes.ndim != 1:
                 raise ValueError("an index is a 1-d array of bytes")
     ensemble = None
     if "community_ensemble.npy" in files:
         with _parsing(root, "community_ensemble.npy"):
             ensemble = _array(
-                np.load(read("community_ensemble.npy"), allow_pickle=False),
+                npy("community_ensemble.npy"),
                 "community labels",
                 kind="i",
                 ndim=2,
@@ -520,9 +675,7 @@ def load_model(path: str | os.PathLike) -> IntroductionRecommender:
     bound_groups = None
     if "bound_groups.npy" in files:
         with _parsing(root, "bound_groups.npy"):
-            bound_groups = _array(
-                np.load(read("bound_groups.npy"), allow_pickle=False), "groups", kind="i", ndim=1
-            )
+            bound_groups = _array(npy("bound_groups.npy"), "groups", kind="i", ndim=1)
             if len(bound_groups) != n or (len(bound_groups) and bound_groups.min() < 0):
                 raise ValueError(f"expected {n} group codes of at least 0")
     with _parsing(root, "acceptance.json"):
@@ -534,7 +687,6 @@ def load_model(path: str | os.PathLike) -> IntroductionRecommender:
     attributes = members[[c for c in OPERATIONAL_COLUMNS if c in members.columns]].reset_index(
         drop=True
     )
-    upper = sp.triu(adjacency, k=1).tocoo()
     network = Network(
         member_ids=member_ids.to_numpy(dtype=object),
         adjacency=adjacency,
@@ -542,7 +694,7 @@ def load_model(path: str | os.PathLike) -> IntroductionRecommender:
         interest_names=interests["interest"].to_numpy(dtype=object),
         attributes=attributes,
         sensitive=pd.DataFrame(index=pd.RangeIndex(n)),
-        connections=np.column_stack([upper.row, upper.col]).astype(np.int32),
+        connections=connections,
         connection_times=None,
         introductions=None,
     )

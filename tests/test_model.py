@@ -1,9 +1,17 @@
 import json
+import mmap
 
 import numpy as np
 import pytest
 
-from recsys import FEATURE_NAMES, ModelFormatError, load_model, reciprocal, save_model
+from recsys import (
+    FEATURE_NAMES,
+    FORMAT_VERSION,
+    ModelFormatError,
+    load_model,
+    reciprocal,
+    save_model,
+)
 
 
 def test_rank_shapes_exclusions_and_determinism(fitted):
@@ -96,7 +104,7 @@ def test_save_load_round_trip(fitted, tmp_path):
     model, train, _ = fitted
     path = save_model(model, tmp_path / "model", config={"note": "test"})
     manifest = json.loads((path / "manifest.json").read_text())
-    assert manifest["format_version"] == 3 and manifest["config"] == {"note": "test"}
+    assert manifest["format_version"] == FORMAT_VERSION and manifest["config"] == {"note": "test"}
     assert not list(path.glob("*.pkl")) and not list(path.glob("*.pickle"))
     for digest in manifest["files"].values():
         assert len(digest) == 64
@@ -109,6 +117,63 @@ def test_save_load_round_trip(fitted, tmp_path):
     # the saved model holds no sensitive attribute
     members = __import__("pandas").read_parquet(path / "members.parquet")
     assert "gender" not in members.columns
+
+
+def _as_format_2(path):
+    """Rewrite a saved model in the format 2 layout: the graph and the interests zipped
+    (``.npz``, the graph without its values), no ``connections.npy``."""
+    import hashlib
+
+    manifest = json.loads((path / "manifest.json").read_text())
+    for name, with_data in (("adjacency", False), ("member_interests", True)):
+        arrays = {part: np.load(path / f"{name}.{part}.npy") for part in ("indptr", "indices")}
+        n_cols = manifest["n_members"] if name == "adjacency" else manifest["n_interests"]
+        arrays["shape"] = np.array([manifest["n_members"], n_cols], dtype=np.int64)
+        if with_data:
+            arrays["data"] = np.load(path / f"{name}.data.npy")
+        np.savez(path / f"{name}.npz", **arrays)
+        for part in ("indptr", "indices", "data"):
+            (path / f"{name}.{part}.npy").unlink()
+            manifest["files"].pop(f"{name}.{part}.npy")
+        manifest["files"][f"{name}.npz"] = hashlib.sha256(
+            (path / f"{name}.npz").read_bytes()
+        ).hexdigest()
+    (path / "connections.npy").unlink()
+    manifest["files"].pop("connections.npy")
+    manifest["format_version"] = 2
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_format_2_models_load_and_mapped_models_rank_the_same(fitted, tmp_path):
+    """Format 3 stores the arrays as plain .npy so that processes can map one copy; a format 2
+    model (zipped arrays) still loads, mapped or not, and every way ranks the same slates."""
+    model, train, _ = fitted
+    rows = np.arange(0, train.n_members, 7)
+    want_ids, want_scores = model.rank_batch(rows, 10)
+    path = save_model(model, tmp_path / "model")
+    mapped = load_model(path, mmap=True)
+
+    def on_a_mapping(array):
+        while array is not None and not isinstance(array, (np.memmap, mmap.mmap)):
+            array = getattr(array, "base", None)
+        return array is not None
+
+    net = mapped.network_
+    for array in (net.adjacency.indices, net.member_interests.data, mapped.member_factors_):
+        assert on_a_mapping(array) and not array.flags.writeable  # read-only pages, shared
+    old = save_model(model, tmp_path / "old")
+    _as_format_2(old)
+    for loaded in (mapped, load_model(old), load_model(old, mmap=True)):
+        ids, scores = loaded.rank_batch(rows, 10)
+        np.testing.assert_array_equal(ids, want_ids)
+        np.testing.assert_allclose(scores, want_scores, rtol=1e-6)
+        np.testing.assert_array_equal(loaded.network_.connections, mapped.network_.connections)
+    # mapped files are verified too, unless the caller vouches for them
+    factors = np.load(path / "member_factors.npy")
+    np.save(path / "member_factors.npy", factors * 2)
+    with pytest.raises(ModelFormatError, match="checksum mismatch for member_factors.npy"):
+        load_model(path, mmap=True)
+    assert load_model(path, mmap=True, verify=False).member_factors_[0, 0] == 2 * factors[0, 0]
 
 
 def test_a_model_saved_before_the_least_exposed_places_loads_without_them(fitted, tmp_path):
@@ -279,7 +344,7 @@ def test_a_version_1_model_is_migrated_explicitly(fitted, tmp_path):
     manifest.pop("training")
     (path / "manifest.json").write_text(json.dumps(manifest))
     old = load_model(path)
-    assert old.manifest_["format_version"] == 3
+    assert old.manifest_["format_version"] == FORMAT_VERSION
     assert old.three_hop_middles == 0 and old.slate_size == 20
     assert old.rerank_params_["bonus"] == "log" and old.rerank_params_["score_scale"] == 1.0
     assert old.reranker_.bridge_.bonus == "log"
@@ -287,7 +352,7 @@ def test_a_version_1_model_is_migrated_explicitly(fitted, tmp_path):
     assert (ids >= 0).any()
 
 
-@pytest.mark.parametrize("version", [4, "3", None])
+@pytest.mark.parametrize("version", [FORMAT_VERSION + 1, "3", None])
 def test_a_format_version_this_build_cannot_read_is_refused(fitted, tmp_path, version):
     path = save_model(fitted[0], tmp_path / "model")
     manifest = json.loads((path / "manifest.json").read_text())

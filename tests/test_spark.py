@@ -1,11 +1,14 @@
 """The Spark engine against the local one: same slates, same metrics, ALS embeddings that rank.
 
 One ``local[2]`` session serves the whole module; the small fitted model of ``conftest`` is
-saved once and ranked by both engines.
+saved once and ranked by both engines. The assignment runs as Spark rounds until fewer than
+``FINISH_BELOW`` list entries are left (the session's ``spark.plusone.assign.finishBelow``), so
+that the tests see both the distributed rounds and the last rounds in one task.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import replace
 
@@ -17,6 +20,9 @@ from cli import main
 from training.config import Config, ConfigError
 
 pytest.importorskip("pyspark", reason="the Spark engine needs pip install 'plusone[spark]'")
+
+#: Small enough that every equality test runs several assignment rounds on Spark.
+FINISH_BELOW = 2000
 
 LOCAL_METRICS = (
     "coverage",
@@ -44,6 +50,7 @@ def spark():
         "spark.default.parallelism": "2",
         "spark.driver.memory": "1g",
         "spark.sql.adaptive.enabled": "false",
+        "spark.plusone.assign.finishBelow": str(FINISH_BELOW),
     }
     with spark_session("local[2]", app_name="plusone-tests", conf=conf) as session:
         session.sparkContext.setLogLevel("ERROR")
@@ -107,6 +114,9 @@ def test_spark_batch_file_equals_local_and_logs_equal_metrics(saved, spark, tmp_
     assert "ranked on Spark" in out and "exposure_gini" in out
 
     local = pd.read_parquet(tmp_path / "local.parquet")
+    # the executors wrote a directory of Parquet parts; read in name order it is the local file
+    parts = sorted(p.name for p in (tmp_path / "spark.parquet").glob("part-*.parquet"))
+    assert (tmp_path / "spark.parquet").is_dir() and parts
     distributed = pd.read_parquet(tmp_path / "spark.parquet")
     assert list(distributed.columns) == ["member_id", "rank", "other_id", "score"]
     assert len(local) > 10 * train.n_members * 0.9  # nearly every slate is full
@@ -144,20 +154,145 @@ def test_spark_batch_file_equals_local_and_logs_equal_metrics(saved, spark, tmp_
 
 
 def test_blocks_ranked_in_separate_partitions_equal_rank_batch(saved, spark):
-    """Several blocks over both workers, non-contiguous members: the global assignment still
+    """Several blocks over both workers, non-contiguous members: the assignment on Spark still
     gives exactly the local slates (capacity is shared by every partition's members)."""
     from training.spark import rank_on_spark
 
     model, train, path = saved
     rows = np.sort(np.random.default_rng(5).choice(train.n_members, 700, replace=False))
-    ids, scores = rank_on_spark(spark, model, path, rows, k=8, batch_size=120)
+    ids, scores = rank_on_spark(spark, path, rows, k=8, batch_size=120)
     want_ids, want_scores = model.rank_batch(rows, 8, batch_size=120)
     assert ids.shape == (700, 8) and ids.dtype == np.int32 and scores.dtype == np.float32
     np.testing.assert_array_equal(ids, want_ids)
     np.testing.assert_allclose(scores, want_scores, rtol=1e-6)
-    # the assignment did bind: a per-partition assignment could not have known the others' load
     capacity = model.slate_capacity(model.network_, n_slates=len(rows), k=8)
     assert (np.bincount(ids[ids >= 0], minlength=train.n_members) <= capacity).all()
+
+
+def test_contention_plus_one_and_least_exposed_places_equal_the_local_assignment(
+    saved, spark, tmp_path
+):
+    """A setting where capacity binds (a multiple of 0.6), every member keeps the +1 balance
+    and 3 of 8 places go to the least exposed: still the local slates, place for place."""
+    from recsys import save_model
+    from training.spark import rank_on_spark
+
+    model, train, _ = saved
+    tight = model.with_setting(plus_one="all", capacity_multiple=0.6, floor_slots=6, floor_depth=3)
+    path = save_model(tight, tmp_path / "tight")
+    rows = np.arange(0, train.n_members, 2)
+    ids, scores = rank_on_spark(spark, path, rows, k=8, batch_size=250)
+    want_ids, want_scores = tight.rank_batch(rows, 8, batch_size=250)
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_allclose(scores, want_scores, rtol=1e-6)
+    assert tight.floor_places(8)[0] > 0
+    capacity = tight.slate_capacity(tight.network_, n_slates=len(rows), k=8)
+    shown = np.bincount(ids[ids >= 0], minlength=train.n_members)
+    assert (shown <= capacity).all() and (shown == capacity).sum() > 20  # capacity binds
+
+
+def _lists_frame(spark, ids, scores, outside, required, k):
+    import pyarrow as pa
+
+    from recsys import plus_one_quota
+    from training.spark._arrow import list_array
+
+    empty = ids < 0
+    length = np.where(empty.any(axis=1), empty.argmax(axis=1), ids.shape[1])
+    return spark.createDataFrame(
+        pa.table(
+            {
+                "position": np.arange(len(ids), dtype=np.int64),
+                "ids": list_array(ids),
+                "scores": list_array(scores),
+                "outside": list_array(outside),
+                "required": required,
+                "max_inside": plus_one_quota(ids, outside, required, k).astype(np.int32),
+                "length": length.astype(np.int32),
+            }
+        )
+    ).cache()
+
+
+@pytest.mark.parametrize(("floor_slots", "finish_below"), [(0, 0), (1, 150)])
+def test_assignment_rounds_break_ties_to_the_lower_row_as_the_kernel_does(
+    spark, floor_slots, finish_below
+):
+    """Hand-made lists with many tied scores, popular candidates (capacity binds), +1 quotas
+    and lists of unequal length: the rounds on Spark (all of them, or the first ones and the
+    rest in one task) equal :func:`recsys.assign_slates`."""
+    import functools
+
+    from recsys import PreferenceLists, assign_slates
+    from training.spark import assign_on_spark
+
+    rng = np.random.default_rng(floor_slots)
+    n, rows, k, width = 60, 120, 3, 7
+    popular = np.sort(rng.zipf(1.5, n).astype(float))[::-1]
+    ids = np.full((rows, width), -1, dtype=np.int32)
+    scores = np.full((rows, width), -np.inf, dtype=np.float32)
+    for r in range(rows):
+        length = rng.integers(2, width + 1)
+        ids[r, :length] = rng.choice(n, length, replace=False, p=popular / popular.sum())
+        scores[r, :length] = np.sort(rng.integers(0, 4, length) / 4)[::-1]  # many ties
+    outside = rng.random((rows, width)) < 0.4
+    required = rng.random(rows) < 0.6
+    want_ids, want_scores = assign_slates(
+        PreferenceLists(ids, scores, outside),
+        k=k,
+        capacity=np.full(n, 4),
+        required=required,
+        floor_slots=floor_slots,
+    )
+    frame = _lists_frame(spark, ids, scores, outside, required, k)
+    slates, report = assign_on_spark(
+        spark,
+        frame,
+        n_members=n,
+        capacity=functools.partial(np.full, n, 4),  # called on the executors
+        k=k,
+        floor_slots=floor_slots,
+        finish_below=finish_below,
+    )
+    got = slates.toPandas()
+    got_ids = np.full((rows, k), -1, dtype=np.int32)
+    got_scores = np.full((rows, k), -np.inf, dtype=np.float32)
+    got_ids[got["position"], got["slot"]] = got["other"]
+    got_scores[got["position"], got["slot"]] = got["score"]
+    np.testing.assert_array_equal(got_ids, want_ids)
+    np.testing.assert_allclose(got_scores, want_scores, rtol=1e-6)
+    assert report.spark_rounds >= 2
+    assert (report.finished_rows > 0) == bool(finish_below)
+    assert (np.bincount(want_ids[want_ids >= 0], minlength=n) == 4).sum() >= 5  # binding
+
+
+def test_a_model_changed_or_corrupt_on_shared_storage_is_refused(saved, spark, tmp_path):
+    """Each node verifies its copy as it makes it: a tampered file is refused by the executor
+    with the library's message (not a Spark trace), and so is a manifest that changed after
+    the driver read it."""
+    import shutil
+
+    from recsys import ModelFormatError
+    from training.spark import manifest_sha, node_model_dir, rank_on_spark
+
+    _, _, path = saved
+    bad = tmp_path / "bad"
+    shutil.copytree(path.resolve(), bad)
+    np.save(bad / "member_factors.npy", np.load(bad / "member_factors.npy") * 2)
+    # another manifest (its SHA-256 names the node's copy), still listing the old checksums
+    manifest = json.loads((bad / "manifest.json").read_text())
+    manifest["metadata"] = {"copy": "tampered"}
+    (bad / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelFormatError, match="checksum mismatch for member_factors.npy"):
+        rank_on_spark(spark, bad, np.arange(5), k=3)
+    moved = tmp_path / "moved"
+    shutil.copytree(path.resolve(), moved)
+    (moved / "manifest.json").write_text((moved / "manifest.json").read_text() + " ")
+    with pytest.raises(ModelFormatError, match="changed after the driver read it"):
+        node_model_dir(moved, manifest_sha(path))
+    copy = node_model_dir(path, manifest_sha(path))  # the node's copy: verified, private
+    assert (copy / "manifest.json").read_bytes() == (path / "manifest.json").read_bytes()
+    assert copy.parent.stat().st_mode & 0o077 == 0
 
 
 def test_without_reranking_spark_ranks_with_rank(saved, spark, tmp_path):
@@ -170,7 +305,7 @@ def test_without_reranking_spark_ranks_with_rank(saved, spark, tmp_path):
     plain_dir = save_model(plain, tmp_path / "plain")
     plain = load_model(plain_dir)
     rows = np.arange(0, train.n_members, 3)
-    ids, scores = rank_on_spark(spark, plain, plain_dir, rows, k=6, batch_size=200)
+    ids, scores = rank_on_spark(spark, plain_dir, rows, k=6, batch_size=200)
     want_ids, want_scores = plain.rank_batch(rows, 6, batch_size=200)
     np.testing.assert_array_equal(ids, want_ids)
     np.testing.assert_allclose(scores, want_scores, rtol=1e-6)

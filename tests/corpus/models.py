@@ -67,18 +67,6 @@ def array(name: str, change: Callable[[np.ndarray], np.ndarray], *, rehash: bool
     return tamper
 
 
-def arrays(name: str, change: Callable[[dict[str, np.ndarray]], None]) -> Tamper:
-    def tamper(root: Path) -> None:
-        with np.load(root / name, allow_pickle=False) as z:
-            values = {key: z[key] for key in z.files}
-        change(values)
-        with open(root / name, "wb") as fh:
-            np.savez(fh, **values)
-        _rehash(root, name)
-
-    return tamper
-
-
 def table(name: str, change: Callable[[pd.DataFrame], pd.DataFrame]) -> Tamper:
     def tamper(root: Path) -> None:
         buffer = io.BytesIO()
@@ -173,21 +161,23 @@ def _objects(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _set_indices(values: dict[str, np.ndarray]) -> None:
-    values["indices"] = values["indices"].copy()
-    values["indices"][0] = 10_000
+def _first_index_out_of_range(values: np.ndarray) -> np.ndarray:
+    values = values.copy()
+    values[0] = 10_000
+    return values
 
 
-def _set_shape(values: dict[str, np.ndarray]) -> None:
-    values["shape"] = values["shape"] + 1
+def _reverse_first_row(values: np.ndarray) -> np.ndarray:
+    """The indices reversed: rows with two or more entries are no longer sorted."""
+    return values[::-1].copy()
 
 
-def _drop_indptr(values: dict[str, np.ndarray]) -> None:
-    del values["indptr"]
+def _truncate(name: str) -> Tamper:
+    def tamper(root: Path) -> None:
+        data = (root / name).read_bytes()
+        (root / name).write_bytes(data[: len(data) - 8])
 
-
-def _negative_data(values: dict[str, np.ndarray]) -> None:
-    values["data"] = -np.abs(values["data"])
+    return tamper
 
 
 def _unknown_param(m: dict[str, Any]) -> None:
@@ -310,8 +300,8 @@ TAMPERED = [
     ),
     (
         "missing-file",
-        remove("adjacency.npz"),
-        "adjacency.npz",
+        remove("adjacency.indptr.npy"),
+        "adjacency.indptr.npy",
         "listed in the manifest but missing",
     ),
     # arrays that load, with recomputed checksums
@@ -337,22 +327,56 @@ TAMPERED = [
     ),
     (
         "adjacency-index-out-of-range",
-        arrays("adjacency.npz", _set_indices),
-        "adjacency.npz",
+        array("adjacency.indices.npy", _first_index_out_of_range),
+        "adjacency.indptr.npy",
         "outside",
     ),
-    ("adjacency-wrong-shape", arrays("adjacency.npz", _set_shape), "adjacency.npz", "shape"),
-    ("adjacency-no-indptr", arrays("adjacency.npz", _drop_indptr), "adjacency.npz", "indptr"),
+    (
+        "adjacency-wrong-shape",
+        array("adjacency.indptr.npy", lambda a: a[:-1]),
+        "adjacency.indptr.npy",
+        "shape",
+    ),
+    (
+        "adjacency-indptr-floats",
+        array("adjacency.indptr.npy", lambda a: a.astype(float)),
+        "adjacency.indptr.npy",
+        "indptr",
+    ),
+    (
+        "adjacency-unsorted-row",
+        array("adjacency.indices.npy", _reverse_first_row),
+        "adjacency.indptr.npy",
+        "not sorted",
+    ),
     (
         "interests-negative",
-        arrays("member_interests.npz", _negative_data),
-        "member_interests.npz",
+        array("member_interests.data.npy", lambda a: -np.abs(a)),
+        "member_interests.data.npy",
         "negative",
     ),
     (
-        "not-an-npz",
-        both(flip_byte("adjacency.npz"), lambda r: _rehash(r, "adjacency.npz")),
-        "adjacency.npz",
+        "connections-not-the-graph",
+        array("connections.npy", lambda a: a[::-1, ::-1]),
+        "connections.npy",
+        "a < b",
+    ),
+    (
+        "connections-short",
+        array("connections.npy", lambda a: a[:-1]),
+        "connections.npy",
+        "connections",
+    ),
+    (
+        "not-an-npy",
+        both(flip_byte("adjacency.indices.npy"), lambda r: _rehash(r, "adjacency.indices.npy")),
+        "adjacency.indptr.npy",
+        "malformed",
+    ),
+    (
+        "npy-header-lies",
+        both(_truncate("member_factors.npy"), lambda r: _rehash(r, "member_factors.npy")),
+        "member_factors.npy",
         "malformed",
     ),
     (

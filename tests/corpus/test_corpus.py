@@ -196,6 +196,9 @@ def test_tampered_model_is_refused(tmp_path, saved_model, capsys, tamper, file, 
     with pytest.raises(ModelFormatError) as caught:
         load_model(model_dir)
     assert named in str(caught.value) and fragment in str(caught.value), str(caught.value)
+    with pytest.raises(ModelFormatError) as mapped:  # memory-mapped arrays are checked alike
+        load_model(model_dir, mmap=True)
+    assert named in str(mapped.value) and fragment in str(mapped.value), str(mapped.value)
     # the command line: one line, exit 2, naming the file
     assert cli.main(["rank", "--model", str(model_dir), "--member", member_id(0)]) == 2
     message = _error_line(capsys)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,13 +17,16 @@ import scipy.sparse as sp
 from recsys import IntroductionRecommender
 from recsys.data import NA_TOKENS, UNDISCLOSED
 from recsys.metrics import atkinson, exposure_table_from_sums, gini
+from training.spark._worker import worker_model
 
 if TYPE_CHECKING:  # pyspark is an optional extra
     from pyspark.sql import DataFrame, SparkSession
 
 __all__ = [
     "member_attributes_on_spark",
+    "members_from_workers",
     "model_members_on_spark",
+    "neighbours_from_workers",
     "neighbours_on_spark",
     "slate_metrics_on_spark",
 ]
@@ -276,6 +280,10 @@ def model_members_on_spark(
             }
         )
     )
+    return _with_attributes(frame, attributes)
+
+
+def _with_attributes(frame: DataFrame, attributes: DataFrame | None) -> DataFrame:
     if attributes is None:
         return frame
     from pyspark.sql import functions as F
@@ -304,6 +312,74 @@ def neighbours_on_spark(spark: SparkSession, adjacency: sp.csr_matrix) -> DataFr
     )
     return spark.createDataFrame(
         pa.table({"row": np.arange(adjacency.shape[0], dtype=np.int64), "neighbours": lists})
+    )
+
+
+def _member_rows(batches) -> Iterator[np.ndarray]:
+    for batch in batches:
+        if batch.num_rows:
+            yield batch.column(0).to_numpy().astype(np.int64)
+
+
+def _members_partition(batches, *, model_dir: str, sha: str) -> Iterator[pa.RecordBatch]:
+    model = None
+    for rows in _member_rows(batches):
+        model = model or worker_model(model_dir, sha)
+        yield pa.RecordBatch.from_arrays(
+            [
+                pa.array(np.asarray(model.network_.member_ids[rows]).astype(str), pa.string()),
+                pa.array(rows),
+                pa.array(np.asarray(model.communities_[rows], dtype=np.int32)),
+                pa.array(np.asarray(model.reranker_.required_rows(rows), dtype=bool)),
+            ],
+            names=["member_id", "row", "community", "plus_one_required"],
+        )
+
+
+def _neighbours_partition(batches, *, model_dir: str, sha: str) -> Iterator[pa.RecordBatch]:
+    model = None
+    for rows in _member_rows(batches):
+        model = model or worker_model(model_dir, sha)
+        part = model.network_.adjacency[rows]
+        yield pa.RecordBatch.from_arrays(
+            [
+                pa.array(rows),
+                pa.ListArray.from_arrays(
+                    pa.array(part.indptr.astype(np.int32)),
+                    pa.array(part.indices.astype(np.int32)),
+                ),
+            ],
+            names=["row", "neighbours"],
+        )
+
+
+def _rows_frame(spark: SparkSession, n_members: int) -> DataFrame:
+    return spark.range(n_members, numPartitions=max(1, -(-n_members // 200_000)))
+
+
+def members_from_workers(
+    spark: SparkSession,
+    model_dir: str,
+    sha: str,
+    n_members: int,
+    attributes: DataFrame | None = None,
+) -> DataFrame:
+    """:func:`model_members_on_spark` made by the executors from their copy of the model (the
+    driver does not load it)."""
+    frame = _rows_frame(spark, n_members).mapInArrow(
+        functools.partial(_members_partition, model_dir=model_dir, sha=sha),
+        "member_id string, row long, community int, plus_one_required boolean",
+    )
+    return _with_attributes(frame, attributes)
+
+
+def neighbours_from_workers(
+    spark: SparkSession, model_dir: str, sha: str, n_members: int
+) -> DataFrame:
+    """:func:`neighbours_on_spark` made by the executors from their copy of the model."""
+    return _rows_frame(spark, n_members).mapInArrow(
+        functools.partial(_neighbours_partition, model_dir=model_dir, sha=sha),
+        "row long, neighbours array<int>",
     )
 
 

@@ -126,9 +126,6 @@ def spark_session(
     settings = {
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.ui.showConsoleProgress": "true" if sys.stderr.isatty() else "false",
-        # the preference lists of every ranked member come back to the driver for the global
-        # assignment (about 0.7 GB per million members at k = 20): no cap on collected results
-        "spark.driver.maxResultSize": "0",
         "spark.executorEnv.OPENBLAS_NUM_THREADS": "1",
         "spark.executorEnv.OMP_NUM_THREADS": "1",
         "spark.executorEnv.MKL_NUM_THREADS": "1",
