@@ -126,6 +126,10 @@ class EvaluationConfig(_Section):
     max_members: int | None = Field(None, ge=1)
     atkinson_epsilon: float = Field(0.5, gt=0)
     seed: int = 0
+    holdout_partitions: bool = True
+    """Judge bridging under six partitions the model never saw (bridge_rate/holdout_partition);
+    each is a Leiden or Louvain run over the whole graph, about a minute at a million members,
+    so a run at that size may turn them off."""
     bootstrap_samples: int = Field(300, ge=0, le=100_000)
     """Resamples behind the Atkinson confidence intervals of a run's report (0: no intervals)."""
 

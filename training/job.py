@@ -96,7 +96,11 @@ def evaluate_model(
         atkinson_epsilon=config.evaluation.atkinson_epsilon,
         plus_one_rows=model.reranker_.required_rows(np.arange(train.n_members)),
         # partitions the model never saw: bridging judged under any reasonable boundary
-        partitions=evaluation_partitions(train.adjacency, random_state=config.evaluation.seed),
+        partitions=(
+            evaluation_partitions(train.adjacency, random_state=config.evaluation.seed)
+            if config.evaluation.holdout_partitions
+            else None
+        ),
         ensemble=model.state_.community_ensemble,
     )
     if len(heldout):
