@@ -521,7 +521,7 @@ class IntroductionRecommender(BaseEstimator):
             floor_slots=floor,
             floor_depth=depth,
             exposure=exposure,
-            tiebreak=self.features_.degrees,
+            tiebreak=self.floor_tiebreak(),
             head=head,
         )
 
@@ -606,7 +606,7 @@ class IntroductionRecommender(BaseEstimator):
             required=self.reranker_.required_rows(rows),
             floor_slots=self._floor_slots(k),
             floor_depth=self._floor_depth(k),
-            tiebreak=self.features_.degrees,
+            tiebreak=self.floor_tiebreak(),
         )
 
     def slate_capacity(
@@ -624,6 +624,12 @@ class IntroductionRecommender(BaseEstimator):
         preference list they look (what a distributed assignment needs to do the same)."""
         k = self._check_k(k)
         return self._floor_slots(k), self._floor_depth(k)
+
+    def floor_tiebreak(self) -> np.ndarray:
+        """(n,) what breaks exposure ties among the candidates for a least-exposed place: each
+        member's number of connections, the fewer first (what :meth:`assign` uses, and a
+        distributed assignment needs to do the same)."""
+        return self.features_.degrees
 
     def _floor_slots(self, k: int) -> int:
         """Places at the end of a slate of ``k`` given to the least exposed: the setting's

@@ -111,6 +111,7 @@ def assign_on_spark(
     k: int,
     floor_slots: int = 0,
     floor_depth: int | None = None,
+    tiebreak: Callable[[], np.ndarray] | None = None,
     finish_below: int | None = None,
     partitions: int | None = None,
 ) -> tuple[DataFrame, AssignmentReport]:
@@ -133,6 +134,10 @@ def assign_on_spark(
         module-level function or a ``functools.partial`` of one: Spark pickles it).
     k, floor_slots, floor_depth :
         As :func:`recsys.assign_slates` (``floor_depth`` in entries, default ``2k``).
+    tiebreak : callable, optional
+        Returns the (n_members,) ``tiebreak`` of :func:`recsys.assign_slates` (the model's
+        :meth:`~recsys.IntroductionRecommender.floor_tiebreak`); called in the one task that
+        assigns the least-exposed places.
     finish_below : int, optional
         When fewer list entries than this are left to propose, the remaining rounds run in one
         task (0: every round on Spark). Default: the session's
@@ -316,6 +321,7 @@ def assign_on_spark(
                 floor_slots=floor_slots,
                 depth=depth,
                 capacity=capacity,
+                tiebreak=tiebreak,
             ),
             SLATE_SCHEMA,
         )
@@ -462,6 +468,7 @@ def _floor_partition(
     floor_slots: int,
     depth: int,
     capacity: Callable[[], np.ndarray],
+    tiebreak: Callable[[], np.ndarray] | None,
 ) -> Iterator[pa.RecordBatch]:
     """Every row's slate with its least-exposed places, in one task: the library's
     :func:`recsys.assign_slates` given the heads the rounds assigned."""
@@ -494,6 +501,7 @@ def _floor_partition(
         required=required,
         floor_slots=floor_slots,
         floor_depth=depth,
+        tiebreak=None if tiebreak is None else tiebreak(),
         head=(head_ids, head_scores),
     )
     r, c = np.nonzero(got >= 0)

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from recsys import ModelFormatError, plus_one_quota, read_model_manifest
 from training.spark._arrow import list_array
 from training.spark._assign import SLATE_SCHEMA, AssignmentReport, assign_on_spark
-from training.spark._worker import manifest_sha, node_capacity, worker_model
+from training.spark._worker import manifest_sha, node_capacity, node_tiebreak, worker_model
 
 if TYPE_CHECKING:  # pyspark is an optional extra
     from pyspark.sql import DataFrame, SparkSession
@@ -287,6 +287,7 @@ def slates_on_spark(
             k=k,
             floor_slots=plan.floor_slots,
             floor_depth=plan.floor_depth,
+            tiebreak=functools.partial(node_tiebreak, model_dir, sha),
             finish_below=finish_below,
         )
         seconds.update({f"assignment/{key}": v for key, v in report.seconds.items()})

@@ -31,7 +31,7 @@ import numpy as np
 
 from recsys import IntroductionRecommender, ModelFormatError, load_model
 
-__all__ = ["manifest_sha", "node_capacity", "node_model_dir", "worker_model"]
+__all__ = ["manifest_sha", "node_capacity", "node_model_dir", "node_tiebreak", "worker_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -189,3 +189,9 @@ def node_capacity(model_dir: str, sha: str, n_slates: int, k: int) -> np.ndarray
         np.save(fh, capacity)
     os.replace(tmp, path)
     return capacity
+
+
+def node_tiebreak(model_dir: str, sha: str) -> np.ndarray:
+    """(n,) the model's :meth:`~recsys.IntroductionRecommender.floor_tiebreak`, for the one task
+    that assigns the least-exposed places."""
+    return np.asarray(worker_model(model_dir, sha).floor_tiebreak(), dtype=np.float64)
