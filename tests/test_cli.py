@@ -46,6 +46,8 @@ def trained(tmp_path_factory):
             "candidates.als.iterations=4",
             "--set",
             "mlflow.experiment=e2e",
+            "--set",
+            "evaluation.max_members=500",
         ]
     )
     assert code == 0
@@ -62,6 +64,9 @@ def test_train_writes_model_metrics_config_and_run(trained, capsys):
         assert name in metrics, name
     assert 0 < metrics["recall_at_20"] <= 1 and 0 <= metrics["bridge_rate"] <= 1
     assert not any("@" in k for k in metrics)
+    # a sample of 500 of the 800 members was ranked, and the run says so
+    assert metrics["evaluation/ranked_members"] == 500
+    assert metrics["evaluation/ranked_share"] == pytest.approx(500 / 800)
 
     import mlflow
 

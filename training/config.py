@@ -123,7 +123,10 @@ class EvaluationConfig(_Section):
     k: int = Field(20, ge=1, le=MAX_SLATE_SIZE)
     """Slate size the metrics use; at most ``recsys.MAX_SLATE_SIZE`` (checked before anything
     is allocated: a batch holds ``PREFERENCE_DEPTH × k`` candidates per member)."""
-    max_members: int | None = Field(None, ge=1)
+    max_members: int | None = Field(50_000, ge=1)
+    """Members ranked to evaluate: a seeded sample of this many where the network is larger
+    (every member of the networks in configs/; at a million members ranking them all took
+    over 16 minutes), ``null`` for all. The run says which it did."""
     atkinson_epsilon: float = Field(0.5, gt=0)
     seed: int = 0
     holdout_partitions: bool = True

@@ -81,6 +81,12 @@ def evaluate_model(
         train, max_members=config.evaluation.max_members, seed=config.evaluation.seed
     )
     k = config.evaluation.k
+    if len(rows) < train.n_members:
+        logger.info(
+            "evaluating a seeded sample of %d of %d members (evaluation.max_members)",
+            len(rows),
+            train.n_members,
+        )
     with _progress_bar(len(rows), "ranking") as bar:
         ids, scores = model.rank_batch(rows, k, progress=bar.update)
     slates = Slates(rows, ids, scores)
@@ -103,6 +109,9 @@ def evaluate_model(
         ),
         ensemble=model.state_.community_ensemble,
     )
+    # stated in the run: how many members were ranked, of how many
+    metrics["evaluation/ranked_members"] = float(len(rows))
+    metrics["evaluation/ranked_share"] = len(rows) / max(train.n_members, 1)
     if len(heldout):
         metrics.update(_pool_recall(model, train, heldout, rows, seed=config.evaluation.seed))
     return Evaluation(metrics=metrics, tables=tables, slates=slates)
