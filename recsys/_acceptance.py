@@ -24,7 +24,7 @@ from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 from recsys._features import FEATURE_NAMES, N_SYMMETRIC, swap_direction
 from recsys._fitted import require_fitted
-from recsys._reciprocal import Combination, reciprocal, sigmoid
+from recsys._reciprocal import Combination, ReciprocalScores, reciprocal
 from recsys._trees import GradientBoostedAcceptanceModel
 
 __all__ = [
@@ -154,7 +154,7 @@ def _logits(features, mean, scale, shared, a, b, aa, bb, ab, bias, d_uv, d_vu):
         )
 
 
-class AcceptanceModel(BaseEstimator):
+class AcceptanceModel(ReciprocalScores, BaseEstimator):
     """Probability that a proposed pair connects, from :data:`recsys.FEATURE_NAMES`.
 
     Standardised features, their pairwise products (``interactions=True``), standardised again,
@@ -305,20 +305,7 @@ class AcceptanceModel(BaseEstimator):
         """(P,) float64 logit of acceptance, seen from the first member."""
         return self.logits(features)[0]
 
-    def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        """(P,) float32 probability of acceptance, seen from the first member."""
-        return sigmoid(self.decision_function(features))
-
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        """(P,) int64 hard labels: what fairlearn's reductions call."""
-        return (self.decision_function(features) >= 0).astype(np.int64)
-
-    def reciprocal_score(
-        self, features: np.ndarray, *, how: Combination = "harmonic"
-    ) -> np.ndarray:
-        """Both directions scored and combined with :func:`reciprocal`; (P,) float32."""
-        d_uv, d_vu = self.logits(features)
-        return reciprocal(sigmoid(d_uv), sigmoid(d_vu), how=how)
+    _both_directions = logits
 
 
 def _power_pairs(powers: np.ndarray, n: int) -> np.ndarray:

@@ -12,7 +12,15 @@ from typing import Literal
 import numpy as np
 from numba import njit
 
-__all__ = ["Combination", "RECIPROCAL_CODES", "combine", "reciprocal", "sigmoid", "sigmoid32"]
+__all__ = [
+    "Combination",
+    "RECIPROCAL_CODES",
+    "ReciprocalScores",
+    "combine",
+    "reciprocal",
+    "sigmoid",
+    "sigmoid32",
+]
 
 Combination = Literal["harmonic", "product", "none"]
 
@@ -64,3 +72,24 @@ def combine(p_uv, p_vu, how):
     if how == 1:
         return p_uv * p_vu
     return p_uv
+
+
+class ReciprocalScores:
+    """``predict_proba``, ``predict`` and ``reciprocal_score`` of an acceptance model from its
+    log-odds: ``decision_function`` (seen from the first member) and ``_both_directions``
+    (two (P,) arrays, seen from each side), which the model defines."""
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """(P,) float32 probability of acceptance, seen from the first member."""
+        return sigmoid(self.decision_function(features))
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """(P,) int64 hard labels: what fairlearn's reductions call."""
+        return (self.decision_function(features) >= 0).astype(np.int64)
+
+    def reciprocal_score(
+        self, features: np.ndarray, *, how: Combination = "harmonic"
+    ) -> np.ndarray:
+        """Both directions scored and combined with :func:`reciprocal`; (P,) float32."""
+        d_uv, d_vu = self._both_directions(features)
+        return reciprocal(sigmoid(d_uv), sigmoid(d_vu), how=how)

@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from recsys._features import FEATURE_NAMES, N_SYMMETRIC
 from recsys._fitted import require_fitted
-from recsys._reciprocal import Combination, reciprocal, sigmoid
+from recsys._reciprocal import ReciprocalScores
 
 __all__ = [
     "DERIVED_NAMES",
@@ -308,7 +308,7 @@ class TreeEnsemble:
 
 
 # ------------------------------------------------------------------ the estimator
-class GradientBoostedAcceptanceModel(BaseEstimator):
+class GradientBoostedAcceptanceModel(ReciprocalScores, BaseEstimator):
     """Probability that a proposed pair connects, from gradient-boosted trees.
 
     scikit-learn's ``HistGradientBoostingClassifier`` (log-loss, histogram splits) on the
@@ -467,20 +467,7 @@ class GradientBoostedAcceptanceModel(BaseEstimator):
             _margins(features, False, *args, out)
         return out
 
-    def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        """(P,) float32 probability of acceptance, seen from the first member."""
-        return sigmoid(self.decision_function(features))
-
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        """(P,) int64 hard labels."""
-        return (self.decision_function(features) >= 0).astype(np.int64)
-
-    def reciprocal_score(
-        self, features: np.ndarray, *, how: Combination = "harmonic"
-    ) -> np.ndarray:
-        """Both directions scored and combined with :func:`recsys.reciprocal`; (P,) float32."""
-        d_uv, d_vu = self.margins(features)
-        return reciprocal(sigmoid(d_uv), sigmoid(d_vu), how=how)
+    _both_directions = margins
 
     def to_dict(self) -> dict:
         """Plain JSON: the parameters, the input names and the trees' arrays."""
