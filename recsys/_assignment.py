@@ -263,9 +263,6 @@ def _fill_floor(
     if exposure is None:
         exposure = np.bincount(head_ids[head_ids >= 0], minlength=len(capacity))
     exposure = np.asarray(exposure, dtype=np.float64)
-    tiebreak = (
-        np.zeros(len(exposure)) if tiebreak is None else np.asarray(tiebreak, dtype=np.float64)
-    )
     members = None
     if preferences.size * 16 < len(exposure):
         # few rows (serving one member): the kernel works on the members these rows name, not on
@@ -279,7 +276,7 @@ def _fill_floor(
         )
         members = np.maximum(members, 0)  # -1 (padding) maps to a slot no -1 entry reads
         exposure = exposure[members]
-        tiebreak = tiebreak[members]
+        tiebreak = None if tiebreak is None else np.asarray(tiebreak)[members]
         capacity = (
             capacity[members]
             if np.ndim(capacity)
@@ -287,6 +284,10 @@ def _fill_floor(
         )
     elif not np.ndim(capacity):
         capacity = np.full(len(exposure), capacity, dtype=np.float64)
+    # converted after the cut to the named members: a whole-membership copy a request otherwise
+    tiebreak = (
+        np.zeros(len(exposure)) if tiebreak is None else np.asarray(tiebreak, dtype=np.float64)
+    )
     _kernels.fill_least_exposed(
         ids,
         out,
